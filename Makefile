@@ -1,0 +1,39 @@
+# The two commands a new user needs: `make run` and `make test`. Both install what is missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+AZURITE_VERSION := 3.35.0
+AZURITE := .tools/node_modules/.bin/azurite
+
+.PHONY: run test lint format bench setup tools clean
+
+run: setup ## the app on the simulated seed network: Azurite + simulator + local Functions host
+	$(BIN)/hybridnet up
+
+test: setup ## lint, then the whole test suite (it starts Azurite and simulators itself)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+setup: $(VENV)/.installed tools
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+tools: $(AZURITE)
+
+$(AZURITE):
+	npm install --no-save --no-package-lock --no-audit --no-fund --prefix .tools azurite@$(AZURITE_VERSION)
+
+clean:
+	rm -rf .run .pytest_cache .ruff_cache

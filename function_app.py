@@ -1,0 +1,13 @@
+"""Composition root of the hybridnet Function App: one blueprint per capability, nothing else.
+
+Keep this module thin and cheap to import: Azure SDKs are imported lazily by `shared.azure`.
+"""
+
+import azure.functions as func
+
+from shared.triggers.drift import bp as drift_blueprint
+from shared.triggers.health import bp as health_blueprint
+
+app = func.FunctionApp()
+app.register_functions(health_blueprint)
+app.register_functions(drift_blueprint)

@@ -1,0 +1,23 @@
+"""The two aiohttp applications: ARM over HTTPS, and the control API + token endpoint over plain HTTP."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hybridnet_dev.armsim.arm import ArmApi
+from hybridnet_dev.armsim.controlapi import ControlApi
+from hybridnet_dev.armsim.sim import Simulator
+
+
+def arm_app(sim: Simulator) -> web.Application:
+    api = ArmApi(sim)
+    app = web.Application(middlewares=[api.middleware], client_max_size=16 * 1024 * 1024)
+    app.router.add_route("*", "/{tail:.*}", api.handle)
+    return app
+
+
+def control_app(sim: Simulator) -> web.Application:
+    api = ControlApi(sim)
+    app = web.Application(middlewares=[api.middleware])
+    app.add_routes(api.routes())
+    return app

@@ -1,0 +1,435 @@
+"""The ARM HTTPS API: routing, auth/api-version checks, faults, ETags, paging and LROs.
+
+Request and response bodies are never logged (connection shared keys travel in them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from hybridnet_dev.armsim.ids import PROVIDER, TYPES, ArmError, ResourceId
+from hybridnet_dev.armsim.lro import Kind, Operation
+from hybridnet_dev.armsim.resources import LIST_ALL, WRITABLE
+from hybridnet_dev.armsim.sim import Simulator, check_key, generate_key
+from hybridnet_dev.armsim.store import Body, page
+
+log = logging.getLogger("hybridnet_dev.armsim")
+
+FAIL_LRO = web.RequestKey("armsim_fail_lro", bool)
+ACTIONS = {"getlearnedroutes": "getLearnedRoutes", "getbgppeerstatus": "getBgpPeerStatus"}
+
+
+def arm_json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(body, status=status, headers=headers)
+
+
+def error_response(err: ArmError, headers: dict[str, str] | None = None) -> web.Response:
+    return arm_json(err.body(), status=err.status, headers=headers)
+
+
+async def read_json(request: web.Request) -> Any:
+    try:
+        return json.loads(await request.read() or b"null")
+    except ValueError as exc:
+        raise ArmError(400, "InvalidRequestContent", f"The request content was invalid and could not be deserialized: {exc}") from exc
+
+
+class ArmApi:
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    # --- middleware: log, faults, api-version, auth -------------------------------------------------
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        entry: dict[str, Any] = {"method": request.method, "path": request.path, "query": dict(request.query)}
+        try:
+            response = await self._guarded(request, handler, entry)
+        except ArmError as err:
+            response = error_response(err)
+        if entry.get("status") is None:
+            entry["status"] = response.status
+        self.sim.record_request(entry)
+        log.info("%s %s -> %s", request.method, request.path, entry["status"])
+        response.headers.setdefault("x-ms-request-id", str(uuid.uuid4()))
+        response.headers.setdefault("x-ms-correlation-request-id", request.headers.get("x-ms-client-request-id", str(uuid.uuid4())))
+        kind = "reads" if request.method == "GET" else "writes"
+        response.headers.setdefault(f"x-ms-ratelimit-remaining-subscription-{kind}", "11999" if kind == "reads" else "1199")
+        return response
+
+    async def _guarded(self, request: web.Request, handler: Any, entry: dict[str, Any]) -> web.StreamResponse:
+        faults = self.sim.faults.take(request.method, request.path)
+        latency = sum(f.latency_ms for f in faults if f.kind == "latency")
+        if latency:
+            await asyncio.sleep(latency / 1000)
+        for fault in faults:
+            if fault.kind == "reset":
+                entry.update(status=0, fault="reset")
+                if request.transport is not None:
+                    request.transport.abort()
+                return web.Response(status=500)  # never sent: the connection is gone
+            if fault.kind == "throttle":
+                entry["fault"] = "throttle"
+                err = ArmError(
+                    429,
+                    "TooManyRequests",
+                    "The request is being throttled as the limit has been reached for operation type - "
+                    f"{'Read' if request.method == 'GET' else 'Write'}. Please retry after {fault.retry_after} seconds.",
+                )
+                return error_response(err, {"Retry-After": str(fault.retry_after)})
+            if fault.kind == "error":
+                entry["fault"] = "error"
+                code = {500: "InternalServerError", 502: "BadGateway", 503: "ServiceUnavailable"}.get(fault.status, "InjectedError")
+                return error_response(ArmError(fault.status, code, "An injected error occurred."))
+        request[FAIL_LRO] = any(f.kind == "failLro" for f in faults)
+        if "api-version" not in request.query:
+            raise ArmError(
+                400,
+                "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required for all requests.",
+            )
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith("Bearer ") or not auth[7:].strip():
+            err = ArmError(
+                401,
+                "AuthenticationFailed",
+                "Authentication failed. The 'Authorization' header is missing." if not auth
+                else "Authentication failed. The 'Authorization' header is provided in an invalid format.",
+            )
+            return error_response(err, {"WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token"'})
+        return await handler(request)
+
+    # --- routing ------------------------------------------------------------------------------------
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        segs = [s for s in request.path.split("/") if s]
+        low = [s.lower() for s in segs]
+        method = request.method
+        if len(segs) < 2 or low[0] != "subscriptions":
+            raise ArmError(404, "InvalidRequestUri", f"The request URI '{request.path}' is not valid.")
+        sub = segs[1]
+        if len(segs) >= 4 and low[2] == "providers" and low[3] == PROVIDER.lower():
+            if len(segs) == 5 and low[4] in TYPES and method == "GET":
+                rtype = TYPES[low[4]]
+                if rtype not in LIST_ALL:
+                    raise self._no_type(segs[4], request)
+                return self._list(request, [self.sim.shaper.render(r, listing=True) for r in self.sim.store.list(rtype, sub)])
+            if len(segs) == 8 and low[4] == "locations" and low[6] in ("operations", "operationresults") and method == "GET":
+                return self._operation(request, segs[7], low[6] == "operationresults")
+            raise ArmError(404, "InvalidRequestUri", f"The request URI '{request.path}' is not valid.")
+        if len(segs) < 7 or low[2] != "resourcegroups" or low[4] != "providers" or low[5] != PROVIDER.lower():
+            raise ArmError(404, "InvalidRequestUri", f"The request URI '{request.path}' is not valid.")
+        if low[6] not in TYPES:
+            raise self._no_type(segs[6], request)
+        rg, rtype = segs[3], TYPES[low[6]]
+        if len(segs) == 7:
+            if method != "GET":
+                raise self._bad_method(request)
+            return self._list(request, [self.sim.shaper.render(r, listing=True) for r in self.sim.store.list(rtype, sub, rg)])
+        rid = ResourceId(sub, rg, rtype, segs[7])
+        if len(segs) == 8:
+            return await self._resource(request, rid)
+        if rtype == "virtualNetworks" and low[8] == "subnets":
+            if len(segs) == 9 and method == "GET":
+                vnet = self.sim.store.get(rid)
+                if vnet is None:
+                    raise rid.not_found()
+                subnets = vnet.body.get("properties", {}).get("subnets", []) or []
+                return self._list(request, [self.sim.shaper.render_subnet(s) for s in subnets])
+            if len(segs) == 10:
+                return await self._subnet(request, ResourceId(sub, rg, rtype, segs[7], "subnets", segs[9]))
+        if rtype == "connections" and low[8] == "sharedkey":
+            if len(segs) == 9 and method in ("GET", "PUT"):
+                return await self._shared_key(request, rid)
+            if len(segs) == 10 and low[9] == "reset" and method == "POST":
+                return await self._reset_key(request, rid)
+        if rtype == "virtualNetworkGateways" and len(segs) == 9 and low[8] in ACTIONS and method == "POST":
+            return self._gateway_action(request, rid, ACTIONS[low[8]])
+        raise ArmError(404, "InvalidRequestUri", f"The request URI '{request.path}' is not valid.")
+
+    @staticmethod
+    def _no_type(segment: str, request: web.Request) -> ArmError:
+        return ArmError(
+            404,
+            "InvalidResourceType",
+            f"The resource type '{segment}' could not be found in the namespace '{PROVIDER}' for api version "
+            f"'{request.query.get('api-version')}'.",
+        )
+
+    @staticmethod
+    def _bad_method(request: web.Request) -> ArmError:
+        return ArmError(405, "MethodNotAllowed", f"The requested method {request.method} is not allowed on '{request.path}'.")
+
+    # --- helpers ------------------------------------------------------------------------------------
+    def _list(self, request: web.Request, items: list[Body]) -> web.Response:
+        try:
+            skip = max(0, int(request.query.get("$skipToken", "0")))
+        except ValueError as exc:
+            raise ArmError(400, "InvalidSkipToken", "The $skipToken is not valid.") from exc
+        chunk, nxt = page(items, skip, self.sim.page_size)
+        body: Body = {"value": chunk}
+        if nxt is not None:
+            version = request.query.get("api-version", "")
+            body["nextLink"] = f"{request.url.origin()}{request.path}?api-version={version}&$skipToken={nxt}"
+        return arm_json(body)
+
+    def _lro_headers(self, request: web.Request, op: Operation, location: bool) -> dict[str, str]:
+        origin = str(request.url.origin())
+        version = request.query.get("api-version", "")
+        headers = {"Azure-AsyncOperation": f"{origin}{op.status_path()}?api-version={version}"}
+        if location:
+            headers["Location"] = f"{origin}{op.result_path()}?api-version={version}"
+        return headers
+
+    def _precondition(self, request: web.Request, etag: str | None) -> None:
+        if_match = request.headers.get("If-Match")
+        if if_match is not None:
+            wanted = [t.strip() for t in if_match.split(",")]
+            if etag is None or ("*" not in wanted and etag not in wanted):
+                raise ArmError(
+                    412,
+                    "PreconditionFailed",
+                    "The condition specified using HTTP conditional header(s) is not met.",
+                )
+        if_none = request.headers.get("If-None-Match")
+        if if_none is not None and etag is not None and (if_none.strip() == "*" or etag in if_none):
+            raise ArmError(412, "PreconditionFailed", "The condition specified using HTTP conditional header(s) is not met.")
+
+    def _not_busy(self, rid: ResourceId) -> None:
+        if self.sim.operations.busy(rid) is not None:
+            raise ArmError(
+                409,
+                "AnotherOperationInProgress",
+                f"Another operation on this or dependent resource is in progress. Resource: {rid}. "
+                "Retry the request after the current operation completes.",
+            )
+
+    def _start(self, request: web.Request, kind: Kind, rid: ResourceId, region: str, complete: Any) -> Operation:
+        fail = bool(request.get(FAIL_LRO, False))
+        return self.sim.operations.start(kind, rid, region, fail, complete)
+
+    def _set_state(self, rid: ResourceId, state: str) -> None:
+        body = self.sim.store.body_of(rid)
+        if body is not None:
+            body.setdefault("properties", {})["provisioningState"] = state
+
+    # --- resources ----------------------------------------------------------------------------------
+    async def _resource(self, request: web.Request, rid: ResourceId) -> web.Response:
+        sim = self.sim
+        record = sim.store.get(rid)
+        if request.method == "GET":
+            if record is None:
+                raise rid.not_found()
+            return arm_json(sim.shaper.render(record), headers={"ETag": record.etag})
+        if request.method == "PATCH":
+            return await self._patch_tags(request, rid)
+        if request.method not in ("PUT", "DELETE"):
+            raise self._bad_method(request)
+        if rid.type not in WRITABLE:
+            raise ArmError(
+                409,
+                "OperationNotAllowed",  # code: sim
+                f"{rid.arm_type} resources belong to the connectivity provider in this simulator; "
+                "change them with the control API (/_sim/resources).",
+            )
+        if request.method == "DELETE":
+            return self._delete(request, rid)
+        incoming = await read_json(request)
+        self._precondition(request, record.etag if record else None)
+        self._not_busy(rid)
+        shaped = sim.shaper.shape(rid, incoming, record.body if record else None)
+        if rid.type == "connections":
+            key = (incoming.get("properties") or {}).get("sharedKey")
+            if record is None:  # creation sets the initial key; later PUTs never change it
+                sim.physics.set_key(str(rid), check_key(key) if key is not None else generate_key())
+        shaped["properties"]["provisioningState"] = "Updating"
+        created = record is None
+        record = sim.store.put(rid, shaped)
+
+        def complete(failed: bool) -> None:
+            self._set_state(rid, "Failed" if failed else "Succeeded")
+
+        op = self._start(request, "put", rid, str(shaped.get("location", "")), complete)
+        return arm_json(sim.shaper.render(record), status=201 if created else 200, headers=self._lro_headers(request, op, False))
+
+    async def _patch_tags(self, request: web.Request, rid: ResourceId) -> web.Response:
+        record = self.sim.store.get(rid)
+        if record is None:
+            raise rid.not_found()
+        incoming = await read_json(request)
+        self._precondition(request, record.etag)
+        if not isinstance(incoming, dict):
+            raise ArmError(400, "InvalidRequestFormat", "Cannot parse the request.")
+        if "tags" in incoming:
+            record.body["tags"] = dict(incoming.get("tags") or {})
+        self.sim.store.touch(rid)
+        return arm_json(self.sim.shaper.render(record), headers={"ETag": record.etag})
+
+    def _delete(self, request: web.Request, rid: ResourceId) -> web.Response:
+        record = self.sim.store.get(rid)
+        if record is None:
+            return web.Response(status=204)
+        self._precondition(request, record.etag)
+        self._not_busy(rid)
+        self._set_state(rid, "Deleting")
+        self.sim.store.touch(rid)
+
+        def complete(failed: bool) -> None:
+            if failed:
+                self._set_state(rid, "Failed")
+            else:
+                self.sim.store.delete(rid)
+
+        op = self._start(request, "delete", rid, str(record.body.get("location", "")), complete)
+        return web.Response(status=202, headers=self._lro_headers(request, op, True))
+
+    async def _subnet(self, request: web.Request, rid: ResourceId) -> web.Response:
+        sim = self.sim
+        vnet = sim.store.get(rid.parent)
+        subnet = sim.store.get_child(rid)
+        if request.method == "GET":
+            if subnet is None:
+                raise rid.not_found()
+            return arm_json(sim.shaper.render_subnet(subnet), headers={"ETag": str(subnet.get("etag", ""))})
+        if vnet is None:
+            raise rid.parent.not_found()
+        if request.method == "DELETE":
+            if subnet is None:
+                return web.Response(status=204)
+            self._precondition(request, str(subnet.get("etag")))
+            self._not_busy(rid)
+            users = sim.shaper.render_subnet(subnet).get("properties", {}).get("ipConfigurations")
+            if users:
+                raise ArmError(
+                    400,
+                    "InUseSubnetCannotBeDeleted",
+                    f"Subnet {rid.child_name} is in use by {users[0]['id']} and cannot be deleted.",
+                )
+            self._set_state(rid, "Deleting")
+            sim.store.touch(rid)
+
+            def complete_delete(failed: bool) -> None:
+                if failed:
+                    self._set_state(rid, "Failed")
+                    return
+                props = vnet.body["properties"]
+                props["subnets"] = [s for s in props.get("subnets", []) if s is not subnet]
+                sim.store.touch(rid.parent)
+
+            op = self._start(request, "delete", rid, str(vnet.body.get("location", "")), complete_delete)
+            return web.Response(status=202, headers=self._lro_headers(request, op, True))
+        if request.method != "PUT":
+            raise self._bad_method(request)
+        incoming = await read_json(request)
+        self._precondition(request, str(subnet.get("etag")) if subnet else None)
+        self._not_busy(rid)
+        if not isinstance(incoming, dict):
+            raise ArmError(400, "InvalidRequestFormat", "Cannot parse the request.")
+        new = sim.shaper.shape_subnet(rid, incoming, vnet.body)
+        new["properties"]["provisioningState"] = "Updating"
+        props = vnet.body["properties"]
+        others = [s for s in props.get("subnets", []) if str(s.get("name", "")).lower() != str(rid.child_name).lower()]
+        props["subnets"] = [*others, new]
+        sim.store.touch(rid)
+
+        def complete(failed: bool) -> None:
+            self._set_state(rid, "Failed" if failed else "Succeeded")
+
+        op = self._start(request, "put", rid, str(vnet.body.get("location", "")), complete)
+        status = 200 if subnet is not None else 201
+        return arm_json(sim.shaper.render_subnet(new), status=status, headers=self._lro_headers(request, op, False))
+
+    # --- connection shared key ----------------------------------------------------------------------
+    def _connection(self, rid: ResourceId) -> Body:
+        record = self.sim.store.get(rid)
+        if record is None:
+            raise rid.not_found()
+        return record.body
+
+    async def _shared_key(self, request: web.Request, rid: ResourceId) -> web.Response:
+        conn = self._connection(rid)
+        physics = self.sim.physics
+        if request.method == "GET":
+            key = physics.key(str(rid))
+            if key is None:
+                raise ArmError(404, "SharedKeyNotFound", f"No shared key is set on connection {rid}.")  # code: sim
+            return arm_json({"id": "", "value": key})
+        incoming = await read_json(request)
+        value = check_key((incoming or {}).get("value") if isinstance(incoming, dict) else None)
+        self._not_busy(rid)
+        old = physics.key(str(rid))
+        physics.set_key(str(rid), value)
+        self._set_state(rid, "Updating")
+        self.sim.store.touch(rid)
+        log.info("shared key set on %s", rid)
+
+        def complete(failed: bool) -> None:
+            if failed and old is not None:
+                physics.set_key(str(rid), old)
+            self._set_state(rid, "Failed" if failed else "Succeeded")
+
+        op = self._start(request, "put", rid, str(conn.get("location", "")), complete)
+        return arm_json({"id": "", "value": value}, status=200, headers=self._lro_headers(request, op, False))
+
+    async def _reset_key(self, request: web.Request, rid: ResourceId) -> web.Response:
+        conn = self._connection(rid)
+        incoming = await read_json(request)
+        length = incoming.get("keyLength") if isinstance(incoming, dict) else None
+        if not isinstance(length, int) or isinstance(length, bool) or not 1 <= length <= 128:
+            raise ArmError(400, "InvalidKeyLength", "keyLength must be an integer from 1 to 128.")  # code: sim
+        self._not_busy(rid)
+        physics = self.sim.physics
+        old = physics.key(str(rid))
+        physics.set_key(str(rid), generate_key(length))
+        self._set_state(rid, "Updating")
+        self.sim.store.touch(rid)
+        log.info("shared key reset on %s", rid)
+
+        def complete(failed: bool) -> Body | None:
+            if failed and old is not None:
+                physics.set_key(str(rid), old)
+            self._set_state(rid, "Failed" if failed else "Succeeded")
+            return None if failed else {"keyLength": length}
+
+        op = self._start(request, "put", rid, str(conn.get("location", "")), complete)
+        return web.Response(status=202, headers=self._lro_headers(request, op, True))
+
+    # --- gateway actions ----------------------------------------------------------------------------
+    def _gateway_action(self, request: web.Request, rid: ResourceId, action: str) -> web.Response:
+        record = self.sim.store.get(rid)
+        if record is None:
+            raise rid.not_found()
+        physics = self.sim.physics
+
+        def complete(failed: bool) -> Body | None:
+            current = self.sim.store.get(rid)
+            if failed or current is None:
+                return None
+            if action == "getLearnedRoutes":
+                return {"value": physics.learned_routes(current)}
+            return {"value": physics.bgp_peers(current)}
+
+        op = self._start(request, "action", rid, str(record.body.get("location", "")), complete)
+        return web.Response(status=202, headers=self._lro_headers(request, op, True))
+
+    # --- operation status and results ---------------------------------------------------------------
+    def _operation(self, request: web.Request, op_id: str, result: bool) -> web.Response:
+        op = self.sim.operations.poll(op_id)
+        if op is None:
+            raise ArmError(404, "OperationNotFound", f"Operation '{op_id}' was not found.")
+        if not result:
+            return arm_json(op.status_body())
+        if op.status == "InProgress":
+            return web.Response(status=202, headers=self._lro_headers(request, op, True))
+        if op.status == "Failed":
+            return arm_json({"error": op.status_body()["error"]}, status=500)
+        if op.kind == "delete":
+            return web.Response(status=204)
+        if op.result is not None:
+            return arm_json(op.result)
+        body = self.sim.store.body_of(op.resource)
+        return arm_json(body if body is not None else {})

@@ -1,0 +1,91 @@
+"""A tiny synchronous client of the simulator's control API (plain HTTP, stdlib only)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+
+class SimControlError(RuntimeError):
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(f"control API answered {status}: {body}")
+        self.status = status
+        self.body = body
+
+
+class SimControl:
+    def __init__(self, control_url: str, timeout: float = 10.0) -> None:
+        self.base = control_url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None) -> Any:
+        url = self.base + path
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(url, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                raw = resp.read()
+        except urllib.error.HTTPError as exc:
+            raise SimControlError(exc.code, exc.read().decode(errors="replace")) from None
+        return json.loads(raw) if raw else None
+
+    def set_circuit(self, name: str, up: bool) -> dict[str, Any]:
+        return self._call("PUT", f"/_sim/circuits/{urllib.parse.quote(name, safe='')}", {"up": up})
+
+    def set_appliance(self, ip: str, up: bool | None = None, shared_key: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        if up is not None:
+            body["up"] = up
+        if shared_key is not None:
+            body["sharedKey"] = shared_key
+        return self._call("PUT", f"/_sim/appliances/{urllib.parse.quote(ip, safe='')}", body)
+
+    def put_resource(self, id: str, body: dict[str, Any]) -> dict[str, Any]:  # noqa: A002 - the ARM term
+        return self._call("PUT", "/_sim/resources", body, {"id": id})
+
+    def patch_resource(self, id: str, properties_patch: dict[str, Any]) -> dict[str, Any]:  # noqa: A002
+        return self._call("PATCH", "/_sim/resources", properties_patch, {"id": id})
+
+    def delete_resource(self, id: str) -> bool:  # noqa: A002
+        try:
+            return bool(self._call("DELETE", "/_sim/resources", None, {"id": id})["deleted"])
+        except SimControlError as exc:
+            if exc.status == 404:
+                return False
+            raise
+
+    def add_fault(
+        self,
+        kind: str,
+        *,
+        method: str = "*",
+        path: str = ".*",
+        latency_ms: int | None = None,
+        retry_after: int | None = None,
+        status: int | None = None,
+        count: int | None = None,
+    ) -> str:
+        body: dict[str, Any] = {"kind": kind, "method": method, "path": path}
+        for key, value in (("latencyMs", latency_ms), ("retryAfter", retry_after), ("status", status), ("count", count)):
+            if value is not None:
+                body[key] = value
+        return str(self._call("POST", "/_sim/faults", body)["id"])
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "/_sim/faults")
+
+    def requests(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/_sim/requests"))
+
+    def clear_requests(self) -> None:
+        self._call("DELETE", "/_sim/requests")
+
+    def state(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/_sim/state"))

@@ -1,0 +1,151 @@
+"""The plain-HTTP listener: the control API under ``/_sim/`` and the managed-identity token endpoint.
+
+The token endpoint behaves as App Service / Functions expose it (``IDENTITY_ENDPOINT`` +
+``IDENTITY_HEADER``): ``GET /msi/token?api-version=2019-08-01&resource=...`` with the
+``X-IDENTITY-HEADER`` header. azure-identity 1.27 reaches it through MSAL, which also sends
+``Metadata: true`` and, for a user-assigned identity, ``client_id`` / ``mi_res_id`` / ``object_id``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from hybridnet_dev.armsim.ids import ArmError
+from hybridnet_dev.armsim.sim import Simulator
+
+
+def _b64(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+async def _body(request: web.Request) -> Any:
+    try:
+        return json.loads(await request.read() or b"{}")
+    except ValueError as exc:
+        raise ArmError(400, "InvalidRequestContent", f"The body is not valid JSON: {exc}") from exc
+
+
+class ControlApi:
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.put("/_sim/circuits/{name}", self.put_circuit),
+            web.put("/_sim/appliances/{ip}", self.put_appliance),
+            web.get("/_sim/state", self.get_state),
+            web.put("/_sim/resources", self.put_resource),
+            web.patch("/_sim/resources", self.patch_resource),
+            web.delete("/_sim/resources", self.delete_resource),
+            web.get("/_sim/faults", self.get_faults),
+            web.post("/_sim/faults", self.post_fault),
+            web.delete("/_sim/faults", self.delete_faults),
+            web.get("/_sim/requests", self.get_requests),
+            web.delete("/_sim/requests", self.delete_requests),
+            web.get("/msi/token", self.token),
+        ]
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ArmError as err:
+            return web.json_response(err.body(), status=err.status)
+
+    async def put_circuit(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("up"), bool):
+            raise ArmError(400, "InvalidRequest", 'Body must be {"up": true|false}.')
+        circuit = self.sim.set_circuit(request.match_info["name"], body["up"])
+        return web.json_response({"id": circuit.id, "name": circuit.name, "up": circuit.up})
+
+    async def put_appliance(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        if not isinstance(body, dict):
+            raise ArmError(400, "InvalidRequest", 'Body must be {"up": bool?, "sharedKey": str?}.')
+        up = body.get("up")
+        if up is not None and not isinstance(up, bool):
+            raise ArmError(400, "InvalidRequest", "'up' must be a boolean.")
+        key = body.get("sharedKey")
+        if key is not None and not isinstance(key, str):
+            raise ArmError(400, "InvalidRequest", "'sharedKey' must be a string.")
+        return web.json_response(self.sim.set_appliance(request.match_info["ip"], up=up, shared_key=key))
+
+    async def get_state(self, request: web.Request) -> web.Response:
+        return web.json_response(self.sim.state())
+
+    def _id(self, request: web.Request) -> str:
+        rid = request.query.get("id")
+        if not rid:
+            raise ArmError(400, "InvalidRequest", "The 'id' query parameter (an ARM resource id) is required.")
+        return rid
+
+    async def put_resource(self, request: web.Request) -> web.Response:
+        return web.json_response(self.sim.oob_put(self._id(request), await _body(request)))
+
+    async def patch_resource(self, request: web.Request) -> web.Response:
+        return web.json_response(self.sim.oob_patch(self._id(request), await _body(request)))
+
+    async def delete_resource(self, request: web.Request) -> web.Response:
+        found = self.sim.oob_delete(self._id(request))
+        return web.json_response({"deleted": found}, status=200 if found else 404)
+
+    async def get_faults(self, request: web.Request) -> web.Response:
+        return web.json_response(self.sim.faults.list())
+
+    async def post_fault(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        if not isinstance(body, dict):
+            raise ArmError(400, "InvalidFault", "The body must be a JSON object.")
+        fault = self.sim.faults.add(body)
+        return web.json_response({"id": fault.id}, status=201)
+
+    async def delete_faults(self, request: web.Request) -> web.Response:
+        self.sim.faults.clear()
+        return web.json_response({"cleared": True})
+
+    async def get_requests(self, request: web.Request) -> web.Response:
+        return web.json_response(self.sim.requests)
+
+    async def delete_requests(self, request: web.Request) -> web.Response:
+        self.sim.requests.clear()
+        return web.json_response({"cleared": True})
+
+    async def token(self, request: web.Request) -> web.Response:
+        header = request.headers.get("X-IDENTITY-HEADER")
+        if header is None:
+            return web.json_response({"statusCode": 400, "message": "X-IDENTITY-HEADER is missing."}, status=400)
+        if header != self.sim.identity_header:
+            return web.json_response({"statusCode": 401, "message": "X-IDENTITY-HEADER is not valid."}, status=401)
+        resource = request.query.get("resource")
+        if request.query.get("api-version") != "2019-08-01" or not resource:
+            message = "api-version=2019-08-01 and resource are required."
+            return web.json_response({"statusCode": 400, "message": message}, status=400)
+        now = int(time.time())
+        client_id = request.query.get("client_id", "22222222-3333-4444-5555-666666666666")
+        claims = {
+            "aud": resource,
+            "iss": "https://sts.windows.net/00000000-0000-0000-0000-000000000000/",
+            "iat": now,
+            "nbf": now,
+            "exp": now + 86400,
+            "oid": self.sim.principal_id,
+            "appid": client_id,
+            "tid": "00000000-0000-0000-0000-000000000000",
+            "sub": self.sim.principal_id,
+        }
+        token = f"{_b64({'typ': 'JWT', 'alg': 'none'})}.{_b64(claims)}.sim"
+        return web.json_response(
+            {
+                "access_token": token,
+                "expires_on": str(now + 86400),
+                "resource": resource,
+                "token_type": "Bearer",
+                "client_id": client_id,
+            }
+        )

@@ -1,0 +1,142 @@
+"""`hybridnet up` (what `make run` runs): Azurite, the Azure simulator seeded from a spec, and the
+local Functions host serving function_app.app against them — the whole app on a simulated hybrid
+network, with the production code paths (DefaultAzureCredential, the real SDKs)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hybridnet_dev.azurite import Azurite
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RUN_DIR = REPO_ROOT / ".run"
+
+
+def _start_json_process(
+    command: list[str], env: dict[str, str], log_path: Path, what: str
+) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    """Start a child that prints one JSON line when ready; its stderr goes to a log file."""
+    log = open(log_path, "a")
+    process = subprocess.Popen(
+        command,
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    log.close()
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line:
+        process.wait(timeout=5)
+        raise SystemExit(f"{what} exited with code {process.returncode} before it was ready; see {log_path}")
+    return process, json.loads(line)
+
+
+def _circuit_names(spec_path: str) -> list[str]:
+    from shared.spec.load import load_spec_file
+
+    spec = load_spec_file(spec_path)
+    return sorted(
+        {site.express_route.connection.circuit_id.rstrip("/").split("/")[-1] for site in spec.sites}
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hybridnet up", description=__doc__)
+    parser.add_argument("--spec", default=str(REPO_ROOT / "examples/seed-network.yaml"))
+    parser.add_argument("--port", type=int, default=7071, help="the local Functions host's port")
+    args = parser.parse_args(argv)
+
+    RUN_DIR.mkdir(exist_ok=True)
+    children: list[subprocess.Popen[str]] = []
+    azurite = Azurite(str(RUN_DIR / "azurite")).start()
+    try:
+        env = dict(os.environ)
+        sim, sim_info = _start_json_process(
+            [sys.executable, "-m", "hybridnet_dev.armsim", "--spec", args.spec],
+            env,
+            RUN_DIR / "simulator.log",
+            "the Azure simulator",
+        )
+        children.append(sim)
+        env.update(
+            {
+                "AZURE_SUBSCRIPTION_ID": sim_info["subscriptionId"],
+                "HYBRIDNET_ARM_ENDPOINT": sim_info["armUrl"],
+                "HYBRIDNET_ARM_CA_BUNDLE": sim_info["caFile"],
+                "HYBRIDNET_ARM_POLLING_INTERVAL": "0.2",
+                "IDENTITY_ENDPOINT": sim_info["identityEndpoint"],
+                "IDENTITY_HEADER": sim_info["identityHeader"],
+                "HYBRIDNET_SPEC_PATH": os.path.abspath(args.spec),
+                "AzureWebJobsStorage": azurite.connection_string,
+            }
+        )
+        host, host_info = _start_json_process(
+            [
+                sys.executable,
+                "-m",
+                "hybridnet_dev.funchost",
+                "--app-dir",
+                str(REPO_ROOT),
+                "--port",
+                str(args.port),
+            ],
+            env,
+            RUN_DIR / "host.log",
+            "the local Functions host",
+        )
+        children.append(host)
+        health_url = f"{host_info['baseUrl']}/api/health?code={host_info['functionKey']}"
+        stack = {
+            "health": health_url,
+            "host": host_info,
+            "simulator": sim_info,
+            "azurite": azurite.connection_string,
+        }
+        (RUN_DIR / "stack.json").write_text(json.dumps(stack, indent=2))
+        print(json.dumps({"healthUrl": health_url, "controlUrl": sim_info["controlUrl"]}), flush=True)
+        circuits = "\n".join(
+            f"  circuit down:  curl -X PUT -d '{{\"up\": false}}' {sim_info['controlUrl']}/_sim/circuits/{name}"
+            for name in _circuit_names(args.spec)
+        )
+        print(
+            f"\nhybridnet is running on the simulated network from {args.spec}.\n"
+            f"  health:        curl '{health_url}'\n{circuits}\n"
+            f"  logs:          {RUN_DIR}/*.log   details: {RUN_DIR}/stack.json\n"
+            "Ctrl-C stops everything.",
+            file=sys.stderr,
+            flush=True,
+        )
+        stop = False
+
+        def _stop(_signum: int, _frame: object) -> None:
+            nonlocal stop
+            stop = True
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        while not stop and all(child.poll() is None for child in children):
+            time.sleep(0.2)
+        failed = [child for child in children if child.poll() not in (None, 0)]
+        return 1 if failed else 0
+    finally:
+        for child in reversed(children):
+            if child.poll() is None:
+                child.terminate()
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+        azurite.stop()

@@ -1,0 +1,1 @@
+"""hybridnet: keeps an ExpressRoute + site-to-site VPN failover hybrid network healthy."""

@@ -1,0 +1,142 @@
+"""The product's `hybridnet` commands (validate, ...). Development commands (sim, serve, up) are
+added by `hybridnet_dev.cli`, which wraps this module; nothing here imports development code."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from shared.spec.load import SpecError, load_spec_file
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _validate(args: argparse.Namespace) -> int:
+    try:
+        spec = load_spec_file(args.file)
+    except SpecError as exc:
+        print(f"{args.file}: {len(exc.errors)} error(s)", file=sys.stderr)
+        for error in exc.errors:
+            print(f"  {error}", file=sys.stderr)
+        return 1
+    names = ", ".join(site.name for site in spec.sites)
+    print(f"{args.file}: valid ({len(spec.sites)} site(s): {names})")
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    import json
+
+    from shared.azure.arm import network_client
+    from shared.azure.network_state import observe_site
+    from shared.drift.desired import desired_site
+    from shared.drift.diff import diff
+    from shared.drift.observed import ObserveFailed
+    from shared.drift.plan import Mode, plan
+    from shared.drift.render import render_plan
+    from shared.settings import Settings
+    from shared.spec_source import current_spec
+
+    settings = Settings.from_env()
+    spec = current_spec(settings)
+    sites = [spec.site(args.site)] if args.site else list(spec.sites)
+    client = network_client(settings)
+    mode = Mode(args.mode or settings.drift_mode)
+    documents, exit_code = [], 0
+    for site in sites:
+        desired = desired_site(site, settings.require_subscription())
+        try:
+            observed = observe_site(client, site)
+        except ObserveFailed as exc:
+            print(f"site {site.name}: {exc}", file=sys.stderr)
+            exit_code = 1
+            continue
+        findings = diff(desired, observed)
+        the_plan = plan(desired, observed, findings, mode)
+        if findings:
+            exit_code = max(exit_code, 2)
+        if args.json:
+            documents.append({**the_plan.to_json(), "findings": [f.to_json() for f in findings]})
+        else:
+            print(render_plan(the_plan, findings))
+    if args.json:
+        print(json.dumps(documents, indent=2))
+    return exit_code
+
+
+def _apply(args: argparse.Namespace) -> int:
+    import json
+
+    from shared.drift.plan import Mode
+    from shared.services.reconciler import SiteBusy, reconcile
+    from shared.settings import Settings
+    from shared.spec_source import current_spec
+
+    settings = Settings.from_env()
+    names = [args.site] if args.site else [s.name for s in current_spec(settings).sites]
+    exit_code = 0
+    for name in names:
+        try:
+            result = reconcile(settings, name, trigger="manual", mode=Mode(args.mode))
+        except SiteBusy as exc:
+            print(str(exc), file=sys.stderr)
+            exit_code = 1
+            continue
+        if args.json:
+            print(json.dumps(result.to_json(), indent=2))
+        else:
+            print(f"site {name}: {result.outcome}")
+            for r in result.results:
+                print(f"  {r.outcome.value:8} {r.action.describe()}{f': {r.detail}' if r.detail else ''}")
+            for f in result.remaining:
+                print(f"  remains  {f.message}")
+        if result.outcome in ("error", "partial"):
+            exit_code = 1
+    return exit_code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hybridnet", description="Keep an ExpressRoute + VPN failover hybrid network healthy."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    validate = sub.add_parser("validate", help="check a desired-state spec file; exit 1 with every error")
+    validate.add_argument("file", help="the spec YAML file")
+    validate.set_defaults(handler=_validate)
+    modes = ["report", "enforce", "enforce-disruptive"]
+    plan = sub.add_parser(
+        "plan",
+        help="compare the live network with the spec and show the plan (writes nothing); exit 2 on drift",
+    )
+    plan.add_argument("--site", help="only this site")
+    plan.add_argument("--json", action="store_true", help="machine-readable output")
+    plan.add_argument("--mode", choices=modes, help="plan as this mode would (default: HYBRIDNET_DRIFT_MODE)")
+    plan.set_defaults(handler=_plan)
+    apply = sub.add_parser("apply", help="reconcile now: fix what the mode allows and record the run")
+    apply.add_argument("--site", help="only this site")
+    apply.add_argument("--json", action="store_true", help="machine-readable output")
+    apply.add_argument(
+        "--mode", choices=modes[1:], default="enforce", help="default: enforce (safe fixes only)"
+    )
+    apply.set_defaults(handler=_apply)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from shared.settings import SettingsError
+
+    args = build_parser().parse_args(argv)
+    handler: Command = args.handler
+    try:
+        return handler(args)
+    except (SettingsError, SpecError) as exc:
+        print(f"hybridnet {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyError as exc:  # unknown site
+        print(f"hybridnet {args.command}: {exc.args[0]}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,91 @@
+"""Carry out a plan through a writer port, in dependency order, never past a failed dependency."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from shared.drift.plan import Action, Mode, Plan
+from shared.drift.resources import Kind, id_key
+
+
+class WriteError(Exception):
+    """A write did not succeed. The message is safe to record (no bodies, no keys)."""
+
+
+class ResourceWriter(Protocol):
+    def put(
+        self,
+        kind: Kind,
+        resource_id: str,
+        body: Mapping[str, Any],
+        *,
+        if_match: str | None,
+        create_only: bool,
+    ) -> None:
+        """PUT and wait for the long-running operation; raise WriteError on any failure."""
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    NOT_RUN = "not-run"  # report mode
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    action: Action
+    outcome: Outcome
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"action": self.action.describe(), "outcome": self.outcome.value, "detail": self.detail}
+
+
+def apply_plan(
+    plan: Plan,
+    writer: ResourceWriter,
+    *,
+    new_shared_key: Callable[[], str],
+) -> list[ActionResult]:
+    """Run each action of the plan in order. In report mode nothing is written.
+
+    `new_shared_key` supplies the pre-shared key for a connection that must be created; the key goes
+    into the request body only, never into a result, a log line or an exception.
+    """
+    if not plan.mode.writes:
+        return [ActionResult(a, Outcome.NOT_RUN, "report mode") for a in plan.actions]
+    results: list[ActionResult] = []
+    failed: set[str] = set()
+    for action in plan.actions:
+        blocked = [d for d in action.depends_on if id_key(d) in failed]
+        if blocked:
+            failed.add(id_key(action.resource_id))
+            names = ", ".join(d.rsplit("/", 1)[-1] for d in blocked)
+            results.append(
+                ActionResult(action, Outcome.SKIPPED, f"depends on {names}, which did not succeed")
+            )
+            continue
+        body: Mapping[str, Any] = action.body
+        if action.needs_shared_key:
+            body = {**body, "properties": {**body["properties"], "sharedKey": new_shared_key()}}
+        try:
+            writer.put(
+                action.kind,
+                action.resource_id,
+                body,
+                if_match=action.if_match,
+                create_only=action.if_match is None,
+            )
+        except WriteError as exc:
+            failed.add(id_key(action.resource_id))
+            results.append(ActionResult(action, Outcome.FAILED, str(exc)))
+            continue
+        results.append(ActionResult(action, Outcome.APPLIED))
+    return results
+
+
+__all__ = ["ActionResult", "Mode", "Outcome", "ResourceWriter", "WriteError", "apply_plan"]

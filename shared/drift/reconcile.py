@@ -1,0 +1,101 @@
+"""One reconcile pass for one site: observe -> diff -> plan -> apply -> re-observe -> diff.
+
+Ports (observe, writer, key source) are passed in so that the pass is tested against the simulator
+through the real SDK, and the decisions stay in the pure modules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.drift.apply import ActionResult, Outcome, ResourceWriter, apply_plan
+from shared.drift.desired import desired_site
+from shared.drift.diff import diff
+from shared.drift.findings import SEVERITY_ORDER, Finding
+from shared.drift.observed import ObservedSite, ObserveFailed
+from shared.drift.plan import Mode, Plan, plan
+from shared.spec import Site
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    site: str
+    mode: Mode
+    started_at: datetime
+    finished_at: datetime
+    findings: tuple[Finding, ...]
+    plan: Plan | None
+    results: tuple[ActionResult, ...] = ()
+    remaining: tuple[Finding, ...] = ()
+    error: str | None = None
+
+    @property
+    def outcome(self) -> str:
+        if self.error:
+            return "error"
+        if any(r.outcome in (Outcome.FAILED, Outcome.SKIPPED) for r in self.results):
+            return "partial"
+        if not self.findings:
+            return "in-sync"
+        if not self.mode.writes:
+            return "drift-reported"
+        return "fixed" if not self.remaining else "drift-remains"
+
+    def open_findings_by_severity(self) -> dict[str, int]:
+        """What is still different after this run, counted by severity."""
+        counts: dict[str, int] = {}
+        for finding in sorted(self.remaining, key=lambda f: SEVERITY_ORDER[f.severity]):
+            counts[finding.severity.value] = counts.get(finding.severity.value, 0) + 1
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "site": self.site,
+            "mode": self.mode.value,
+            "outcome": self.outcome,
+            "startedAt": self.started_at.isoformat(),
+            "finishedAt": self.finished_at.isoformat(),
+            "findings": [f.to_json() for f in self.findings],
+            "plan": self.plan.to_json() if self.plan else None,
+            "results": [r.to_json() for r in self.results],
+            "remaining": [f.to_json() for f in self.remaining],
+            "error": self.error,
+        }
+
+
+def reconcile_site(
+    site: Site,
+    subscription: str,
+    mode: Mode,
+    *,
+    observe: Callable[[Site], ObservedSite],
+    writer: ResourceWriter,
+    new_shared_key: Callable[[], str],
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> ReconcileResult:
+    """In report mode: one observation, nothing written. Otherwise apply what the mode allows, then
+    observe again: `remaining` is what is still different (refused findings, failed actions)."""
+    started = now()
+    desired = desired_site(site, subscription)
+    try:
+        observed = observe(site)
+    except ObserveFailed as exc:
+        return ReconcileResult(site.name, mode, started, now(), (), None, error=str(exc))
+    findings = diff(desired, observed)
+    the_plan = plan(desired, observed, findings, mode)
+    if not mode.writes or the_plan.empty:
+        return ReconcileResult(
+            site.name, mode, started, now(), tuple(findings), the_plan, remaining=tuple(findings)
+        )
+    results = apply_plan(the_plan, writer, new_shared_key=new_shared_key)
+    try:
+        remaining = diff(desired, observe(site))
+    except ObserveFailed as exc:
+        return ReconcileResult(
+            site.name, mode, started, now(), tuple(findings), the_plan, tuple(results), error=str(exc)
+        )
+    return ReconcileResult(
+        site.name, mode, started, now(), tuple(findings), the_plan, tuple(results), tuple(remaining)
+    )

@@ -1,0 +1,1 @@
+"""The health of each site's two paths."""

@@ -1,0 +1,1 @@
+"""IPsec pre-shared key rotation. Pure modules here never import an Azure SDK."""

@@ -1,0 +1,106 @@
+"""Every app setting hybridnet reads, typed and validated in one place.
+
+App settings reach a Function App as environment variables. Each one is documented in
+`local.settings.sample.json`; a bad value raises `SettingsError` naming the setting.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
+
+
+class SettingsError(ValueError):
+    """An app setting is missing or malformed. The message names the setting."""
+
+
+def _text(env: Mapping[str, str], name: str, default: str = "") -> str:
+    return env.get(name, default).strip()
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float, maximum: float) -> float:
+    raw = _text(env, name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if not minimum <= value <= maximum:
+        raise SettingsError(f"{name}={raw!r} must be between {minimum:g} and {maximum:g}")
+    return value
+
+
+DRIFT_MODES = ("report", "enforce", "enforce-disruptive")
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = _text(env, name, choices[0])
+    if raw not in choices:
+        raise SettingsError(f"{name}={raw!r} must be one of: {', '.join(choices)}")
+    return raw
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed view of the app settings."""
+
+    subscription_id: str
+    spec_path: str
+    arm_endpoint: str
+    arm_ca_bundle: str | None
+    arm_polling_interval: float
+    arm_call_timeout: float
+    arm_retry_total: int
+    tables_connection_string: str | None
+    tables_account_url: str | None
+    drift_mode: str
+    own_principal_ids: tuple[str, ...]
+    lease_seconds: float
+    lro_timeout: float
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        arm_endpoint = _text(env, "HYBRIDNET_ARM_ENDPOINT", DEFAULT_ARM_ENDPOINT).rstrip("/")
+        if not arm_endpoint.startswith("https://"):
+            raise SettingsError(
+                f"HYBRIDNET_ARM_ENDPOINT={arm_endpoint!r} must be an https:// URL "
+                "(Azure SDKs refuse to send bearer tokens over plain http)"
+            )
+        ca_bundle = _text(env, "HYBRIDNET_ARM_CA_BUNDLE") or None
+        if ca_bundle and not os.path.isfile(ca_bundle):
+            raise SettingsError(f"HYBRIDNET_ARM_CA_BUNDLE={ca_bundle!r}: no such file")
+        connection_string = _text(env, "HYBRIDNET_TABLES_CONNECTION_STRING") or _text(
+            env, "AzureWebJobsStorage"
+        )
+        account_url = _text(env, "HYBRIDNET_TABLES_ACCOUNT_URL") or _text(
+            env, "AzureWebJobsStorage__tableServiceUri"
+        )
+        return cls(
+            subscription_id=_text(env, "AZURE_SUBSCRIPTION_ID"),
+            spec_path=_text(env, "HYBRIDNET_SPEC_PATH", "network.yaml"),
+            arm_endpoint=arm_endpoint,
+            arm_ca_bundle=ca_bundle,
+            arm_polling_interval=_number(
+                env, "HYBRIDNET_ARM_POLLING_INTERVAL", 30.0, minimum=0.01, maximum=300
+            ),
+            arm_call_timeout=_number(env, "HYBRIDNET_ARM_CALL_TIMEOUT", 60.0, minimum=1, maximum=600),
+            arm_retry_total=int(_number(env, "HYBRIDNET_ARM_RETRY_TOTAL", 3, minimum=0, maximum=10)),
+            tables_connection_string=connection_string or None,
+            tables_account_url=account_url or None,
+            drift_mode=_choice(env, "HYBRIDNET_DRIFT_MODE", DRIFT_MODES),
+            own_principal_ids=tuple(
+                p.strip().lower() for p in _text(env, "HYBRIDNET_APP_PRINCIPAL_IDS").split(",") if p.strip()
+            ),
+            lease_seconds=_number(env, "HYBRIDNET_LEASE_SECONDS", 600, minimum=10, maximum=3600),
+            lro_timeout=_number(env, "HYBRIDNET_LRO_TIMEOUT", 240, minimum=1, maximum=3600),
+        )
+
+    def require_subscription(self) -> str:
+        if not self.subscription_id:
+            raise SettingsError("AZURE_SUBSCRIPTION_ID is not set (the subscription holding the sites)")
+        return self.subscription_id

@@ -1,0 +1,1 @@
+"""One blueprint per capability: parse input, call the core, shape output."""

@@ -1,0 +1,127 @@
+"""Drift reconciliation triggers.
+
+- reconcile_timer: on HYBRIDNET_RECONCILE_SCHEDULE, one queue message per site;
+- reconcile_worker: a queue-triggered reconcile of one site (spreads sites over instances);
+- arm_event: Event Grid resource events -> a reconcile of only the affected site (deduplicated,
+  coalesced, never for the app's own writes);
+- reconcile_now: POST /api/reconcile?site=NAME[&dryRun=true] (admin key) for operators.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import azure.functions as func
+
+from shared.settings import Settings
+from shared.triggers.http_json import error_response, json_response
+
+bp = func.Blueprint()
+log = logging.getLogger(__name__)
+
+RECONCILE_QUEUE = "hybridnet-reconcile"
+STORAGE = "AzureWebJobsStorage"
+
+
+def work_item(site: str, trigger: str, cause: str = "") -> str:
+    return json.dumps(
+        {"site": site, "trigger": trigger, "cause": cause, "queuedAt": datetime.now(UTC).isoformat()}
+    )
+
+
+def parse_work_item(body: str) -> dict[str, Any]:
+    try:
+        item = json.loads(body)
+    except ValueError:
+        raise ValueError("reconcile work item is not JSON") from None
+    if not isinstance(item, dict) or not isinstance(item.get("site"), str) or not item["site"]:
+        raise ValueError("reconcile work item has no 'site'")
+    return item
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%HYBRIDNET_RECONCILE_SCHEDULE%", run_on_startup=False)
+@bp.queue_output(arg_name="work", queue_name=RECONCILE_QUEUE, connection=STORAGE)
+def reconcile_timer(timer: func.TimerRequest, work: func.Out[list[str]]) -> None:
+    from shared.spec_source import current_spec
+
+    spec = current_spec(Settings.from_env())
+    work.set([work_item(site.name, "timer") for site in spec.sites])
+    log.info("reconcile_timer: queued %d site(s) past_due=%s", len(spec.sites), timer.past_due)
+
+
+@bp.queue_trigger(arg_name="msg", queue_name=RECONCILE_QUEUE, connection=STORAGE)
+def reconcile_worker(msg: func.QueueMessage) -> None:
+    from shared.services.reconciler import SiteBusy, reconcile
+
+    item = parse_work_item(msg.get_body().decode("utf-8", errors="replace"))
+    try:
+        reconcile(Settings.from_env(), item["site"], trigger=str(item.get("trigger") or "queue"))
+    except KeyError as exc:
+        log.warning("reconcile_worker: %s; work item dropped", exc.args[0])
+    except SiteBusy as exc:
+        # Raise so the host makes the message visible again after visibilityTimeout (host.json).
+        raise RuntimeError(f"{exc}; retried later") from None
+
+
+def _event_fields(event: Any) -> tuple[str, str, str, dict[str, Any]]:
+    """Event Grid schema arrives as func.EventGridEvent, CloudEvents as func.CloudEvent."""
+    event_type = getattr(event, "event_type", None) or getattr(event, "type", None) or ""
+    data = event.get_json() or {}
+    return str(event.id), str(event_type), str(event.subject or ""), data if isinstance(data, dict) else {}
+
+
+@bp.event_grid_trigger(arg_name="event")
+@bp.queue_output(arg_name="work", queue_name=RECONCILE_QUEUE, connection=STORAGE)
+def arm_event(event: func.EventGridEvent, work: func.Out[str]) -> None:
+    from shared.azure.event_inbox import first_delivery, mark_pending
+    from shared.azure.tables import table_service
+    from shared.drift.events import decide
+    from shared.spec_source import current_spec
+
+    settings = Settings.from_env()
+    event_id, event_type, subject, data = _event_fields(event)
+    decision = decide(
+        event_id=event_id,
+        event_type=event_type,
+        subject=subject,
+        data=data,
+        sites=current_spec(settings).sites,
+        own_principal_ids=settings.own_principal_ids,
+    )
+    if decision.site is None:
+        log.info("arm_event %s ignored: %s", event_id, decision.ignored)
+        return
+    tables = table_service(settings)
+    if not first_delivery(tables, event_id):
+        log.info("arm_event %s ignored: already handled (redelivery)", event_id)
+        return
+    if not mark_pending(tables, decision.site):
+        log.info("arm_event %s: a reconcile of site %s is already queued", event_id, decision.site)
+        return
+    work.set(work_item(decision.site, "event", cause=f"{event_type} {subject}"))
+    log.info("arm_event %s: queued a reconcile of site %s", event_id, decision.site)
+
+
+@bp.route(route="reconcile", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+def reconcile_now(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.drift.plan import Mode
+    from shared.services.reconciler import SiteBusy, reconcile
+
+    site = req.params.get("site")
+    if not site:
+        return error_response(400, "MissingSite", "query parameter 'site' is required")
+    dry_run = req.params.get("dryRun", "false").lower()
+    if dry_run not in ("true", "false"):
+        return error_response(400, "BadParameter", "dryRun must be true or false")
+    try:
+        result = reconcile(
+            Settings.from_env(), site, trigger="manual", mode=Mode.REPORT if dry_run == "true" else None
+        )
+    except KeyError as exc:
+        return error_response(404, "UnknownSite", str(exc.args[0]))
+    except SiteBusy as exc:
+        return error_response(409, "SiteBusy", str(exc))
+    return json_response(result.to_json())

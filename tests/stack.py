@@ -1,0 +1,50 @@
+"""Helpers for tests that run the app against the simulator and Azurite (not a test module)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hybridnet_dev.armsim.runner import SimulatorInfo
+from shared.spec import NetworkSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_PATH = ROOT / "examples/seed-network.yaml"
+SUB = "00000000-0000-0000-0000-000000000000"
+RG_ID = f"/subscriptions/{SUB}/resourceGroups/hybrid-network-rg/providers/Microsoft.Network"
+CIRCUIT = "hybrid-er-circuit"
+APPLIANCE = "40.50.60.70"
+
+
+def seed_spec() -> NetworkSpec:
+    return NetworkSpec.model_validate(yaml.safe_load(SEED_PATH.read_text()))
+
+
+def point_app_at(
+    env: pytest.MonkeyPatch,
+    sim: SimulatorInfo,
+    *,
+    storage: str | None = None,
+    spec_path: Path = SEED_PATH,
+    **settings: str,
+) -> None:
+    """Set the app settings exactly as `make run` does, so production code paths run unchanged."""
+    for name in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "MSI_ENDPOINT"):
+        env.delenv(name, raising=False)
+    values = {
+        "AZURE_SUBSCRIPTION_ID": sim.subscription_id,
+        "HYBRIDNET_ARM_ENDPOINT": sim.arm_url,
+        "HYBRIDNET_ARM_CA_BUNDLE": sim.ca_file,
+        "HYBRIDNET_ARM_POLLING_INTERVAL": "0.05",
+        "HYBRIDNET_ARM_RETRY_TOTAL": "3",
+        "IDENTITY_ENDPOINT": sim.identity_endpoint,
+        "IDENTITY_HEADER": sim.identity_header,
+        "HYBRIDNET_SPEC_PATH": str(spec_path),
+        **settings,
+    }
+    if storage:
+        values["AzureWebJobsStorage"] = storage
+    for name, value in values.items():
+        env.setenv(name, value)
