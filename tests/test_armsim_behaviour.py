@@ -103,7 +103,9 @@ def test_missing_token_is_401_with_arm_error(sim: SimulatorThread) -> None:
 
 def test_missing_api_version_is_400(sim: SimulatorThread) -> None:
     url = sim.info.arm_url + arm_path(sim, "virtualNetworkGateways", "hybrid-vpn-gw")
-    resp = requests.get(url, headers={"Authorization": f"Bearer {token(sim)}"}, verify=sim.info.ca_file, timeout=5)
+    resp = requests.get(
+        url, headers={"Authorization": f"Bearer {token(sim)}"}, verify=sim.info.ca_file, timeout=5
+    )
     assert resp.status_code == 400
     assert resp.json()["error"]["code"] == "MissingApiVersionParameter"
 
@@ -111,7 +113,9 @@ def test_missing_api_version_is_400(sim: SimulatorThread) -> None:
 def test_token_endpoint_checks_identity_header(sim: SimulatorThread) -> None:
     url = sim.info.identity_endpoint
     params = {"api-version": "2019-08-01", "resource": "https://management.azure.com"}
-    assert requests.get(url, params=params, headers={"X-IDENTITY-HEADER": "wrong"}, timeout=5).status_code == 401
+    assert (
+        requests.get(url, params=params, headers={"X-IDENTITY-HEADER": "wrong"}, timeout=5).status_code == 401
+    )
     assert requests.get(url, params=params, timeout=5).status_code == 400
     ok = requests.get(url, params=params, headers={"X-IDENTITY-HEADER": sim.info.identity_header}, timeout=5)
     body = ok.json()
@@ -155,7 +159,10 @@ def test_list_all_pages(client: NetworkManagementClient) -> None:
 def lng_body(ip: str = "1.2.3.4") -> dict:
     return {
         "location": "eastus",
-        "properties": {"gatewayIpAddress": ip, "localNetworkAddressSpace": {"addressPrefixes": ["10.99.0.0/16"]}},
+        "properties": {
+            "gatewayIpAddress": ip,
+            "localNetworkAddressSpace": {"addressPrefixes": ["10.99.0.0/16"]},
+        },
     }
 
 
@@ -188,7 +195,9 @@ def test_not_found(client: NetworkManagementClient) -> None:
     assert f"resource group '{RG}'" in err.value.error.message
 
 
-def test_connection_naming_missing_gateway_is_400(sim: SimulatorThread, client: NetworkManagementClient) -> None:
+def test_connection_naming_missing_gateway_is_400(
+    sim: SimulatorThread, client: NetworkManagementClient
+) -> None:
     body = {
         "location": "eastus",
         "properties": {
@@ -215,7 +224,9 @@ def test_gateway_outside_gateway_subnet_is_400(sim: SimulatorThread, client: Net
             "gatewayType": "Vpn",
             "vpnType": "RouteBased",
             "sku": {"name": "VpnGw1", "tier": "VpnGw1"},
-            "ipConfigurations": [{"name": "default", "properties": {"subnet": {"id": f"{vnet}/subnets/web-tier"}}}],
+            "ipConfigurations": [
+                {"name": "default", "properties": {"subnet": {"id": f"{vnet}/subnets/web-tier"}}}
+            ],
         },
     }
     with pytest.raises(HttpResponseError) as err:
@@ -252,7 +263,9 @@ def test_if_match(client: NetworkManagementClient) -> None:
 
 # --- faults and the SDK's retries -------------------------------------------------------------------
 def test_throttle_is_retried(client: NetworkManagementClient, ctl: SimControl) -> None:
-    ctl.add_fault("throttle", method="GET", path="/virtualNetworkGateways/hybrid-er-gw$", retry_after=1, count=1)
+    ctl.add_fault(
+        "throttle", method="GET", path="/virtualNetworkGateways/hybrid-er-gw$", retry_after=1, count=1
+    )
     assert client.virtual_network_gateways.get(RG, "hybrid-er-gw").name == "hybrid-er-gw"
     calls = [r for r in ctl.requests() if r["path"].endswith("/hybrid-er-gw")]
     assert [r["status"] for r in calls] == [429, 200]
@@ -377,10 +390,15 @@ def test_traffic_counters_grow_while_connected(client: NetworkManagementClient) 
 def test_out_of_band_patch(sim: SimulatorThread, client: NetworkManagementClient, ctl: SimControl) -> None:
     lng_id = arm_id(sim, "localNetworkGateways", "hybrid-onprem-lng")
     before = client.local_network_gateways.get(RG, "hybrid-onprem-lng")
-    ctl.patch_resource(lng_id, {"localNetworkAddressSpace": {"addressPrefixes": ["10.10.0.0/16", "10.11.0.0/16"]}})
+    ctl.patch_resource(
+        lng_id, {"localNetworkAddressSpace": {"addressPrefixes": ["10.10.0.0/16", "10.11.0.0/16"]}}
+    )
     try:
         after = client.local_network_gateways.get(RG, "hybrid-onprem-lng")
-        assert after.properties.local_network_address_space.address_prefixes == ["10.10.0.0/16", "10.11.0.0/16"]
+        assert after.properties.local_network_address_space.address_prefixes == [
+            "10.10.0.0/16",
+            "10.11.0.0/16",
+        ]
         assert after.etag != before.etag
         assert after.properties.gateway_ip_address == "40.50.60.70"
     finally:
@@ -389,7 +407,9 @@ def test_out_of_band_patch(sim: SimulatorThread, client: NetworkManagementClient
     assert [r["method"] for r in ctl.requests()] == ["GET", "GET"]
 
 
-def test_out_of_band_put_and_delete(sim: SimulatorThread, client: NetworkManagementClient, ctl: SimControl) -> None:
+def test_out_of_band_put_and_delete(
+    sim: SimulatorThread, client: NetworkManagementClient, ctl: SimControl
+) -> None:
     nsg_id = arm_id(sim, "networkSecurityGroups", "portal-nsg")
     ctl.put_resource(nsg_id, {"location": "eastus", "properties": {"securityRules": []}})
     nsg = client.network_security_groups.get(RG, "portal-nsg")
@@ -402,7 +422,12 @@ def test_out_of_band_put_and_delete(sim: SimulatorThread, client: NetworkManagem
 def test_nsg_on_gateway_subnet_rejected(sim: SimulatorThread, client: NetworkManagementClient) -> None:
     nsg = client.network_security_groups.begin_create_or_update(RG, "gw-nsg", {"location": "eastus"}).result()
     subnet = client.subnets.get(RG, "hybrid-vnet", "GatewaySubnet")
-    body = {"properties": {"addressPrefix": subnet.properties.address_prefix, "networkSecurityGroup": {"id": nsg.id}}}
+    body = {
+        "properties": {
+            "addressPrefix": subnet.properties.address_prefix,
+            "networkSecurityGroup": {"id": nsg.id},
+        }
+    }
     with pytest.raises(HttpResponseError) as err:
         client.subnets.begin_create_or_update(RG, "hybrid-vnet", "GatewaySubnet", body).result()
     assert err.value.status_code == 400
@@ -463,5 +488,7 @@ def test_empty_simulator_knows_circuit_and_appliance() -> None:
         ctl = SimControl(empty.info.control_url)
         state = ctl.state()
         assert [c["name"] for c in state["circuits"]] == ["hybrid-er-circuit"]
-        assert state["appliances"] == [{"ip": "40.50.60.70", "up": True, "keyConfigured": False, "asn": 65010}]
+        assert state["appliances"] == [
+            {"ip": "40.50.60.70", "up": True, "keyConfigured": False, "asn": 65010}
+        ]
         assert len(state["resources"]) == 1  # only the provider's circuit

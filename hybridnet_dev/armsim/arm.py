@@ -37,7 +37,11 @@ async def read_json(request: web.Request) -> Any:
     try:
         return json.loads(await request.read() or b"null")
     except ValueError as exc:
-        raise ArmError(400, "InvalidRequestContent", f"The request content was invalid and could not be deserialized: {exc}") from exc
+        raise ArmError(
+            400,
+            "InvalidRequestContent",
+            f"The request content was invalid and could not be deserialized: {exc}",
+        ) from exc
 
 
 class ArmApi:
@@ -57,9 +61,13 @@ class ArmApi:
         self.sim.record_request(entry)
         log.info("%s %s -> %s", request.method, request.path, entry["status"])
         response.headers.setdefault("x-ms-request-id", str(uuid.uuid4()))
-        response.headers.setdefault("x-ms-correlation-request-id", request.headers.get("x-ms-client-request-id", str(uuid.uuid4())))
+        response.headers.setdefault(
+            "x-ms-correlation-request-id", request.headers.get("x-ms-client-request-id", str(uuid.uuid4()))
+        )
         kind = "reads" if request.method == "GET" else "writes"
-        response.headers.setdefault(f"x-ms-ratelimit-remaining-subscription-{kind}", "11999" if kind == "reads" else "1199")
+        response.headers.setdefault(
+            f"x-ms-ratelimit-remaining-subscription-{kind}", "11999" if kind == "reads" else "1199"
+        )
         return response
 
     async def _guarded(self, request: web.Request, handler: Any, entry: dict[str, Any]) -> web.StreamResponse:
@@ -84,7 +92,9 @@ class ArmApi:
                 return error_response(err, {"Retry-After": str(fault.retry_after)})
             if fault.kind == "error":
                 entry["fault"] = "error"
-                code = {500: "InternalServerError", 502: "BadGateway", 503: "ServiceUnavailable"}.get(fault.status, "InjectedError")
+                code = {500: "InternalServerError", 502: "BadGateway", 503: "ServiceUnavailable"}.get(
+                    fault.status, "InjectedError"
+                )
                 return error_response(ArmError(fault.status, code, "An injected error occurred."))
         request[FAIL_LRO] = any(f.kind == "failLro" for f in faults)
         if "api-version" not in request.query:
@@ -98,10 +108,16 @@ class ArmApi:
             err = ArmError(
                 401,
                 "AuthenticationFailed",
-                "Authentication failed. The 'Authorization' header is missing." if not auth
+                "Authentication failed. The 'Authorization' header is missing."
+                if not auth
                 else "Authentication failed. The 'Authorization' header is provided in an invalid format.",
             )
-            return error_response(err, {"WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token"'})
+            return error_response(
+                err,
+                {
+                    "WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token"'
+                },
+            )
         return await handler(request)
 
     # --- routing ------------------------------------------------------------------------------------
@@ -117,8 +133,16 @@ class ArmApi:
                 rtype = TYPES[low[4]]
                 if rtype not in LIST_ALL:
                     raise self._no_type(segs[4], request)
-                return self._list(request, [self.sim.shaper.render(r, listing=True) for r in self.sim.store.list(rtype, sub)])
-            if len(segs) == 8 and low[4] == "locations" and low[6] in ("operations", "operationresults") and method == "GET":
+                return self._list(
+                    request,
+                    [self.sim.shaper.render(r, listing=True) for r in self.sim.store.list(rtype, sub)],
+                )
+            if (
+                len(segs) == 8
+                and low[4] == "locations"
+                and low[6] in ("operations", "operationresults")
+                and method == "GET"
+            ):
                 return self._operation(request, segs[7], low[6] == "operationresults")
             raise ArmError(404, "InvalidRequestUri", f"The request URI '{request.path}' is not valid.")
         if len(segs) < 7 or low[2] != "resourcegroups" or low[4] != "providers" or low[5] != PROVIDER.lower():
@@ -129,7 +153,10 @@ class ArmApi:
         if len(segs) == 7:
             if method != "GET":
                 raise self._bad_method(request)
-            return self._list(request, [self.sim.shaper.render(r, listing=True) for r in self.sim.store.list(rtype, sub, rg)])
+            return self._list(
+                request,
+                [self.sim.shaper.render(r, listing=True) for r in self.sim.store.list(rtype, sub, rg)],
+            )
         rid = ResourceId(sub, rg, rtype, segs[7])
         if len(segs) == 8:
             return await self._resource(request, rid)
@@ -162,7 +189,11 @@ class ArmApi:
 
     @staticmethod
     def _bad_method(request: web.Request) -> ArmError:
-        return ArmError(405, "MethodNotAllowed", f"The requested method {request.method} is not allowed on '{request.path}'.")
+        return ArmError(
+            405,
+            "MethodNotAllowed",
+            f"The requested method {request.method} is not allowed on '{request.path}'.",
+        )
 
     # --- helpers ------------------------------------------------------------------------------------
     def _list(self, request: web.Request, items: list[Body]) -> web.Response:
@@ -197,7 +228,11 @@ class ArmApi:
                 )
         if_none = request.headers.get("If-None-Match")
         if if_none is not None and etag is not None and (if_none.strip() == "*" or etag in if_none):
-            raise ArmError(412, "PreconditionFailed", "The condition specified using HTTP conditional header(s) is not met.")
+            raise ArmError(
+                412,
+                "PreconditionFailed",
+                "The condition specified using HTTP conditional header(s) is not met.",
+            )
 
     def _not_busy(self, rid: ResourceId) -> None:
         if self.sim.operations.busy(rid) is not None:
@@ -208,7 +243,9 @@ class ArmApi:
                 "Retry the request after the current operation completes.",
             )
 
-    def _start(self, request: web.Request, kind: Kind, rid: ResourceId, region: str, complete: Any) -> Operation:
+    def _start(
+        self, request: web.Request, kind: Kind, rid: ResourceId, region: str, complete: Any
+    ) -> Operation:
         fail = bool(request.get(FAIL_LRO, False))
         return self.sim.operations.start(kind, rid, region, fail, complete)
 
@@ -254,7 +291,11 @@ class ArmApi:
             self._set_state(rid, "Failed" if failed else "Succeeded")
 
         op = self._start(request, "put", rid, str(shaped.get("location", "")), complete)
-        return arm_json(sim.shaper.render(record), status=201 if created else 200, headers=self._lro_headers(request, op, False))
+        return arm_json(
+            sim.shaper.render(record),
+            status=201 if created else 200,
+            headers=self._lro_headers(request, op, False),
+        )
 
     async def _patch_tags(self, request: web.Request, rid: ResourceId) -> web.Response:
         record = self.sim.store.get(rid)
@@ -332,7 +373,11 @@ class ArmApi:
         new = sim.shaper.shape_subnet(rid, incoming, vnet.body)
         new["properties"]["provisioningState"] = "Updating"
         props = vnet.body["properties"]
-        others = [s for s in props.get("subnets", []) if str(s.get("name", "")).lower() != str(rid.child_name).lower()]
+        others = [
+            s
+            for s in props.get("subnets", [])
+            if str(s.get("name", "")).lower() != str(rid.child_name).lower()
+        ]
         props["subnets"] = [*others, new]
         sim.store.touch(rid)
 
@@ -341,7 +386,9 @@ class ArmApi:
 
         op = self._start(request, "put", rid, str(vnet.body.get("location", "")), complete)
         status = 200 if subnet is not None else 201
-        return arm_json(sim.shaper.render_subnet(new), status=status, headers=self._lro_headers(request, op, False))
+        return arm_json(
+            sim.shaper.render_subnet(new), status=status, headers=self._lro_headers(request, op, False)
+        )
 
     # --- connection shared key ----------------------------------------------------------------------
     def _connection(self, rid: ResourceId) -> Body:
@@ -356,7 +403,9 @@ class ArmApi:
         if request.method == "GET":
             key = physics.key(str(rid))
             if key is None:
-                raise ArmError(404, "SharedKeyNotFound", f"No shared key is set on connection {rid}.")  # code: sim
+                raise ArmError(
+                    404, "SharedKeyNotFound", f"No shared key is set on connection {rid}."
+                )  # code: sim
             return arm_json({"id": "", "value": key})
         incoming = await read_json(request)
         value = check_key((incoming or {}).get("value") if isinstance(incoming, dict) else None)
@@ -380,7 +429,9 @@ class ArmApi:
         incoming = await read_json(request)
         length = incoming.get("keyLength") if isinstance(incoming, dict) else None
         if not isinstance(length, int) or isinstance(length, bool) or not 1 <= length <= 128:
-            raise ArmError(400, "InvalidKeyLength", "keyLength must be an integer from 1 to 128.")  # code: sim
+            raise ArmError(
+                400, "InvalidKeyLength", "keyLength must be an integer from 1 to 128."
+            )  # code: sim
         self._not_busy(rid)
         physics = self.sim.physics
         old = physics.key(str(rid))

@@ -10,27 +10,36 @@ from pathlib import Path
 
 import yaml
 
-from shared.spec.model import NetworkSpec
-
 from hybridnet_dev.armsim.runner import DEFAULT_SUBSCRIPTION, SimulatorInfo, run_forever
+from shared.spec.model import NetworkSpec
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m hybridnet_dev.armsim", description="Azure Resource Manager simulator (dev only).")
+    p = argparse.ArgumentParser(
+        prog="python -m hybridnet_dev.armsim", description="Azure Resource Manager simulator (dev only)."
+    )
     p.add_argument("--spec", required=True, help="network spec YAML (sites to seed; circuits and appliances)")
     p.add_argument("--port", type=int, default=0, help="ARM HTTPS port (default: a free port)")
-    p.add_argument("--control-port", type=int, default=0, help="control API / token endpoint port (default: free)")
-    p.add_argument("--empty", action="store_true", help="seed nothing but the provider's circuits and the appliances")
+    p.add_argument(
+        "--control-port", type=int, default=0, help="control API / token endpoint port (default: free)"
+    )
+    p.add_argument(
+        "--empty", action="store_true", help="seed nothing but the provider's circuits and the appliances"
+    )
     p.add_argument("--page-size", type=int, default=50, help="items per page of list operations")
     p.add_argument("--subscription-id", default=DEFAULT_SUBSCRIPTION)
-    p.add_argument("--state-dir", default=None, help="where to write the CA file (default: a temporary directory)")
+    p.add_argument(
+        "--state-dir", default=None, help="where to write the CA file (default: a temporary directory)"
+    )
     p.add_argument("--log-level", default="WARNING", help="log level on stderr (request lines at INFO)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
+    )
     try:
         spec = NetworkSpec.model_validate(yaml.safe_load(Path(args.spec).read_text()))
     except (OSError, ValueError) as exc:

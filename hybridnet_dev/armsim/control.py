@@ -47,13 +47,13 @@ class SimControl:
             body["sharedKey"] = shared_key
         return self._call("PUT", f"/_sim/appliances/{urllib.parse.quote(ip, safe='')}", body)
 
-    def put_resource(self, id: str, body: dict[str, Any]) -> dict[str, Any]:  # noqa: A002 - the ARM term
+    def put_resource(self, id: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._call("PUT", "/_sim/resources", body, {"id": id})
 
-    def patch_resource(self, id: str, properties_patch: dict[str, Any]) -> dict[str, Any]:  # noqa: A002
+    def patch_resource(self, id: str, properties_patch: dict[str, Any]) -> dict[str, Any]:
         return self._call("PATCH", "/_sim/resources", properties_patch, {"id": id})
 
-    def delete_resource(self, id: str) -> bool:  # noqa: A002
+    def delete_resource(self, id: str) -> bool:
         try:
             return bool(self._call("DELETE", "/_sim/resources", None, {"id": id})["deleted"])
         except SimControlError as exc:
@@ -73,7 +73,12 @@ class SimControl:
         count: int | None = None,
     ) -> str:
         body: dict[str, Any] = {"kind": kind, "method": method, "path": path}
-        for key, value in (("latencyMs", latency_ms), ("retryAfter", retry_after), ("status", status), ("count", count)):
+        for key, value in (
+            ("latencyMs", latency_ms),
+            ("retryAfter", retry_after),
+            ("status", status),
+            ("count", count),
+        ):
             if value is not None:
                 body[key] = value
         return str(self._call("POST", "/_sim/faults", body)["id"])

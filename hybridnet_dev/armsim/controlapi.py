@@ -82,7 +82,9 @@ class ControlApi:
     def _id(self, request: web.Request) -> str:
         rid = request.query.get("id")
         if not rid:
-            raise ArmError(400, "InvalidRequest", "The 'id' query parameter (an ARM resource id) is required.")
+            raise ArmError(
+                400, "InvalidRequest", "The 'id' query parameter (an ARM resource id) is required."
+            )
         return rid
 
     async def put_resource(self, request: web.Request) -> web.Response:
@@ -119,9 +121,13 @@ class ControlApi:
     async def token(self, request: web.Request) -> web.Response:
         header = request.headers.get("X-IDENTITY-HEADER")
         if header is None:
-            return web.json_response({"statusCode": 400, "message": "X-IDENTITY-HEADER is missing."}, status=400)
+            return web.json_response(
+                {"statusCode": 400, "message": "X-IDENTITY-HEADER is missing."}, status=400
+            )
         if header != self.sim.identity_header:
-            return web.json_response({"statusCode": 401, "message": "X-IDENTITY-HEADER is not valid."}, status=401)
+            return web.json_response(
+                {"statusCode": 401, "message": "X-IDENTITY-HEADER is not valid."}, status=401
+            )
         resource = request.query.get("resource")
         if request.query.get("api-version") != "2019-08-01" or not resource:
             message = "api-version=2019-08-01 and resource are required."

@@ -68,8 +68,12 @@ class Operations:
         self.polls_in_progress = polls_in_progress
         self.max_seconds = max_seconds
 
-    def start(self, kind: Kind, resource: ResourceId, region: str, fail: bool, complete: Completion) -> Operation:
-        op = Operation(str(uuid.uuid4()), kind, resource, region.replace(" ", "").lower() or "eastus", fail, complete)
+    def start(
+        self, kind: Kind, resource: ResourceId, region: str, fail: bool, complete: Completion
+    ) -> Operation:
+        op = Operation(
+            str(uuid.uuid4()), kind, resource, region.replace(" ", "").lower() or "eastus", fail, complete
+        )
         self._ops[op.id] = op
         try:
             asyncio.get_running_loop().call_later(self.max_seconds, self.finish, op)

@@ -202,7 +202,8 @@ class Physics:
     def learned_routes(self, gateway: Record) -> list[Body]:
         local = self._local_address(gateway)
         routes: list[Body] = [
-            _route(local, prefix, "", local, "Network", "", 32768) for prefix in self._vnet_prefixes(gateway.body)
+            _route(local, prefix, "", local, "Network", "", 32768)
+            for prefix in self._vnet_prefixes(gateway.body)
         ]
         for conn in self._connections_of(gateway):
             if self.connection_status(conn) != "Connected":
@@ -256,7 +257,9 @@ class Physics:
                 appliance = self.appliances.get(ip)
                 asn = int(bgp.get("asn") or (appliance.asn if appliance else 65010))
                 neighbor = str(bgp.get("bgpPeeringAddress") or ip)
-                received = len(lprops.get("localNetworkAddressSpace", {}).get("addressPrefixes", [])) if up else 0
+                received = (
+                    len(lprops.get("localNetworkAddressSpace", {}).get("addressPrefixes", [])) if up else 0
+                )
                 peers.append(_peer(local, neighbor, asn, up, duration, received))
         return peers
 
@@ -273,9 +276,12 @@ class Physics:
             )
         appliances = []
         for a in self.appliances.values():
-            appliances.append({"ip": a.ip, "up": a.up, "keyConfigured": a.shared_key is not None, "asn": a.asn})
+            appliances.append(
+                {"ip": a.ip, "up": a.up, "keyConfigured": a.shared_key is not None, "asn": a.asn}
+            )
         circuits = [
-            {"id": c.id, "name": c.name, "up": c.up, "prefixes": list(c.prefixes)} for c in self.circuits.values()
+            {"id": c.id, "name": c.name, "up": c.up, "prefixes": list(c.prefixes)}
+            for c in self.circuits.values()
         ]
         return {"circuits": circuits, "appliances": appliances, "connections": connections}
 

@@ -29,7 +29,13 @@ WRITABLE = {
     "networkSecurityGroups",
 }
 # Types with a subscription-wide list (the SDK's ``list_all``).
-LIST_ALL = {"virtualNetworks", "publicIPAddresses", "expressRouteCircuits", "loadBalancers", "networkSecurityGroups"}
+LIST_ALL = {
+    "virtualNetworks",
+    "publicIPAddresses",
+    "expressRouteCircuits",
+    "loadBalancers",
+    "networkSecurityGroups",
+}
 
 READ_ONLY_PROPS = (
     "provisioningState",
@@ -45,7 +51,9 @@ _ip_pool = itertools.count(10)
 
 
 def missing(path: str) -> ArmError:
-    return ArmError(400, "InvalidRequestFormat", f"Cannot parse the request. Required property '{path}' is missing.")
+    return ArmError(
+        400, "InvalidRequestFormat", f"Cannot parse the request. Required property '{path}' is missing."
+    )
 
 
 def bad_reference(ref: str, owner: ResourceId) -> ArmError:
@@ -89,23 +97,35 @@ class Shaper:
     def shape(self, rid: ResourceId, incoming: Body, existing: Body | None, *, validate: bool = True) -> Body:
         """The body to store for a PUT of ``incoming`` on ``rid`` (top-level resources)."""
         if not isinstance(incoming, dict):
-            raise ArmError(400, "InvalidRequestFormat", "Cannot parse the request. The body must be a JSON object.")
-        body: Body = {k: copy.deepcopy(v) for k, v in incoming.items() if k not in ("id", "name", "type", "etag")}
+            raise ArmError(
+                400, "InvalidRequestFormat", "Cannot parse the request. The body must be a JSON object."
+            )
+        body: Body = {
+            k: copy.deepcopy(v) for k, v in incoming.items() if k not in ("id", "name", "type", "etag")
+        }
         body = {"name": rid.name, "id": str(rid), "type": rid.arm_type, **body}
         if not body.get("location"):
             if existing and existing.get("location"):
                 body["location"] = existing["location"]
             else:
-                raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+                raise ArmError(
+                    400, "LocationRequired", "The location property is required for this definition."
+                )
         props = body.get("properties")
         if props is None:
             props = {}
         if not isinstance(props, dict):
-            raise ArmError(400, "InvalidRequestFormat", "Cannot parse the request. 'properties' must be an object.")
+            raise ArmError(
+                400, "InvalidRequestFormat", "Cannot parse the request. 'properties' must be an object."
+            )
         for key in READ_ONLY_PROPS:
             props.pop(key, None)
         old = (existing or {}).get("properties", {})
-        props = {"provisioningState": "Succeeded", "resourceGuid": old.get("resourceGuid") or str(uuid.uuid4()), **props}
+        props = {
+            "provisioningState": "Succeeded",
+            "resourceGuid": old.get("resourceGuid") or str(uuid.uuid4()),
+            **props,
+        }
         body["properties"] = props
         getattr(self, f"_shape_{rid.type}")(rid, body, props, old, validate)
         return body
@@ -176,7 +196,9 @@ class Shaper:
             out.append(entry)
         return out
 
-    def _shape_virtualNetworks(self, rid: ResourceId, body: Body, props: Body, old: Body, validate: bool) -> None:
+    def _shape_virtualNetworks(
+        self, rid: ResourceId, body: Body, props: Body, old: Body, validate: bool
+    ) -> None:
         prefixes = (props.get("addressSpace") or {}).get("addressPrefixes")
         if validate and not prefixes:
             raise missing("properties.addressSpace.addressPrefixes")
@@ -184,7 +206,9 @@ class Shaper:
         for item in props.get("subnets", []) or []:
             if not isinstance(item, dict) or not item.get("name"):
                 raise missing("properties.subnets[].name")
-            srid = ResourceId(rid.subscription, rid.resource_group, rid.type, rid.name, "subnets", item["name"])
+            srid = ResourceId(
+                rid.subscription, rid.resource_group, rid.type, rid.name, "subnets", item["name"]
+            )
             subnets.append(self.shape_subnet(srid, item, body, validate=validate))
         props["subnets"] = subnets
         props.setdefault("virtualNetworkPeerings", [])
@@ -208,7 +232,9 @@ class Shaper:
             if self._exists(nsg) is None:
                 raise bad_reference(nsg, rid)
 
-    def _shape_publicIPAddresses(self, rid: ResourceId, body: Body, props: Body, old: Body, validate: bool) -> None:
+    def _shape_publicIPAddresses(
+        self, rid: ResourceId, body: Body, props: Body, old: Body, validate: bool
+    ) -> None:
         sku = body.setdefault("sku", {"name": "Standard", "tier": "Regional"})
         default_method = "Static" if str(sku.get("name", "")).lower() == "standard" else "Dynamic"
         props.setdefault("publicIPAddressVersion", "IPv4")
@@ -216,15 +242,21 @@ class Shaper:
         props.setdefault("idleTimeoutInMinutes", 4)
         props.setdefault("ipTags", [])
         props.pop("ipConfiguration", None)  # computed on read
-        props["ipAddress"] = old.get("ipAddress") or props.get("ipAddress") or f"20.62.{next(_ip_pool) % 250}.{7}"
+        props["ipAddress"] = (
+            old.get("ipAddress") or props.get("ipAddress") or f"20.62.{next(_ip_pool) % 250}.{7}"
+        )
 
     def _shape_virtualNetworkGateways(
         self, rid: ResourceId, body: Body, props: Body, old: Body, validate: bool
     ) -> None:
         gtype = props.get("gatewayType")
         if validate and gtype not in ("Vpn", "ExpressRoute", "LocalGateway"):
-            raise missing("properties.gatewayType") if gtype is None else ArmError(
-                400, "InvalidRequestFormat", f"Cannot parse the request. Invalid gatewayType '{gtype}'."
+            raise (
+                missing("properties.gatewayType")
+                if gtype is None
+                else ArmError(
+                    400, "InvalidRequestFormat", f"Cannot parse the request. Invalid gatewayType '{gtype}'."
+                )
             )
         configs = props.get("ipConfigurations") or []
         if validate and not configs:
@@ -233,7 +265,9 @@ class Shaper:
             cprops = cfg.get("properties") or {}
             if not validate:
                 continue
-            subnet_ref, _ = self._require_ref(cprops.get("subnet"), "properties.ipConfigurations[].subnet", rid)
+            subnet_ref, _ = self._require_ref(
+                cprops.get("subnet"), "properties.ipConfigurations[].subnet", rid
+            )
             if not subnet_ref.rstrip("/").lower().endswith("/subnets/" + GATEWAY_SUBNET.lower()):
                 raise ArmError(  # code: sim
                     400,
@@ -242,7 +276,9 @@ class Shaper:
                     f"'{GATEWAY_SUBNET}'. Gateways can only be deployed in the GatewaySubnet.",
                 )
             if cprops.get("publicIPAddress") is not None:
-                self._require_ref(cprops.get("publicIPAddress"), "properties.ipConfigurations[].publicIPAddress", rid)
+                self._require_ref(
+                    cprops.get("publicIPAddress"), "properties.ipConfigurations[].publicIPAddress", rid
+                )
         props["ipConfigurations"] = self._children(rid, configs, "ipConfigurations", typed=False)
         for cfg in props["ipConfigurations"]:
             cfg["properties"].setdefault("privateIPAllocationMethod", "Dynamic")
@@ -263,7 +299,10 @@ class Shaper:
             bgp.setdefault("bgpPeeringAddress", address)
             bgp.setdefault("peerWeight", 0)
             if props["ipConfigurations"]:
-                pip = self._exists(_ref(props["ipConfigurations"][0]["properties"].get("publicIPAddress"))) or {}
+                pip = (
+                    self._exists(_ref(props["ipConfigurations"][0]["properties"].get("publicIPAddress")))
+                    or {}
+                )
                 tunnel = pip.get("properties", {}).get("ipAddress")
                 bgp.setdefault(
                     "bgpPeeringAddresses",
@@ -279,7 +318,9 @@ class Shaper:
         else:
             props.setdefault("vpnGatewayGeneration", "None")
 
-    def _shape_localNetworkGateways(self, rid: ResourceId, body: Body, props: Body, old: Body, validate: bool) -> None:
+    def _shape_localNetworkGateways(
+        self, rid: ResourceId, body: Body, props: Body, old: Body, validate: bool
+    ) -> None:
         if validate and not (props.get("gatewayIpAddress") or props.get("fqdn")):
             raise missing("properties.gatewayIpAddress")
         if validate and props.get("gatewayIpAddress"):
@@ -287,7 +328,9 @@ class Shaper:
                 ipaddress.ip_address(str(props["gatewayIpAddress"]))
             except ValueError as exc:
                 raise ArmError(
-                    400, "InvalidRequestFormat", f"Cannot parse the request. '{props['gatewayIpAddress']}' is not an IP."
+                    400,
+                    "InvalidRequestFormat",
+                    f"Cannot parse the request. '{props['gatewayIpAddress']}' is not an IP.",
                 ) from exc
         props.setdefault("localNetworkAddressSpace", {"addressPrefixes": []})
 
@@ -297,8 +340,14 @@ class Shaper:
             if ctype is None:
                 raise missing("properties.connectionType")
             if ctype not in ("IPsec", "ExpressRoute", "Vnet2Vnet", "VPNClient"):
-                raise ArmError(400, "InvalidRequestFormat", f"Cannot parse the request. Invalid connectionType '{ctype}'.")
-            _, gw = self._require_ref(props.get("virtualNetworkGateway1"), "properties.virtualNetworkGateway1", rid)
+                raise ArmError(
+                    400,
+                    "InvalidRequestFormat",
+                    f"Cannot parse the request. Invalid connectionType '{ctype}'.",
+                )
+            _, gw = self._require_ref(
+                props.get("virtualNetworkGateway1"), "properties.virtualNetworkGateway1", rid
+            )
             gw_type = gw.get("properties", {}).get("gatewayType")
             wanted = "ExpressRoute" if ctype == "ExpressRoute" else "Vpn"
             if gw_type != wanted:
@@ -330,7 +379,9 @@ class Shaper:
             props.setdefault("expressRouteGatewayBypass", False)
             props.setdefault("enablePrivateLinkFastPath", False)
 
-    def _shape_expressRouteCircuits(self, rid: ResourceId, body: Body, props: Body, old: Body, validate: bool) -> None:
+    def _shape_expressRouteCircuits(
+        self, rid: ResourceId, body: Body, props: Body, old: Body, validate: bool
+    ) -> None:
         props.setdefault("peerings", [])
         props.setdefault("authorizations", [])
         props.setdefault(
@@ -341,9 +392,12 @@ class Shaper:
         props.setdefault("allowClassicOperations", False)
         props.setdefault("serviceKey", old.get("serviceKey") or str(uuid.uuid4()))
         props.setdefault("serviceProviderProvisioningState", "Provisioned")
+        props.pop("resourceGuid", None)  # circuits have none
         body.setdefault("sku", {"name": "Standard_MeteredData", "tier": "Standard", "family": "MeteredData"})
 
-    def _shape_loadBalancers(self, rid: ResourceId, body: Body, props: Body, old: Body, validate: bool) -> None:
+    def _shape_loadBalancers(
+        self, rid: ResourceId, body: Body, props: Body, old: Body, validate: bool
+    ) -> None:
         body.setdefault("sku", {"name": "Standard"})
         frontends = props.get("frontendIPConfigurations") or []
         for fe in frontends:
@@ -351,18 +405,26 @@ class Shaper:
             if validate and fprops.get("subnet") is not None:
                 self._require_ref(fprops.get("subnet"), "properties.frontendIPConfigurations[].subnet", rid)
             if validate and fprops.get("publicIPAddress") is not None:
-                self._require_ref(fprops.get("publicIPAddress"), "properties.frontendIPConfigurations[].publicIPAddress", rid)
+                self._require_ref(
+                    fprops.get("publicIPAddress"),
+                    "properties.frontendIPConfigurations[].publicIPAddress",
+                    rid,
+                )
         props["frontendIPConfigurations"] = self._children(rid, frontends, "frontendIPConfigurations")
         for fe in props["frontendIPConfigurations"]:
             fprops = fe["properties"]
-            fprops.setdefault("privateIPAllocationMethod", "Static" if fprops.get("privateIPAddress") else "Dynamic")
+            fprops.setdefault(
+                "privateIPAllocationMethod", "Static" if fprops.get("privateIPAddress") else "Dynamic"
+            )
             if fprops.get("subnet") is not None:
                 fprops.setdefault("privateIPAddressVersion", "IPv4")
         for child in ("backendAddressPools", "loadBalancingRules", "probes", "inboundNatRules"):
             props[child] = self._children(rid, props.get(child), child)
         props.setdefault("inboundNatPools", [])
 
-    def _shape_networkSecurityGroups(self, rid: ResourceId, body: Body, props: Body, old: Body, validate: bool) -> None:
+    def _shape_networkSecurityGroups(
+        self, rid: ResourceId, body: Body, props: Body, old: Body, validate: bool
+    ) -> None:
         props["securityRules"] = self._children(rid, props.get("securityRules"), "securityRules")
         props["defaultSecurityRules"] = self._children(rid, _default_rules(), "defaultSecurityRules")
 

@@ -17,12 +17,11 @@ from types import TracebackType
 
 from aiohttp import web
 
-from shared.spec.model import NetworkSpec
-
 from hybridnet_dev.armsim.app import arm_app, control_app
 from hybridnet_dev.armsim.seed import seed
 from hybridnet_dev.armsim.sim import Simulator
 from hybridnet_dev.armsim.tls import server_context
+from shared.spec.model import NetworkSpec
 
 log = logging.getLogger("hybridnet_dev.armsim")
 DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"

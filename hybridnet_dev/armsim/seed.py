@@ -10,12 +10,11 @@ engineer would have to.
 
 from __future__ import annotations
 
-from shared.spec.model import NetworkSpec, Site
-
 from hybridnet_dev.armsim.ids import ResourceId
 from hybridnet_dev.armsim.physics import Circuit
 from hybridnet_dev.armsim.sim import Simulator, generate_key
 from hybridnet_dev.armsim.store import Body
+from shared.spec.model import NetworkSpec, Site
 
 
 def seed(sim: Simulator, spec: NetworkSpec | None, *, empty: bool = False) -> None:
@@ -36,7 +35,9 @@ def _provider_side(sim: Simulator, site: Site) -> None:
     circuit_id = ResourceId.parse(site.express_route.connection.circuit_id)
     if sim.physics.circuit(str(circuit_id)) is None:
         sim.physics.add_circuit(Circuit(str(circuit_id), up=True, prefixes=site.er_prefixes))
-        shaped = sim.shaper.shape(circuit_id, {"location": site.location, "properties": {}}, None, validate=False)
+        shaped = sim.shaper.shape(
+            circuit_id, {"location": site.location, "properties": {}}, None, validate=False
+        )
         sim.store.put(circuit_id, shaped, notify=False)
     sim.physics.appliance(site.on_premises.appliance_ip)
 
@@ -53,20 +54,56 @@ def _site(sim: Simulator, site: Site) -> None:
     vnet = rid("virtualNetworks", site.vnet.name)
     subnets = [{"name": "GatewaySubnet", "properties": {"addressPrefix": site.vnet.gateway_subnet}}]
     subnets += [{"name": s.name, "properties": {"addressPrefix": s.prefix}} for s in site.vnet.subnets]
-    _put(sim, vnet, {"location": loc, "properties": {"addressSpace": {"addressPrefixes": list(site.vnet.address_space)}, "subnets": subnets}})
+    _put(
+        sim,
+        vnet,
+        {
+            "location": loc,
+            "properties": {
+                "addressSpace": {"addressPrefixes": list(site.vnet.address_space)},
+                "subnets": subnets,
+            },
+        },
+    )
     gateway_subnet = {"id": f"{vnet}/subnets/GatewaySubnet"}
 
     er, vpn = site.express_route, site.vpn
-    er_pip, vpn_pip = rid("publicIPAddresses", er.gateway.public_ip_name), rid("publicIPAddresses", vpn.gateway.public_ip_name)
+    er_pip, vpn_pip = (
+        rid("publicIPAddresses", er.gateway.public_ip_name),
+        rid("publicIPAddresses", vpn.gateway.public_ip_name),
+    )
     for pip in (er_pip, vpn_pip):
-        _put(sim, pip, {"location": loc, "sku": {"name": "Standard", "tier": "Regional"}, "properties": {"publicIPAllocationMethod": "Static"}})
+        _put(
+            sim,
+            pip,
+            {
+                "location": loc,
+                "sku": {"name": "Standard", "tier": "Regional"},
+                "properties": {"publicIPAllocationMethod": "Static"},
+            },
+        )
 
     def ip_config(pip: ResourceId) -> list[Body]:
-        props = {"privateIPAllocationMethod": "Dynamic", "subnet": gateway_subnet, "publicIPAddress": ref(pip)}
+        props = {
+            "privateIPAllocationMethod": "Dynamic",
+            "subnet": gateway_subnet,
+            "publicIPAddress": ref(pip),
+        }
         return [{"name": "default", "properties": props}]
 
     er_gw = rid("virtualNetworkGateways", er.gateway.name)
-    _put(sim, er_gw, {"location": loc, "properties": {"gatewayType": "ExpressRoute", "sku": {"name": er.gateway.sku, "tier": er.gateway.sku}, "ipConfigurations": ip_config(er_pip)}})
+    _put(
+        sim,
+        er_gw,
+        {
+            "location": loc,
+            "properties": {
+                "gatewayType": "ExpressRoute",
+                "sku": {"name": er.gateway.sku, "tier": er.gateway.sku},
+                "ipConfigurations": ip_config(er_pip),
+            },
+        },
+    )
     vpn_gw = rid("virtualNetworkGateways", vpn.gateway.name)
     vpn_props = {
         "gatewayType": "Vpn",
@@ -78,7 +115,10 @@ def _site(sim: Simulator, site: Site) -> None:
     _put(sim, vpn_gw, {"location": loc, "properties": vpn_props})
 
     lng = rid("localNetworkGateways", vpn.local_network_gateway.name)
-    lng_props = {"gatewayIpAddress": site.on_premises.appliance_ip, "localNetworkAddressSpace": {"addressPrefixes": site.lng_prefixes}}
+    lng_props = {
+        "gatewayIpAddress": site.on_premises.appliance_ip,
+        "localNetworkAddressSpace": {"addressPrefixes": site.lng_prefixes},
+    }
     _put(sim, lng, {"location": loc, "properties": lng_props})
 
     er_conn = rid("connections", er.connection.name)
@@ -112,4 +152,12 @@ def _site(sim: Simulator, site: Site) -> None:
             "subnet": {"id": f"{vnet}/subnets/{lb.subnet}"},
         },
     }
-    _put(sim, rid("loadBalancers", lb.name), {"location": loc, "sku": {"name": "Standard", "tier": "Regional"}, "properties": {"frontendIPConfigurations": [frontend]}})
+    _put(
+        sim,
+        rid("loadBalancers", lb.name),
+        {
+            "location": loc,
+            "sku": {"name": "Standard", "tier": "Regional"},
+            "properties": {"frontendIPConfigurations": [frontend]},
+        },
+    )

@@ -51,7 +51,9 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 class Simulator:
-    def __init__(self, *, subscription_id: str, page_size: int = 50, identity_header: str | None = None) -> None:
+    def __init__(
+        self, *, subscription_id: str, page_size: int = 50, identity_header: str | None = None
+    ) -> None:
         self.subscription_id = subscription_id
         self.page_size = max(1, page_size)
         self.identity_header = identity_header or secrets.token_urlsafe(24)
@@ -82,7 +84,9 @@ class Simulator:
         log.info("circuit %s is now %s", circuit.name, "up" if up else "down")
         return circuit
 
-    def set_appliance(self, ip: str, *, up: bool | None = None, shared_key: str | None = None) -> dict[str, Any]:
+    def set_appliance(
+        self, ip: str, *, up: bool | None = None, shared_key: str | None = None
+    ) -> dict[str, Any]:
         appliance = self.physics.appliance(ip)
         if up is not None:
             appliance.up = bool(up)
@@ -141,7 +145,9 @@ class Simulator:
     def oob_patch(self, resource_id: str, patch: Body) -> Body:
         rid = ResourceId.parse(resource_id)
         if not isinstance(patch, dict):
-            raise ArmError(400, "InvalidRequestFormat", "The body must be a JSON merge patch of 'properties'.")
+            raise ArmError(
+                400, "InvalidRequestFormat", "The body must be a JSON merge patch of 'properties'."
+            )
         if set(patch) == {"properties"} and isinstance(patch["properties"], dict):
             patch = patch["properties"]
         patch = copy.deepcopy(patch)

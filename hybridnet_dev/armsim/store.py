@@ -79,7 +79,9 @@ class Store:
             self._notify(str(rid), "delete")
         return found
 
-    def list(self, rtype: str, subscription: str | None = None, resource_group: str | None = None) -> list[Record]:
+    def list(
+        self, rtype: str, subscription: str | None = None, resource_group: str | None = None
+    ) -> list[Record]:
         out = []
         for record in self._items.values():
             rid = record.rid

@@ -1,5 +1,6 @@
-"""A small local Azure Functions host (dev only; stands in for Core Tools): HTTP, timer and Event Grid
-triggers driven through the azure-functions programming model. See `LocalHost` and `main`."""
+"""A small local Azure Functions host (dev only; stands in for Core Tools): HTTP, timer, Event Grid and
+Storage queue triggers (and queue output bindings) driven through the azure-functions programming
+model. See `LocalHost` and `main`."""
 
 from __future__ import annotations
 

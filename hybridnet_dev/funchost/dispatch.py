@@ -1,5 +1,5 @@
-"""The trigger-plugin contract. Each trigger type (http, timer, eventGrid; later a queue trigger against
-Azurite) lives in one module with one `TriggerPlugin` subclass; the server only knows this interface."""
+"""The trigger-plugin contract. Each trigger type (http, timer, eventGrid, queue) lives in one module with one
+`TriggerPlugin` subclass; the server only knows this interface."""
 
 from __future__ import annotations
 

@@ -179,3 +179,11 @@ def load_app(app_module: str = "function_app", app_dir: str | Path = ".") -> Loa
         loaded = LoadedApp(module=module, app=app, functions=index_functions(app), path=path)
         _cache[path] = loaded
         return loaded
+
+
+def forget_app(app_module: str = "function_app", app_dir: str | Path = ".") -> bool:
+    """Drop the cached load of an app so the next `load_app` executes the file again (a fresh module and
+    `FunctionApp`, e.g. after changing the settings it reads at import). Returns whether it was cached."""
+    path = module_path(app_module, app_dir)
+    with _cache_lock:
+        return _cache.pop(path, None) is not None

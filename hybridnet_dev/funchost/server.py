@@ -25,6 +25,7 @@ from hybridnet_dev.funchost.http_trigger import HttpTriggerPlugin
 from hybridnet_dev.funchost.invoke import Invoker, OutputRecord, OutputSink
 from hybridnet_dev.funchost.keys import HostKeys
 from hybridnet_dev.funchost.loader import FunctionSpec, LoadedApp, load_app
+from hybridnet_dev.funchost.queue_trigger import QueueTriggerPlugin
 from hybridnet_dev.funchost.timer_trigger import TimerTriggerPlugin
 
 log = logging.getLogger("hybridnet_dev.funchost")
@@ -36,6 +37,7 @@ HOST = "127.0.0.1"
 DEFAULT_PLUGINS: tuple[type[TriggerPlugin], ...] = (
     TimerTriggerPlugin,
     EventGridTriggerPlugin,
+    QueueTriggerPlugin,
     HttpTriggerPlugin,
 )
 
@@ -182,6 +184,8 @@ class HostCore:
             elif fn.trigger_type == EventGridTriggerPlugin.trigger_type:
                 webhook = f"{base_url}/runtime/webhooks/eventgrid?functionName={fn.name}"
                 lines.append(f"  {fn.name}: eventGridTrigger {webhook}")
+            elif isinstance(queues := self.plugins.get(fn.trigger_type), QueueTriggerPlugin):
+                lines.append(f"  {fn.name}: queueTrigger (queue '{queues.triggers[fn.name].queue}')")
             else:
                 lines.append(f"  {fn.name}: {fn.trigger_type}")
         log.info("%s", "\n".join(lines))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import timedelta
 
 from shared.azure.arm import network_client
@@ -33,9 +34,9 @@ def reconcile(
     site = spec.site(site_name)
     subscription = settings.require_subscription()
     tables = table_service(settings)
-    lease = Lease(
-        tables, "reconcile", site.name, instance_id(), ttl=timedelta(seconds=settings.lease_seconds)
-    )
+    # One holder per call, not per process: two invocations in one instance must exclude each other too.
+    holder = f"{instance_id()}/{uuid.uuid4().hex[:12]}"
+    lease = Lease(tables, "reconcile", site.name, holder, ttl=timedelta(seconds=settings.lease_seconds))
     if not lease.acquire():
         raise SiteBusy(f"site {site.name}: another instance is reconciling it")
     try:

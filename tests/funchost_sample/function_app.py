@@ -91,3 +91,44 @@ def from_blueprint(req: func.HttpRequest) -> func.HttpResponse:
 
 
 app.register_functions(bp)
+
+
+# --- Storage queues (registered only when SAMPLE_QUEUES is set: tests/test_funchost_queue.py) -----
+
+queue_messages: list[dict[str, object]] = []
+timer_sites: list[str] = []
+
+if os.environ.get("SAMPLE_QUEUES"):
+
+    @app.route(route="enqueue", auth_level=func.AuthLevel.ANONYMOUS, methods=["POST"])
+    @app.queue_output(arg_name="msg", queue_name="%SAMPLE_WORK_QUEUE%", connection="AzureWebJobsStorage")
+    def enqueue_sites(req: func.HttpRequest, msg: func.Out[list[str]]) -> func.HttpResponse:
+        body = req.get_json()
+        msg.set([str(s) for s in body["sites"]])
+        if body.get("fail"):
+            raise RuntimeError("asked to fail after setting the output")
+        return func.HttpResponse(status_code=202)
+
+    @app.timer_trigger(schedule="0 0 0 1 1 *", arg_name="timer", run_on_startup=False)
+    @app.queue_output(arg_name="msg", queue_name="%SAMPLE_WORK_QUEUE%", connection="AzureWebJobsStorage")
+    def enqueue_timer(timer: func.TimerRequest, msg: func.Out[list[str]]) -> None:
+        msg.set(list(timer_sites))
+
+    @app.queue_trigger(arg_name="msg", queue_name="%SAMPLE_WORK_QUEUE%", connection="AzureWebJobsStorage")
+    def work(msg: func.QueueMessage) -> None:
+        body = msg.get_body().decode()
+        with _lock:
+            queue_messages.append(
+                {
+                    "id": msg.id,
+                    "body": body,
+                    "dequeue_count": msg.dequeue_count,
+                    "pop_receipt": msg.pop_receipt,
+                    "insertion_time": msg.insertion_time,
+                    "expiration_time": msg.expiration_time,
+                    "next_visible_time": msg.time_next_visible,
+                    "thread": threading.current_thread().name,
+                }
+            )
+        if body.startswith("fail-always") or (body.startswith("fail-once") and msg.dequeue_count == 1):
+            raise ValueError(f"asked to fail: {body}")
