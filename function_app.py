@@ -6,8 +6,10 @@ Keep this module thin and cheap to import: Azure SDKs are imported lazily by `sh
 import azure.functions as func
 
 from shared.triggers.drift import bp as drift_blueprint
+from shared.triggers.failover import bp as failover_blueprint
 from shared.triggers.health import bp as health_blueprint
 
 app = func.FunctionApp()
 app.register_functions(health_blueprint)
 app.register_functions(drift_blueprint)
+app.register_functions(failover_blueprint)

@@ -44,6 +44,12 @@ def _start_json_process(
     return process, json.loads(line)
 
 
+def sample_settings() -> dict[str, str]:
+    """The non-empty Values of local.settings.sample.json: the documented defaults of every app setting."""
+    values = json.loads((REPO_ROOT / "local.settings.sample.json").read_text())["Values"]
+    return {name: str(value) for name, value in values.items() if str(value)}
+
+
 def _circuit_names(spec_path: str) -> list[str]:
     from shared.spec.load import load_spec_file
 
@@ -63,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     children: list[subprocess.Popen[str]] = []
     azurite = Azurite(str(RUN_DIR / "azurite")).start()
     try:
-        env = dict(os.environ)
+        env = {**sample_settings(), **os.environ}
         sim, sim_info = _start_json_process(
             [sys.executable, "-m", "hybridnet_dev.armsim", "--spec", args.spec],
             env,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 from shared.spec.load import SpecError, load_spec_file
 
@@ -96,6 +97,46 @@ def _apply(args: argparse.Namespace) -> int:
     return exit_code
 
 
+def _since(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--since {value!r} is not an ISO 8601 date/time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    whole = int(seconds)
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m{whole % 60:02d}s"
+
+
+def _failovers(args: argparse.Namespace) -> int:
+    import json
+
+    from shared.azure.failover_store import failover_events
+    from shared.azure.tables import table_service
+    from shared.settings import Settings
+
+    settings = Settings.from_env()
+    events = failover_events(table_service(settings), site=args.site, since=args.since, limit=args.limit)
+    if args.json:
+        print(json.dumps(events, indent=2))
+        return 0
+    if not events:
+        print("no failover events" + (f" for site {args.site}" if args.site else ""))
+        return 0
+    print(f"{'DETECTED AT':32} {'SITE':12} {'KIND':16} {'PATH':24} {'DURATION':10} BY")
+    for e in events:
+        path = f"{e['fromPath']} -> {e['toPath']}"
+        print(
+            f"{e['detectedAt']:32} {e['site']:12} {e['kind']:16} {path:24} "
+            f"{_duration(e['durationSeconds']):10} {e['detectedBy']}"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hybridnet", description="Keep an ExpressRoute + VPN failover hybrid network healthy."
@@ -120,6 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--mode", choices=modes[1:], default="enforce", help="default: enforce (safe fixes only)"
     )
     apply.set_defaults(handler=_apply)
+    failovers = sub.add_parser(
+        "failovers", help="failover history: failovers, failbacks, outages, newest first"
+    )
+    failovers.add_argument("--site", help="only this site")
+    failovers.add_argument("--since", type=_since, help="only events detected at or after this ISO time")
+    failovers.add_argument("--limit", type=int, default=100, help="at most this many events (default 100)")
+    failovers.add_argument("--json", action="store_true", help="machine-readable output")
+    failovers.set_defaults(handler=_failovers)
     return parser
 
 

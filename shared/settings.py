@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
 
@@ -44,6 +44,15 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     return raw
 
 
+def _topic_endpoint(env: Mapping[str, str]) -> str | None:
+    endpoint = _text(env, "HYBRIDNET_EVENTS_TOPIC_ENDPOINT") or None
+    if endpoint and not endpoint.startswith("https://"):
+        raise SettingsError(f"HYBRIDNET_EVENTS_TOPIC_ENDPOINT={endpoint!r} must be an https:// URL")
+    if endpoint and not _text(env, "HYBRIDNET_EVENTS_TOPIC_KEY"):
+        raise SettingsError("HYBRIDNET_EVENTS_TOPIC_ENDPOINT is set but HYBRIDNET_EVENTS_TOPIC_KEY is empty")
+    return endpoint
+
+
 @dataclass(frozen=True)
 class Settings:
     """Typed view of the app settings."""
@@ -61,6 +70,11 @@ class Settings:
     own_principal_ids: tuple[str, ...]
     lease_seconds: float
     lro_timeout: float
+    failover_hold_count: int = 1
+    failover_retention_days: float = 365
+    failover_evidence_timeout: float = 30
+    events_topic_endpoint: str | None = None
+    events_topic_key: str | None = field(default=None, repr=False)  # a secret: never in repr/logs
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -98,6 +112,15 @@ class Settings:
             ),
             lease_seconds=_number(env, "HYBRIDNET_LEASE_SECONDS", 600, minimum=10, maximum=3600),
             lro_timeout=_number(env, "HYBRIDNET_LRO_TIMEOUT", 240, minimum=1, maximum=3600),
+            failover_hold_count=int(_number(env, "HYBRIDNET_FAILOVER_HOLD_COUNT", 1, minimum=1, maximum=10)),
+            failover_retention_days=_number(
+                env, "HYBRIDNET_FAILOVER_RETENTION_DAYS", 365, minimum=1, maximum=3650
+            ),
+            failover_evidence_timeout=_number(
+                env, "HYBRIDNET_FAILOVER_EVIDENCE_TIMEOUT", 30, minimum=1, maximum=300
+            ),
+            events_topic_endpoint=_topic_endpoint(env),
+            events_topic_key=_text(env, "HYBRIDNET_EVENTS_TOPIC_KEY") or None,
         )
 
     def require_subscription(self) -> str:

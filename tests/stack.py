@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from hybridnet_dev.armsim.runner import SimulatorInfo
+from hybridnet_dev.local_stack import sample_settings
 from shared.spec import NetworkSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +35,7 @@ def point_app_at(
     for name in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "MSI_ENDPOINT"):
         env.delenv(name, raising=False)
     values = {
+        **sample_settings(),
         "AZURE_SUBSCRIPTION_ID": sim.subscription_id,
         "HYBRIDNET_ARM_ENDPOINT": sim.arm_url,
         "HYBRIDNET_ARM_CA_BUNDLE": sim.ca_file,

@@ -19,3 +19,38 @@ def test_queues_and_blobs_listen(azurite):
     for port in (azurite.queue_port, azurite.blob_port):
         with socket.create_connection(("127.0.0.1", port), timeout=2):
             pass
+
+
+def test_event_ids_are_handled_once_and_pending_markers_expire(azurite):
+    from datetime import timedelta
+
+    from shared.azure.event_inbox import clear_pending, first_delivery, mark_pending
+
+    service = table_service(Settings.from_env({"AzureWebJobsStorage": azurite.connection_string}))
+    assert first_delivery(service, "evt/with?odd#chars") is True
+    assert first_delivery(service, "evt/with?odd#chars") is False
+    assert mark_pending(service, "site-a") is True
+    assert mark_pending(service, "site-a") is False
+    assert mark_pending(service, "site-a", stale_after=timedelta(0)) is True  # a lost work item
+    clear_pending(service, "site-a")
+    assert mark_pending(service, "site-a") is True
+    clear_pending(service, "site-a")
+
+
+def test_lease_excludes_other_holders_until_released_or_expired(azurite):
+    from datetime import UTC, datetime, timedelta
+
+    from shared.azure.leases import Lease
+
+    service = table_service(Settings.from_env({"AzureWebJobsStorage": azurite.connection_string}))
+    clock = [datetime(2026, 1, 1, tzinfo=UTC)]
+    first = Lease(service, "test", "site-b", "one", ttl=timedelta(seconds=60), now=lambda: clock[0])
+    second = Lease(service, "test", "site-b", "two", ttl=timedelta(seconds=60), now=lambda: clock[0])
+    assert first.acquire() and not second.acquire()
+    clock[0] += timedelta(seconds=61)  # the first holder crashed: its lease expires
+    assert second.acquire()
+    first.release()  # no longer its lease: must not remove the second holder's
+    assert not first.acquire()
+    second.release()
+    assert first.acquire()
+    first.release()

@@ -165,7 +165,11 @@ def test_failed_long_running_operation_is_recorded(network):
 
 def test_two_reconcilers_racing_on_one_site(network):
     settings, control = network
-    control.add_fault("latency", method="GET", path="virtualNetworks$", latency_ms=400, count=1)
+    control.patch_resource(VPN_CONNECTION, {"routingWeight": 42})
+    control.add_fault(
+        "latency", method="PUT", path="connections/hybrid-vpn-connection$", latency_ms=600, count=1
+    )
+    control.clear_requests()
     outcomes: list[str] = []
 
     def run() -> None:
@@ -179,8 +183,9 @@ def test_two_reconcilers_racing_on_one_site(network):
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(outcomes) == ["busy", "in-sync"]
-    # The lease is released: the next run goes ahead.
+    assert sorted(outcomes) == ["busy", "fixed"]
+    assert len([w for w in writes(control) if w["method"] == "PUT"]) == 1
+    # The lease is released: the next run goes ahead and finds nothing to do.
     assert reconcile(settings, "seed", trigger="timer", mode=Mode.ENFORCE).outcome == "in-sync"
 
 
@@ -191,7 +196,11 @@ def test_provision_from_an_empty_resource_group(azurite):
         result = reconcile(settings, "seed", trigger="manual", mode=Mode.ENFORCE)
         assert result.outcome == "fixed", result.to_json()
         created = [r.action.name for r in result.results]
-        assert created.index("hybrid-vpn-gw-pip") < created.index("hybrid-vpn-gw") < created.index("hybrid-vpn-connection")
+        assert (
+            created.index("hybrid-vpn-gw-pip")
+            < created.index("hybrid-vpn-gw")
+            < created.index("hybrid-vpn-connection")
+        )
         control = SimControl(sim.info.control_url)
         control.clear_requests()
         again = reconcile(settings, "seed", trigger="manual", mode=Mode.ENFORCE)

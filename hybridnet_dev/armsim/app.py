@@ -12,7 +12,16 @@ from hybridnet_dev.armsim.sim import Simulator
 def arm_app(sim: Simulator) -> web.Application:
     api = ArmApi(sim)
     app = web.Application(middlewares=[api.middleware], client_max_size=16 * 1024 * 1024)
+    app.router.add_post("/eventgrid/topics/{topic}", sim.topics.handle)
+    app.router.add_post("/eventgrid/topics/{topic}/api/events", sim.topics.handle)
     app.router.add_route("*", "/{tail:.*}", api.handle)
+    return app
+
+
+def vault_app(sim: Simulator) -> web.Application:
+    """The Key Vault listener: request log and faults (as on ARM), then the vault's own auth."""
+    app = web.Application(middlewares=[ArmApi(sim, arm=False).middleware, sim.vault.middleware])
+    app.add_routes(sim.vault.routes())
     return app
 
 

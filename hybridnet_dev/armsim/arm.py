@@ -9,19 +9,26 @@ import asyncio
 import json
 import logging
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
 
+from hybridnet_dev.armsim.armevents import ACTION, DELETE, WRITE, Caller, Change, caller_from_authorization
 from hybridnet_dev.armsim.ids import PROVIDER, TYPES, ArmError, ResourceId
 from hybridnet_dev.armsim.lro import Kind, Operation
 from hybridnet_dev.armsim.resources import LIST_ALL, WRITABLE
 from hybridnet_dev.armsim.sim import Simulator, check_key, generate_key
 from hybridnet_dev.armsim.store import Body, page
+from hybridnet_dev.armsim.topics import PATH_PREFIX as TOPICS_PREFIX
 
 log = logging.getLogger("hybridnet_dev.armsim")
 
 FAIL_LRO = web.RequestKey("armsim_fail_lro", bool)
+CALLER = web.RequestKey("armsim_caller", Caller)
+CORRELATION = web.RequestKey("armsim_correlation", str)
+# Paths on this listener that are not ARM: they get faults and the request log, not ARM's auth checks.
+DATA_PLANE_PREFIXES = (TOPICS_PREFIX,)
 ACTIONS = {"getlearnedroutes": "getLearnedRoutes", "getbgppeerstatus": "getBgpPeerStatus"}
 
 
@@ -45,13 +52,19 @@ async def read_json(request: web.Request) -> Any:
 
 
 class ArmApi:
-    def __init__(self, sim: Simulator) -> None:
+    """``arm=False``: only the request log and faults (for data-plane listeners such as the vault)."""
+
+    def __init__(self, sim: Simulator, *, arm: bool = True) -> None:
         self.sim = sim
+        self.arm = arm
 
     # --- middleware: log, faults, api-version, auth -------------------------------------------------
     @web.middleware
     async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         entry: dict[str, Any] = {"method": request.method, "path": request.path, "query": dict(request.query)}
+        correlation = request.headers.get("x-ms-client-request-id", str(uuid.uuid4()))
+        request[CORRELATION] = correlation
+        request[CALLER] = caller_from_authorization(request.headers.get("Authorization"))
         try:
             response = await self._guarded(request, handler, entry)
         except ArmError as err:
@@ -61,9 +74,9 @@ class ArmApi:
         self.sim.record_request(entry)
         log.info("%s %s -> %s", request.method, request.path, entry["status"])
         response.headers.setdefault("x-ms-request-id", str(uuid.uuid4()))
-        response.headers.setdefault(
-            "x-ms-correlation-request-id", request.headers.get("x-ms-client-request-id", str(uuid.uuid4()))
-        )
+        if not self.arm:
+            return response
+        response.headers.setdefault("x-ms-correlation-request-id", correlation)
         kind = "reads" if request.method == "GET" else "writes"
         response.headers.setdefault(
             f"x-ms-ratelimit-remaining-subscription-{kind}", "11999" if kind == "reads" else "1199"
@@ -97,6 +110,8 @@ class ArmApi:
                 )
                 return error_response(ArmError(fault.status, code, "An injected error occurred."))
         request[FAIL_LRO] = any(f.kind == "failLro" for f in faults)
+        if not self.arm or request.path.startswith(DATA_PLANE_PREFIXES):
+            return await handler(request)  # data-plane services check their own credentials
         if "api-version" not in request.query:
             raise ArmError(
                 400,
@@ -249,6 +264,30 @@ class ArmApi:
         fail = bool(request.get(FAIL_LRO, False))
         return self.sim.operations.start(kind, rid, region, fail, complete)
 
+    def _change(
+        self, request: web.Request, kind: str, subject: str, operation: str, *, http: bool = True
+    ) -> Change:
+        """The event-to-be of this request; published when its operation completes."""
+        http_request = {
+            "clientRequestId": request.headers.get("x-ms-client-request-id", str(uuid.uuid4())),
+            "clientIpAddress": request.remote or "127.0.0.1",
+            "method": request.method,
+            "url": str(request.url),
+        }
+        return Change(
+            kind,
+            subject,
+            operation,
+            request[CALLER],
+            self.sim.subscription_id if not subject.startswith("/subscriptions/") else subject.split("/")[2],
+            correlation_id=request[CORRELATION],
+            http_request=http_request if http else None,
+        )
+
+    def _accepted_write(self, change: Change) -> None:
+        """The first of the two ResourceWriteSuccess events a write can raise (``doubleWrites``)."""
+        self.sim.emit(replace(change, early=True))
+
     def _set_state(self, rid: ResourceId, state: str) -> None:
         body = self.sim.store.body_of(rid)
         if body is not None:
@@ -286,9 +325,12 @@ class ArmApi:
         shaped["properties"]["provisioningState"] = "Updating"
         created = record is None
         record = sim.store.put(rid, shaped)
+        change = self._change(request, WRITE, str(rid), f"{rid.arm_type}/write", http=not created)
+        self._accepted_write(change)
 
         def complete(failed: bool) -> None:
             self._set_state(rid, "Failed" if failed else "Succeeded")
+            sim.emit(change.finished(not failed))
 
         op = self._start(request, "put", rid, str(shaped.get("location", "")), complete)
         return arm_json(
@@ -308,6 +350,7 @@ class ArmApi:
         if "tags" in incoming:
             record.body["tags"] = dict(incoming.get("tags") or {})
         self.sim.store.touch(rid)
+        self.sim.emit(self._change(request, WRITE, str(rid), f"{rid.arm_type}/write"))
         return arm_json(self.sim.shaper.render(record), headers={"ETag": record.etag})
 
     def _delete(self, request: web.Request, rid: ResourceId) -> web.Response:
@@ -318,12 +361,14 @@ class ArmApi:
         self._not_busy(rid)
         self._set_state(rid, "Deleting")
         self.sim.store.touch(rid)
+        change = self._change(request, DELETE, str(rid), f"{rid.arm_type}/delete")
 
         def complete(failed: bool) -> None:
             if failed:
                 self._set_state(rid, "Failed")
             else:
                 self.sim.store.delete(rid)
+            self.sim.emit(change.finished(not failed))
 
         op = self._start(request, "delete", rid, str(record.body.get("location", "")), complete)
         return web.Response(status=202, headers=self._lro_headers(request, op, True))
@@ -352,8 +397,10 @@ class ArmApi:
                 )
             self._set_state(rid, "Deleting")
             sim.store.touch(rid)
+            gone = self._change(request, DELETE, str(rid), f"{rid.arm_type}/delete")
 
             def complete_delete(failed: bool) -> None:
+                sim.emit(gone.finished(not failed))
                 if failed:
                     self._set_state(rid, "Failed")
                     return
@@ -380,9 +427,12 @@ class ArmApi:
         ]
         props["subnets"] = [*others, new]
         sim.store.touch(rid)
+        change = self._change(request, WRITE, str(rid), f"{rid.arm_type}/write", http=subnet is not None)
+        self._accepted_write(change)
 
         def complete(failed: bool) -> None:
             self._set_state(rid, "Failed" if failed else "Succeeded")
+            sim.emit(change.finished(not failed))
 
         op = self._start(request, "put", rid, str(vnet.body.get("location", "")), complete)
         status = 200 if subnet is not None else 201
@@ -415,11 +465,14 @@ class ArmApi:
         self._set_state(rid, "Updating")
         self.sim.store.touch(rid)
         log.info("shared key set on %s", rid)
+        change = self._change(request, WRITE, f"{rid}/sharedkey", f"{rid.arm_type}/sharedKey/write")
+        self._accepted_write(change)
 
         def complete(failed: bool) -> None:
             if failed and old is not None:
                 physics.set_key(str(rid), old)
             self._set_state(rid, "Failed" if failed else "Succeeded")
+            self.sim.emit(change.finished(not failed))
 
         op = self._start(request, "put", rid, str(conn.get("location", "")), complete)
         return arm_json({"id": "", "value": value}, status=200, headers=self._lro_headers(request, op, False))
@@ -439,11 +492,13 @@ class ArmApi:
         self._set_state(rid, "Updating")
         self.sim.store.touch(rid)
         log.info("shared key reset on %s", rid)
+        change = self._change(request, ACTION, f"{rid}/sharedkey", f"{rid.arm_type}/sharedKey/reset/action")
 
         def complete(failed: bool) -> Body | None:
             if failed and old is not None:
                 physics.set_key(str(rid), old)
             self._set_state(rid, "Failed" if failed else "Succeeded")
+            self.sim.emit(change.finished(not failed))
             return None if failed else {"keyLength": length}
 
         op = self._start(request, "put", rid, str(conn.get("location", "")), complete)
@@ -455,8 +510,10 @@ class ArmApi:
         if record is None:
             raise rid.not_found()
         physics = self.sim.physics
+        change = self._change(request, ACTION, str(rid), f"{rid.arm_type}/{action}/action")
 
         def complete(failed: bool) -> Body | None:
+            self.sim.emit(change.finished(not failed))
             current = self.sim.store.get(rid)
             if failed or current is None:
                 return None

@@ -23,6 +23,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--control-port", type=int, default=0, help="control API / token endpoint port (default: free)"
     )
+    p.add_argument("--vault-port", type=int, default=0, help="Key Vault HTTPS port (default: a free port)")
     p.add_argument(
         "--empty", action="store_true", help="seed nothing but the provider's circuits and the appliances"
     )
@@ -30,6 +31,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--subscription-id", default=DEFAULT_SUBSCRIPTION)
     p.add_argument(
         "--state-dir", default=None, help="where to write the CA file (default: a temporary directory)"
+    )
+    p.add_argument(
+        "--full-info",
+        action="store_true",
+        help="print every SimulatorInfo key on the ready line (principalId, topicEndpoint, vaultUrl ...)",
     )
     p.add_argument("--log-level", default="WARNING", help="log level on stderr (request lines at INFO)")
     return p
@@ -47,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     def ready(info: SimulatorInfo) -> None:
-        print(info.to_json_line(), flush=True)
+        print(info.to_json_line(full=args.full_info), flush=True)
 
     try:
         asyncio.run(
@@ -56,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                 empty=args.empty,
                 port=args.port,
                 control_port=args.control_port,
+                vault_port=args.vault_port,
                 page_size=args.page_size,
                 subscription_id=args.subscription_id,
                 state_dir=args.state_dir,

@@ -94,3 +94,57 @@ class SimControl:
 
     def state(self) -> dict[str, Any]:
         return dict(self._call("GET", "/_sim/state"))
+
+    def info(self) -> dict[str, Any]:
+        """The simulator's SimulatorInfo as JSON (every key, including those the CLI line omits)."""
+        return dict(self._call("GET", "/_sim/info"))
+
+    # --- Event Grid ---------------------------------------------------------------------------------
+    def subscribe_events(self, endpoint: str, schema: str = "EventGridSchema", **options: Any) -> str:
+        """Register a webhook (after its validation handshake); options are the control API's keys
+        (``includedEventTypes``, ``subjectBeginsWith``, ``maxEventsPerBatch``, ``duplicate``, ``shuffle``,
+        ``doubleWrites``, ``maxDeliveryAttempts``, ``retryDelays``, ``timeoutSeconds`` ...), given as is or
+        in snake_case (``max_events_per_batch=10``). Returns the subscription id."""
+        body: dict[str, Any] = {"endpoint": endpoint, "schema": schema}
+        for key, value in options.items():
+            head, *rest = key.split("_")
+            body[head + "".join(part[:1].upper() + part[1:] for part in rest)] = value
+        return str(self._call("POST", "/_sim/eventgrid/subscriptions", body)["id"])
+
+    def event_subscriptions(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/_sim/eventgrid/subscriptions"))
+
+    def clear_event_subscriptions(self) -> None:
+        self._call("DELETE", "/_sim/eventgrid/subscriptions")
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/_sim/eventgrid/deliveries"))
+
+    def clear_deliveries(self) -> None:
+        self._call("DELETE", "/_sim/eventgrid/deliveries")
+
+    # --- Event Grid custom topics -------------------------------------------------------------------
+    def topic_events(self, topic: str = "hybridnet") -> list[dict[str, Any]]:
+        """The events published to the simulated topic, as received (CloudEvents or Event Grid events)."""
+        return list(self._call("GET", f"/_sim/topics/{urllib.parse.quote(topic, safe='')}/events"))
+
+    def clear_topic_events(self, topic: str = "hybridnet") -> None:
+        self._call("DELETE", f"/_sim/topics/{urllib.parse.quote(topic, safe='')}/events")
+
+    # --- Key Vault and the appliance's key pickup ---------------------------------------------------
+    def vault_secret_versions(self, name: str, reveal: bool = False) -> list[dict[str, Any]]:
+        """The versions of a vault secret (tags, attributes; oldest first), without values unless
+        ``reveal=True`` — TEST-ONLY: it returns the secret values."""
+        query = {"reveal": "true"} if reveal else None
+        return list(
+            self._call(
+                "GET", f"/_sim/vault/secrets/{urllib.parse.quote(name, safe='')}/versions", None, query
+            )
+        )
+
+    def appliance_pickup(self, ip: str, secret: str, version: str | None = None) -> dict[str, Any]:
+        """The appliance at ``ip`` reads ``secret`` (latest or ``version``) from the vault and uses it as key."""
+        body: dict[str, Any] = {"secret": secret}
+        if version is not None:
+            body["version"] = version
+        return self._call("POST", f"/_sim/appliances/{urllib.parse.quote(ip, safe='')}/pickup", body)

@@ -39,6 +39,7 @@ class ControlApi:
             web.put("/_sim/circuits/{name}", self.put_circuit),
             web.put("/_sim/appliances/{ip}", self.put_appliance),
             web.get("/_sim/state", self.get_state),
+            web.get("/_sim/info", self.get_info),
             web.put("/_sim/resources", self.put_resource),
             web.patch("/_sim/resources", self.patch_resource),
             web.delete("/_sim/resources", self.delete_resource),
@@ -47,6 +48,15 @@ class ControlApi:
             web.delete("/_sim/faults", self.delete_faults),
             web.get("/_sim/requests", self.get_requests),
             web.delete("/_sim/requests", self.delete_requests),
+            web.post("/_sim/eventgrid/subscriptions", self.post_subscription),
+            web.get("/_sim/eventgrid/subscriptions", self.get_subscriptions),
+            web.delete("/_sim/eventgrid/subscriptions", self.delete_subscriptions),
+            web.get("/_sim/eventgrid/deliveries", self.get_deliveries),
+            web.delete("/_sim/eventgrid/deliveries", self.delete_deliveries),
+            web.get("/_sim/topics/{topic}/events", self.get_topic_events),
+            web.delete("/_sim/topics/{topic}/events", self.delete_topic_events),
+            web.get("/_sim/vault/secrets/{name}/versions", self.get_vault_versions),
+            web.post("/_sim/appliances/{ip}/pickup", self.post_pickup),
             web.get("/msi/token", self.token),
         ]
 
@@ -78,6 +88,9 @@ class ControlApi:
 
     async def get_state(self, request: web.Request) -> web.Response:
         return web.json_response(self.sim.state())
+
+    async def get_info(self, request: web.Request) -> web.Response:
+        return web.json_response(self.sim.info)
 
     def _id(self, request: web.Request) -> str:
         rid = request.query.get("id")
@@ -117,6 +130,57 @@ class ControlApi:
     async def delete_requests(self, request: web.Request) -> web.Response:
         self.sim.requests.clear()
         return web.json_response({"cleared": True})
+
+    # --- Event Grid -----------------------------------------------------------------------------------
+    async def post_subscription(self, request: web.Request) -> web.Response:
+        sub = await self.sim.eventgrid.subscribe(await _body(request))
+        return web.json_response(sub.describe(), status=201)
+
+    async def get_subscriptions(self, request: web.Request) -> web.Response:
+        return web.json_response([s.describe() for s in self.sim.eventgrid.subscriptions.values()])
+
+    async def delete_subscriptions(self, request: web.Request) -> web.Response:
+        await self.sim.eventgrid.clear()
+        return web.json_response({"cleared": True})
+
+    async def get_deliveries(self, request: web.Request) -> web.Response:
+        return web.json_response(self.sim.eventgrid.deliveries)
+
+    async def delete_deliveries(self, request: web.Request) -> web.Response:
+        self.sim.eventgrid.deliveries.clear()
+        return web.json_response({"cleared": True})
+
+    # --- custom topics --------------------------------------------------------------------------------
+    async def get_topic_events(self, request: web.Request) -> web.Response:
+        return web.json_response(self.sim.topics.received(request.match_info["topic"]))
+
+    async def delete_topic_events(self, request: web.Request) -> web.Response:
+        self.sim.topics.clear(request.match_info["topic"])
+        return web.json_response({"cleared": True})
+
+    # --- Key Vault ------------------------------------------------------------------------------------
+    async def get_vault_versions(self, request: web.Request) -> web.Response:
+        """Versions with tags and attributes, oldest first. ``?reveal=true`` adds the values: TEST-ONLY,
+        for assertions on what the app escrowed; never use it from anything but a test."""
+        reveal = request.query.get("reveal", "").lower() == "true"
+        vault = self.sim.vault.url
+        out = []
+        for item in self.sim.vault.versions(request.match_info["name"]):
+            entry = {"version": item.version, **item.bundle(vault, value=reveal)}
+            out.append(entry)
+        if not out:
+            raise ArmError(404, "SecretNotFound", f"No secret named '{request.match_info['name']}'.")
+        return web.json_response(out)
+
+    async def post_pickup(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("secret"), str):
+            raise ArmError(400, "InvalidRequest", 'Body must be {"secret": str, "version": str?}.')
+        version = body.get("version")
+        if version is not None and not isinstance(version, str):
+            raise ArmError(400, "InvalidRequest", "'version' must be a string.")
+        result = self.sim.appliance_pickup(request.match_info["ip"], body["secret"], version)
+        return web.json_response(result)
 
     async def token(self, request: web.Request) -> web.Response:
         header = request.headers.get("X-IDENTITY-HEADER")

@@ -14,17 +14,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from aiohttp import web
 
-from hybridnet_dev.armsim.app import arm_app, control_app
+from hybridnet_dev.armsim.app import arm_app, control_app, vault_app
 from hybridnet_dev.armsim.seed import seed
-from hybridnet_dev.armsim.sim import Simulator
+from hybridnet_dev.armsim.sim import PRINCIPAL_ID, Simulator
 from hybridnet_dev.armsim.tls import server_context
+from hybridnet_dev.armsim.topics import DEFAULT_TOPIC
+from hybridnet_dev.armsim.topics import PATH_PREFIX as TOPICS_PREFIX
 from shared.spec.model import NetworkSpec
 
 log = logging.getLogger("hybridnet_dev.armsim")
 DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+READY_LINE_KEYS = ("armUrl", "caFile", "controlUrl", "subscriptionId", "identityEndpoint", "identityHeader")
 
 
 @dataclass
@@ -35,18 +39,31 @@ class SimulatorInfo:
     subscription_id: str
     identity_endpoint: str
     identity_header: str
+    principal_id: str = PRINCIPAL_ID  # object id of the managed identity the token endpoint serves
+    topic_endpoint: str = ""  # https://127.0.0.1:PORT/eventgrid/topics/hybridnet (POST CloudEvents here)
+    topic_key: str = ""  # its aeg-sas-key
+    vault_url: str = ""  # https://127.0.0.1:PORT: the Key Vault secrets subset (its own HTTPS port)
 
-    def to_json_line(self) -> str:
-        return json.dumps(
-            {
-                "armUrl": self.arm_url,
-                "caFile": self.ca_file,
-                "controlUrl": self.control_url,
-                "subscriptionId": self.subscription_id,
-                "identityEndpoint": self.identity_endpoint,
-                "identityHeader": self.identity_header,
-            }
-        )
+    def to_json(self) -> dict[str, Any]:
+        """Every field under its JSON key (also served by the control API at ``GET /_sim/info``)."""
+        return {
+            "armUrl": self.arm_url,
+            "caFile": self.ca_file,
+            "controlUrl": self.control_url,
+            "subscriptionId": self.subscription_id,
+            "identityEndpoint": self.identity_endpoint,
+            "identityHeader": self.identity_header,
+            "principalId": self.principal_id,
+            "topicEndpoint": self.topic_endpoint,
+            "topicKey": self.topic_key,
+            "vaultUrl": self.vault_url,
+        }
+
+    def to_json_line(self, full: bool = False) -> str:
+        """The CLI's ready line. By default exactly the original six keys (a contract pinned by
+        tests/test_armsim_cli.py); ``full=True`` (CLI ``--full-info``) gives :meth:`to_json`."""
+        info = self.to_json()
+        return json.dumps(info if full else {k: info[k] for k in READY_LINE_KEYS})
 
 
 class _Servers:
@@ -57,19 +74,28 @@ class _Servers:
         self.state_dir = state_dir
         self._runners: list[web.AppRunner] = []
 
-    async def start(self, port: int, control_port: int) -> SimulatorInfo:
+    async def start(self, port: int, control_port: int, vault_port: int = 0) -> SimulatorInfo:
+        self.sim.eventgrid.bind(asyncio.get_running_loop())
         ssl_ctx, ca_file = server_context(self.state_dir)
         arm_port = await self._listen(arm_app(self.sim), port, ssl_ctx)
         ctl_port = await self._listen(control_app(self.sim), control_port, None)
+        kv_port = await self._listen(vault_app(self.sim), vault_port, ssl_ctx)
+        self.sim.vault.url = f"https://127.0.0.1:{kv_port}"
         control_url = f"http://127.0.0.1:{ctl_port}"
-        return SimulatorInfo(
+        info = SimulatorInfo(
             arm_url=f"https://127.0.0.1:{arm_port}",
             ca_file=str(ca_file),
             control_url=control_url,
             subscription_id=self.sim.subscription_id,
             identity_endpoint=f"{control_url}/msi/token",
             identity_header=self.sim.identity_header,
+            principal_id=self.sim.principal_id,
+            topic_endpoint=f"https://127.0.0.1:{arm_port}{TOPICS_PREFIX}{DEFAULT_TOPIC}",
+            topic_key=self.sim.topics.key,
+            vault_url=self.sim.vault.url,
         )
+        self.sim.info = info.to_json()
+        return info
 
     async def _listen(self, app: web.Application, port: int, ssl_ctx: object) -> int:
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -80,6 +106,7 @@ class _Servers:
         return int(runner.addresses[-1][1])
 
     async def stop(self) -> None:
+        await self.sim.eventgrid.close()
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()
@@ -112,9 +139,10 @@ class SimulatorThread:
         page_size: int = 50,
         subscription_id: str = DEFAULT_SUBSCRIPTION,
         state_dir: str | None = None,
+        vault_port: int = 0,
     ) -> None:
         self.sim, self._state_dir, self._owned_dir = _make(spec, empty, page_size, subscription_id, state_dir)
-        self._ports = (port, control_port)
+        self._ports = (port, control_port, vault_port)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._servers = _Servers(self.sim, self._state_dir)
@@ -181,6 +209,7 @@ async def run_forever(
     subscription_id: str = DEFAULT_SUBSCRIPTION,
     state_dir: str | None = None,
     on_ready: Callable[[SimulatorInfo], None] | None = None,
+    vault_port: int = 0,
 ) -> None:
     """Serve until SIGTERM/SIGINT (or cancellation); ``on_ready`` gets the info once listening."""
     sim, path, owned = _make(spec, empty, page_size, subscription_id, state_dir)
@@ -191,7 +220,7 @@ async def run_forever(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     try:
-        info = await servers.start(port, control_port)
+        info = await servers.start(port, control_port, vault_port)
         if on_ready is not None:
             on_ready(info)
         await stop.wait()

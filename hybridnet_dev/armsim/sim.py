@@ -7,20 +7,28 @@ import datetime as dt
 import logging
 import secrets
 import string
+import uuid
 from typing import Any
 
+from hybridnet_dev.armsim.armevents import DELETE, PORTAL_USER, PORTAL_USER_OBJECT_ID, WRITE, Change
+from hybridnet_dev.armsim.eventgrid import EventGrid
 from hybridnet_dev.armsim.faults import Faults
 from hybridnet_dev.armsim.ids import ArmError, ResourceId
+from hybridnet_dev.armsim.keyvault import Vault
 from hybridnet_dev.armsim.lro import Operations
 from hybridnet_dev.armsim.physics import Circuit, Physics
 from hybridnet_dev.armsim.resources import Shaper
 from hybridnet_dev.armsim.store import Body, ChangeListener, Store
+from hybridnet_dev.armsim.topics import Topics
 
 log = logging.getLogger("hybridnet_dev.armsim")
 
 KEY_ALPHABET = string.ascii_letters + string.digits
 # Accepted pre-shared keys: printable ASCII without space, '-' and '~'; 1-128 characters.
 KEY_CHARS = {chr(c) for c in range(33, 127)} - {"-", "~"}
+
+
+PRINCIPAL_ID = "11111111-2222-3333-4444-555555555555"  # the simulated managed identity's object id
 
 
 def generate_key(length: int = 32) -> str:
@@ -57,19 +65,37 @@ class Simulator:
         self.subscription_id = subscription_id
         self.page_size = max(1, page_size)
         self.identity_header = identity_header or secrets.token_urlsafe(24)
-        self.principal_id = "11111111-2222-3333-4444-555555555555"
+        self.principal_id = PRINCIPAL_ID
         self.store = Store()
         self.physics = Physics(self.store)
         self.shaper = Shaper(self.store, self.physics)
         self.operations = Operations()
         self.faults = Faults()
         self.requests: list[dict[str, Any]] = []
+        self.eventgrid = EventGrid(subscription_id)
+        self.topics = Topics()
+        self.vault = Vault()
+        self.info: dict[str, Any] = {}  # SimulatorInfo.to_json() once the listeners are up
 
     # --- hooks --------------------------------------------------------------------------------------
     @property
     def change_listeners(self) -> list[ChangeListener]:
         """Called with (resource id, "write"|"delete") after every change; for Event Grid later."""
         return self.store.listeners
+
+    def emit(self, change: Change) -> None:
+        """Publish a completed resource operation to the Event Grid subscriptions."""
+        self.eventgrid.publish(change)
+
+    def _portal_change(self, kind: str, rid: ResourceId, method: str) -> None:
+        operation = f"{rid.arm_type}/{'write' if kind == WRITE else 'delete'}"
+        http_request = {
+            "clientRequestId": str(uuid.uuid4()),
+            "clientIpAddress": "203.0.113.10",
+            "method": method,
+            "url": f"https://management.azure.com{rid}?api-version=2024-05-01",
+        }
+        self.emit(Change(kind, str(rid), operation, PORTAL_USER, rid.subscription, http_request=http_request))
 
     def record_request(self, entry: dict[str, Any]) -> None:
         entry.setdefault("time", dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"))
@@ -95,11 +121,31 @@ class Simulator:
         log.info("appliance %s: up=%s, key configured=%s", ip, appliance.up, appliance.shared_key is not None)
         return {"ip": ip, "up": appliance.up, "keyConfigured": appliance.shared_key is not None}
 
+    def appliance_pickup(self, ip: str, secret: str, version: str | None = None) -> dict[str, Any]:
+        """The on-prem appliance reads a key from the vault and configures it (as on-prem automation does)."""
+        item = self.vault.get(secret, version)
+        if not item.enabled:
+            raise ArmError(409, "SecretDisabled", f"Secret '{item.name}' version {item.version} is disabled.")
+        try:
+            result = self.set_appliance(ip, shared_key=item.value)
+        except ArmError as err:
+            raise ArmError(
+                400,
+                "InvalidSharedKey",  # code: sim
+                f"Secret '{item.name}' version {item.version} is not a usable pre-shared key: {err.message}",
+            ) from None
+        log.info("appliance %s picked up secret %s version %s", ip, item.name, item.version)
+        return {**result, "secret": item.name, "version": item.version}
+
     def state(self) -> dict[str, Any]:
         summary = self.physics.summary()
         summary["resources"] = [str(r.rid) for r in self.store.all()]
         summary["operationsInProgress"] = self.operations.in_progress()
         summary["faults"] = self.faults.list()
+        summary["principalId"] = self.principal_id
+        summary["vault"] = self.vault.summary()
+        summary["portalUserObjectId"] = PORTAL_USER_OBJECT_ID
+        summary["eventSubscriptions"] = [s.describe() for s in self.eventgrid.subscriptions.values()]
         return summary
 
     # --- out-of-band edits (as a person in the portal would) ----------------------------------------
@@ -124,6 +170,7 @@ class Simulator:
             self.physics.add_circuit(Circuit(str(rid)))
         record = self.store.put(rid, shaped)
         log.info("out-of-band PUT %s", rid)
+        self._portal_change(WRITE, rid, "PUT")
         return self.shaper.render(record)
 
     def _oob_put_subnet(self, rid: ResourceId, incoming: Body) -> Body:
@@ -140,6 +187,7 @@ class Simulator:
         vnet.body["properties"]["subnets"] = subnets
         self.store.touch(rid)
         log.info("out-of-band PUT %s", rid)
+        self._portal_change(WRITE, rid, "PUT")
         return self.shaper.render_subnet(subnet)
 
     def oob_patch(self, resource_id: str, patch: Body) -> Body:
@@ -161,6 +209,7 @@ class Simulator:
             current["properties"] = merged["properties"]
             self.store.touch(rid)
             log.info("out-of-band PATCH %s", rid)
+            self._portal_change(WRITE, rid, "PATCH")
             return self.shaper.render_subnet(current)
         record = self.store.get(rid)
         assert record is not None
@@ -168,6 +217,7 @@ class Simulator:
         shaped["properties"]["provisioningState"] = merged["properties"].get("provisioningState", "Succeeded")
         record = self.store.put(rid, shaped)
         log.info("out-of-band PATCH %s", rid)
+        self._portal_change(WRITE, rid, "PATCH")
         return self.shaper.render(record)
 
     def oob_delete(self, resource_id: str) -> bool:
@@ -182,7 +232,10 @@ class Simulator:
                 if str(s.get("name", "")).lower() != str(rid.child_name).lower()
             ]
             self.store.touch(rid.parent)
+            self._portal_change(DELETE, rid, "DELETE")
             return True
         found = self.store.delete(rid)
         log.info("out-of-band DELETE %s (%s)", rid, "deleted" if found else "not found")
+        if found:
+            self._portal_change(DELETE, rid, "DELETE")
         return found

@@ -253,7 +253,9 @@ class QueueTriggerPlugin(TriggerPlugin):
             else:
                 delay = min(delay * 2, opts.max_polling_interval)
 
-    async def _process(self, fn: FunctionSpec, target: QueueTarget, queue: QueueClient, msg: SdkMessage) -> None:
+    async def _process(
+        self, fn: FunctionSpec, target: QueueTarget, queue: QueueClient, msg: SdkMessage
+    ) -> None:
         opts = self.options
         try:
             if msg.dequeue_count > opts.max_dequeue_count:
@@ -300,7 +302,9 @@ class QueueTriggerPlugin(TriggerPlugin):
 
     @staticmethod
     async def _release(queue: QueueClient, msg: SdkMessage, visibility: dt.timedelta) -> None:
-        await queue.update_message(msg.id, msg.pop_receipt, visibility_timeout=int(visibility.total_seconds()))
+        await queue.update_message(
+            msg.id, msg.pop_receipt, visibility_timeout=int(visibility.total_seconds())
+        )
 
     async def _poison(self, target: QueueTarget, queue: QueueClient, msg: SdkMessage) -> None:
         poison = self._queue(QueueTarget(target.connection, f"{target.queue}-poison"))

@@ -121,9 +121,7 @@ def resolve_connection(connection: str | None, *, what: str, environ: Mapping[st
         )
     if value.strip().rstrip(";").replace(" ", "").lower() == "usedevelopmentstorage=true":
         return DEV_CONNECTION_STRING
-    parts = {
-        k.strip().lower(): v for k, _, v in (p.partition("=") for p in value.split(";") if p.strip())
-    }
+    parts = {k.strip().lower(): v for k, _, v in (p.partition("=") for p in value.split(";") if p.strip())}
     if not (parts.get("queueendpoint") or parts.get("accountname")):
         raise FunctionHostError(
             f"{what}: app setting '{name}' is not a storage connection string with a queue endpoint "

@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     from azure.mgmt.network import NetworkManagementClient
 
 
+MAX_CONCURRENT_CALLS = 64
+
+
 def network_client(settings: Settings) -> NetworkManagementClient:
     """A NetworkManagementClient for the configured subscription and ARM endpoint.
 
@@ -37,11 +40,24 @@ def _cached_client(
     call_timeout: float,
     retry_total: int,
 ) -> NetworkManagementClient:
+    import requests
+    from azure.core.pipeline.transport import RequestsTransport
     from azure.mgmt.network import NetworkManagementClient
+    from requests.adapters import HTTPAdapter
 
-    kwargs: dict[str, object] = {}
+    # Sites are observed concurrently: room for that many pooled connections to ARM.
+    session = requests.Session()
+    # Proxies and CA bundles come from settings, not from scanning the environment on every request
+    # (requests' trust_env walks os.environ per call: measurable at hundreds of calls per pass).
+    session.trust_env = False
+    session.mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=MAX_CONCURRENT_CALLS))
+    transport_options: dict[str, object] = {
+        "connection_timeout": min(10.0, call_timeout),
+        "read_timeout": call_timeout,
+    }
     if ca_bundle:
-        kwargs["connection_verify"] = ca_bundle
+        transport_options["connection_verify"] = ca_bundle
+    transport = RequestsTransport(session=session, session_owner=False, **transport_options)
     return NetworkManagementClient(
         default_credential(),
         subscription_id,
@@ -51,7 +67,5 @@ def _cached_client(
         retry_total=retry_total,
         retry_backoff_max=min(30.0, call_timeout / 2),
         timeout=call_timeout,  # the retry policy's absolute cap on one call, retries included
-        connection_timeout=min(10.0, call_timeout),
-        read_timeout=call_timeout,
-        **kwargs,
+        transport=transport,
     )

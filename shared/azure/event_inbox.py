@@ -4,7 +4,7 @@ pending reconcile per site so that a burst of events becomes one reconcile."""
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from shared.azure.table_names import EVENTS_SEEN, table
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from azure.data.tables import TableServiceClient
 
 PENDING_PARTITION = "pending-reconcile"
+PENDING_TTL = timedelta(minutes=15)
 
 
 def _row_key(event_id: str) -> str:
@@ -34,16 +35,35 @@ def first_delivery(service: TableServiceClient, event_id: str) -> bool:
     return True
 
 
-def mark_pending(service: TableServiceClient, site: str) -> bool:
-    """True when no reconcile of the site was pending yet (so one should be queued now)."""
-    from azure.core.exceptions import ResourceExistsError
+def mark_pending(service: TableServiceClient, site: str, *, stale_after: timedelta = PENDING_TTL) -> bool:
+    """True when no reconcile of the site was pending yet (so one should be queued now).
 
+    A marker older than `stale_after` is taken over: its work item was lost or poisoned, and the
+    site must not stay deaf to events until the next timer pass."""
+    from azure.core import MatchConditions
+    from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+    from azure.data.tables import UpdateMode
+
+    now = datetime.now(UTC)
+    entity = {"PartitionKey": PENDING_PARTITION, "RowKey": site, "since": now.isoformat()}
+    events = table(service, EVENTS_SEEN)
     try:
-        table(service, EVENTS_SEEN).create_entity(
-            {"PartitionKey": PENDING_PARTITION, "RowKey": site, "since": datetime.now(UTC).isoformat()}
-        )
+        events.create_entity(entity)
+        return True
     except ResourceExistsError:
-        return False
+        pass
+    try:
+        current = events.get_entity(PENDING_PARTITION, site)
+        if datetime.fromisoformat(current["since"]) > now - stale_after:
+            return False
+        events.update_entity(
+            entity,
+            mode=UpdateMode.REPLACE,
+            etag=current.metadata["etag"],
+            match_condition=MatchConditions.IfNotModified,
+        )
+    except (ResourceNotFoundError, ResourceModifiedError):
+        return False  # cleared or taken over meanwhile: someone else queued or is running it
     return True
 
 

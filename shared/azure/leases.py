@@ -46,14 +46,15 @@ class Lease:
             "holder": self._holder,
             "expiresAt": (now + self._ttl).isoformat(),
         }
+        try:  # the common case, no lease row: one insert
+            self._etag = self._table.create_entity(entity)["etag"]
+            return True
+        except ResourceExistsError:
+            pass
         try:
             current = self._table.get_entity(PARTITION, self._key)
         except ResourceNotFoundError:
-            try:
-                self._etag = self._table.create_entity(entity)["etag"]
-                return True
-            except ResourceExistsError:
-                return False  # another instance created it first
+            return False  # released between our insert and read: the next run takes it
         expired = datetime.fromisoformat(current["expiresAt"]) <= now
         if not expired and current["holder"] != self._holder:
             return False

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from shared.drift.apply import ActionResult, Outcome, ResourceWriter, apply_plan
 from shared.drift.desired import desired_site
@@ -65,6 +65,18 @@ class ReconcileResult:
         }
 
 
+class SiteLock(Protocol):
+    """Mutual exclusion per site across instances (a lease in Table Storage in production)."""
+
+    def acquire(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+class SiteBusy(Exception):
+    """Another reconciler holds the site's lock."""
+
+
 def reconcile_site(
     site: Site,
     subscription: str,
@@ -72,30 +84,54 @@ def reconcile_site(
     *,
     observe: Callable[[Site], ObservedSite],
     writer: ResourceWriter,
+    lock: SiteLock,
     new_shared_key: Callable[[], str],
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> ReconcileResult:
-    """In report mode: one observation, nothing written. Otherwise apply what the mode allows, then
-    observe again: `remaining` is what is still different (refused findings, failed actions)."""
+    """Observe and plan without the lock (reads only); when the mode would write, take the site's
+    lock, observe again under it (the state may have moved), apply, and observe once more: `remaining`
+    is what is still different. Raises SiteBusy when another reconciler holds the lock."""
     started = now()
     desired = desired_site(site, subscription)
+
+    def failed(
+        exc: ObserveFailed,
+        findings: tuple[Finding, ...] = (),
+        the_plan: Plan | None = None,
+        results: tuple[ActionResult, ...] = (),
+    ) -> ReconcileResult:
+        return ReconcileResult(site.name, mode, started, now(), findings, the_plan, results, error=str(exc))
+
     try:
         observed = observe(site)
     except ObserveFailed as exc:
-        return ReconcileResult(site.name, mode, started, now(), (), None, error=str(exc))
+        return failed(exc)
     findings = diff(desired, observed)
     the_plan = plan(desired, observed, findings, mode)
     if not mode.writes or the_plan.empty:
         return ReconcileResult(
             site.name, mode, started, now(), tuple(findings), the_plan, remaining=tuple(findings)
         )
-    results = apply_plan(the_plan, writer, new_shared_key=new_shared_key)
+    if not lock.acquire():
+        raise SiteBusy(f"site {site.name}: another reconciler holds its lock")
     try:
-        remaining = diff(desired, observe(site))
-    except ObserveFailed as exc:
-        return ReconcileResult(
-            site.name, mode, started, now(), tuple(findings), the_plan, tuple(results), error=str(exc)
-        )
+        try:
+            observed = observe(site)
+        except ObserveFailed as exc:
+            return failed(exc)
+        findings = diff(desired, observed)
+        the_plan = plan(desired, observed, findings, mode)
+        if the_plan.empty:  # fixed by whoever held the lock before us
+            return ReconcileResult(
+                site.name, mode, started, now(), tuple(findings), the_plan, remaining=tuple(findings)
+            )
+        results = tuple(apply_plan(the_plan, writer, new_shared_key=new_shared_key))
+        try:
+            remaining = diff(desired, observe(site))
+        except ObserveFailed as exc:
+            return failed(exc, tuple(findings), the_plan, results)
+    finally:
+        lock.release()
     return ReconcileResult(
-        site.name, mode, started, now(), tuple(findings), the_plan, tuple(results), tuple(remaining)
+        site.name, mode, started, now(), tuple(findings), the_plan, results, tuple(remaining)
     )

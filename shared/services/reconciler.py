@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from shared.azure.arm import network_client
@@ -13,7 +14,7 @@ from shared.azure.network_state import ArmResourceWriter, observe_site
 from shared.azure.run_log import record_run
 from shared.azure.tables import table_service
 from shared.drift.plan import Mode
-from shared.drift.reconcile import ReconcileResult, reconcile_site
+from shared.drift.reconcile import ReconcileResult, SiteBusy, reconcile_site
 from shared.rotation.keygen import generate_shared_key
 from shared.services.instance import instance_id
 from shared.settings import Settings
@@ -21,15 +22,14 @@ from shared.spec_source import current_spec
 
 log = logging.getLogger(__name__)
 
-
-class SiteBusy(Exception):
-    """Another instance holds the site's reconcile lease."""
+MAX_CONCURRENT_SITES = 32  # below the ARM client's connection pool (shared.azure.arm.MAX_CONCURRENT_CALLS)
 
 
 def reconcile(
     settings: Settings, site_name: str, *, trigger: str, mode: Mode | None = None
 ) -> ReconcileResult:
-    """Raises KeyError for an unknown site and SiteBusy when another instance is reconciling it."""
+    """Raises KeyError for an unknown site and SiteBusy when another instance is applying changes to
+    it (the lease is taken only when there is something to write)."""
     spec = current_spec(settings)
     site = spec.site(site_name)
     subscription = settings.require_subscription()
@@ -37,30 +37,48 @@ def reconcile(
     # One holder per call, not per process: two invocations in one instance must exclude each other too.
     holder = f"{instance_id()}/{uuid.uuid4().hex[:12]}"
     lease = Lease(tables, "reconcile", site.name, holder, ttl=timedelta(seconds=settings.lease_seconds))
-    if not lease.acquire():
-        raise SiteBusy(f"site {site.name}: another instance is reconciling it")
-    try:
+    if trigger == "event":
+        # Changes from now on queue a new reconcile (only event work items mark a site pending).
         clear_pending(tables, site.name)
-        client = network_client(settings)
-        result = reconcile_site(
-            site,
-            subscription,
-            mode or Mode(settings.drift_mode),
-            observe=lambda s: observe_site(client, s),
-            writer=ArmResourceWriter(client, lro_timeout=settings.lro_timeout),
-            new_shared_key=generate_shared_key,
-        )
-        run_id = record_run(tables, result, trigger=trigger)
-        log.info(
-            "reconcile site=%s run=%s trigger=%s mode=%s outcome=%s findings=%d actions=%d",
-            site.name,
-            run_id,
-            trigger,
-            result.mode.value,
-            result.outcome,
-            len(result.findings),
-            len(result.results),
-        )
-        return result
-    finally:
-        lease.release()
+    client = network_client(settings)
+    result = reconcile_site(
+        site,
+        subscription,
+        mode or Mode(settings.drift_mode),
+        observe=lambda s: observe_site(client, s),
+        writer=ArmResourceWriter(client, lro_timeout=settings.lro_timeout),
+        lock=lease,
+        new_shared_key=generate_shared_key,
+    )
+    run_id = record_run(tables, result, trigger=trigger)
+    log.info(
+        "reconcile site=%s run=%s trigger=%s mode=%s outcome=%s findings=%d actions=%d",
+        site.name,
+        run_id,
+        trigger,
+        result.mode.value,
+        result.outcome,
+        len(result.findings),
+        len(result.results),
+    )
+    return result
+
+
+def reconcile_many(
+    settings: Settings,
+    site_names: list[str],
+    *,
+    trigger: str,
+    mode: Mode | None = None,
+    max_workers: int = MAX_CONCURRENT_SITES,
+) -> dict[str, ReconcileResult | str]:
+    """Reconcile several sites concurrently (bounded); a busy site maps to the reason it was skipped."""
+
+    def one(name: str) -> ReconcileResult | str:
+        try:
+            return reconcile(settings, name, trigger=trigger, mode=mode)
+        except SiteBusy as exc:
+            return str(exc)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(site_names)))) as pool:
+        return dict(zip(site_names, pool.map(one, site_names), strict=True))

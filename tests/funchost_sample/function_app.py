@@ -101,7 +101,7 @@ timer_sites: list[str] = []
 if os.environ.get("SAMPLE_QUEUES"):
 
     @app.route(route="enqueue", auth_level=func.AuthLevel.ANONYMOUS, methods=["POST"])
-    @app.queue_output(arg_name="msg", queue_name="%SAMPLE_WORK_QUEUE%", connection="AzureWebJobsStorage")
+    @app.queue_output(arg_name="msg", queue_name="%SAMPLE_OUT_QUEUE%", connection="AzureWebJobsStorage")
     def enqueue_sites(req: func.HttpRequest, msg: func.Out[list[str]]) -> func.HttpResponse:
         body = req.get_json()
         msg.set([str(s) for s in body["sites"]])

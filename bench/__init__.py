@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): scripts that print numbers. Never deployed."""

@@ -1,0 +1,217 @@
+"""Failover history benchmark. Real parts: the simulator (HTTPS, real azure-mgmt-network SDK), Azurite,
+the local Functions host running function_app (HTTP alert trigger; timer trigger on a short schedule).
+
+1. alert-driven: a status flip in the simulator -> POST /api/alerts (common alert schema) -> the event
+   row readable in Azurite (target < 1 s);
+2. poll-driven: a status flip -> the timer's next poll -> the row readable (target <= interval + 1 s);
+3. Table Storage operations of a poll that finds no change, counted in the HTTP transport of the
+   TableServiceClient (target: 1 read per site, 0 writes).
+
+    .venv/bin/python -m bench.failover_bench [--rounds 6] [--poll-interval 2] [--sites 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+from azure.core.pipeline.transport import RequestsTransport
+from azure.data.tables import TableServiceClient
+
+from bench.many_sites import write_many_sites
+from hybridnet_dev.armsim.control import SimControl
+from hybridnet_dev.armsim.runner import SimulatorInfo, SimulatorThread
+from hybridnet_dev.azurite import Azurite
+from hybridnet_dev.funchost.server import LocalHost
+from shared.azure.failover_store import failover_events
+from shared.failover.alerts import site_resource_ids
+from shared.services.failover import check_sites
+from shared.settings import Settings
+from shared.spec import NetworkSpec
+from shared.spec.load import load_spec_file
+from shared.spec_source import current_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "examples/seed-network.yaml"
+ALERT_SAMPLE = ROOT / "tests/fixtures/alerts/common-alert-schema-sample.json"
+
+
+class CountingTransport(RequestsTransport):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.counts: Counter[str] = Counter()
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        batch = request.method == "POST" and request.url.split("?")[0].endswith("$batch")
+        self.counts["write (batch)" if batch else request.method] += 1
+        return super().send(request, **kwargs)
+
+
+def _env(sim: SimulatorInfo, storage: str, spec: Path, **extra: str) -> None:
+    for name in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "MSI_ENDPOINT"):
+        os.environ.pop(name, None)
+    os.environ.update(
+        {
+            "AZURE_SUBSCRIPTION_ID": sim.subscription_id,
+            "HYBRIDNET_ARM_ENDPOINT": sim.arm_url,
+            "HYBRIDNET_ARM_CA_BUNDLE": sim.ca_file,
+            "HYBRIDNET_ARM_POLLING_INTERVAL": "0.05",
+            "IDENTITY_ENDPOINT": sim.identity_endpoint,
+            "IDENTITY_HEADER": sim.identity_header,
+            "HYBRIDNET_SPEC_PATH": str(spec),
+            "AzureWebJobsStorage": storage,
+            "HYBRIDNET_RECONCILE_SCHEDULE": "0 0 0 1 1 *",  # the drift timer stays out of the way
+            **extra,
+        }
+    )
+
+
+def _wait_for_row(settings: Settings, site: str, count: int, deadline: float) -> float:
+    service = TableServiceClient.from_connection_string(settings.tables_connection_string or "")
+    while time.monotonic() < deadline:
+        if len(failover_events(service, site=site, limit=count + 1)) >= count:
+            return time.monotonic()
+        time.sleep(0.01)
+    raise TimeoutError(f"no row #{count} for site {site}")
+
+
+def _circuit(site: Any) -> str:
+    return str(site.express_route.connection.circuit_id.rstrip("/").rsplit("/", 1)[-1])
+
+
+def _flip(control: SimControl, circuit: str, down: bool) -> float:
+    control.set_circuit(circuit, up=not down)
+    return time.monotonic()
+
+
+def alert_driven(sim: SimulatorInfo, settings: Settings, rounds: int) -> list[float]:
+    site = current_spec(settings).sites[0]
+    control = SimControl(sim.control_url)
+    circuit_id = site_resource_ids(site, settings.subscription_id)[5].lower()
+    payload = json.loads(ALERT_SAMPLE.read_text())
+    payload["data"]["essentials"]["alertTargetIDs"] = [circuit_id]
+    latencies: list[float] = []
+    with LocalHost("function_app", app_dir=str(ROOT), port=0, enable_timers=False) as host:
+        url = f"{host.info.base_url}/api/alerts?code={host.info.function_key}"
+
+        def post() -> None:
+            request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST")
+            with urllib.request.urlopen(request, timeout=30) as response:
+                response.read()
+
+        payload["data"]["essentials"]["monitorCondition"] = "Resolved"
+        post()  # baseline
+        rows = len(
+            failover_events(
+                TableServiceClient.from_connection_string(settings.tables_connection_string or ""),
+                site=site.name,
+            )
+        )
+        for i in range(rounds):
+            down = i % 2 == 0
+            payload["data"]["essentials"]["monitorCondition"] = "Fired" if down else "Resolved"
+            flipped = _flip(control, _circuit(site), down)
+            sender = threading.Thread(target=post)
+            sender.start()
+            readable = _wait_for_row(settings, site.name, rows + i + 1, flipped + 10)
+            sender.join()
+            latencies.append(readable - flipped)
+    return latencies
+
+
+def poll_driven(sim: SimulatorInfo, settings: Settings, rounds: int, interval: int) -> list[float]:
+    site = current_spec(settings).sites[0]
+    control = SimControl(sim.control_url)
+    latencies: list[float] = []
+    service = TableServiceClient.from_connection_string(settings.tables_connection_string or "")
+    with LocalHost("function_app", app_dir=str(ROOT), port=0, enable_timers=True):
+        time.sleep(interval + 0.5)  # the first poll establishes or confirms the baseline
+        rows = len(failover_events(service, site=site.name))
+        for i in range(rounds):
+            # flip at a random point of the interval, as a real outage would
+            time.sleep((i * 0.37 * interval) % interval)
+            flipped = _flip(control, _circuit(site), i % 2 == 0)
+            readable = _wait_for_row(settings, site.name, rows + i + 1, flipped + interval + 10)
+            latencies.append(readable - flipped)
+    return latencies
+
+
+def table_ops_per_quiet_poll(settings: Settings, polls: int) -> tuple[int, Counter[str]]:
+    transport = CountingTransport()
+    service = TableServiceClient.from_connection_string(
+        settings.tables_connection_string or "", transport=transport
+    )
+    sites = list(current_spec(settings).sites)
+    check_sites(settings, sites, tables=service)  # warm up: table creation, baselines
+    check_sites(settings, sites, tables=service)
+    transport.counts.clear()
+    for _ in range(polls):
+        results = check_sites(settings, sites, tables=service)
+        assert all(r.outcome == "unchanged" for r in results), [r.outcome for r in results]
+    return len(sites), transport.counts
+
+
+def _spec_with_sites(directory: Path, count: int) -> Path:
+    """`count` distinct sites (bench.many_sites), each with its own gateways, connections and circuit."""
+    return write_many_sites(directory / f"sites-{count}.yaml", count)
+
+
+def _summary(values: list[float]) -> str:
+    ms = [v * 1000 for v in values]
+    return f"median {statistics.median(ms):.0f} ms, max {max(ms):.0f} ms over {len(ms)} flips"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=6, help="status flips per measurement")
+    parser.add_argument("--poll-interval", type=int, default=2, help="seconds between timer polls")
+    parser.add_argument("--sites", type=int, default=10, help="sites in the no-change poll measurement")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="failover-bench-") as tmp, Azurite() as azurite:
+        seed = NetworkSpec.model_validate(yaml.safe_load(SEED.read_text()))
+        with SimulatorThread(seed) as sim:
+            _env(sim.info, azurite.connection_string, SEED)
+            settings = Settings.from_env()
+            alerts = alert_driven(sim.info, settings, args.rounds)
+            print(f"alert-driven: flip -> row readable: {_summary(alerts)} (target < 1000 ms)")
+        with SimulatorThread(seed) as sim:
+            poll_spec = Path(tmp) / "poll.yaml"
+            poll_spec.write_text(SEED.read_text().replace("name: seed", "name: pollbench", 1))
+            schedule = f"*/{args.poll_interval} * * * * *"
+            _env(sim.info, azurite.connection_string, poll_spec, HYBRIDNET_FAILOVER_SCHEDULE=schedule)
+            settings = Settings.from_env()
+            polls = poll_driven(sim.info, settings, args.rounds, args.poll_interval)
+            target = (args.poll_interval + 1) * 1000
+            print(
+                f"poll-driven (schedule {schedule}): flip -> row readable: {_summary(polls)} "
+                f"(target <= {target} ms)"
+            )
+        many = _spec_with_sites(Path(tmp), args.sites)
+        with SimulatorThread(load_spec_file(str(many))) as sim:
+            _env(sim.info, azurite.connection_string, many)
+            settings = Settings.from_env()
+            quiet_polls = 5
+            sites, counts = table_ops_per_quiet_poll(settings, quiet_polls)
+            per_site = {k: v / (quiet_polls * sites) for k, v in counts.items()}
+            print(
+                f"no-change poll: {sites} site(s) x {quiet_polls} polls -> Table requests {dict(counts)}; "
+                f"per site per poll {per_site} (target: GET 1.0, no writes)"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

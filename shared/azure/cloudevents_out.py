@@ -1,0 +1,83 @@
+"""Publishing failover transitions as CloudEvents to an Event Grid topic (azure-eventgrid)."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from azure.eventgrid import EventGridPublisherClient
+
+log = logging.getLogger(__name__)
+
+SOURCE = "/hybridnet/failover"
+TYPE_PREFIX = "Hybridnet.Failover."
+
+
+def event_type(kind: str) -> str:
+    """ "failover" -> "Hybridnet.Failover.Failover", "backup-lost" -> "Hybridnet.Failover.BackupLost"."""
+    return TYPE_PREFIX + "".join(part.capitalize() for part in kind.split("-"))
+
+
+@lru_cache(maxsize=4)
+def _client(endpoint: str, key: str, ca_bundle: str | None) -> EventGridPublisherClient:
+    from azure.core.credentials import AzureKeyCredential
+    from azure.eventgrid import EventGridPublisherClient
+
+    kwargs: dict[str, Any] = {"connection_verify": ca_bundle} if ca_bundle else {}
+    return EventGridPublisherClient(endpoint, AzureKeyCredential(key), **kwargs)
+
+
+def _per_call_options(settings: Settings) -> dict[str, Any]:
+    """azure-eventgrid 4.22 builds its Event Grid Basic client without the constructor's keyword
+    arguments (connection_verify, retry and timeout options are dropped), so they are given per call,
+    where azure-core's pipeline honours them."""
+    timeout = min(30.0, settings.arm_call_timeout)
+    options: dict[str, Any] = {
+        "retry_total": 2,
+        "retry_backoff_max": 5,
+        "connection_timeout": min(10.0, timeout),
+        "read_timeout": timeout,
+    }
+    if settings.arm_ca_bundle:
+        options["connection_verify"] = settings.arm_ca_bundle
+    return options
+
+
+def cloud_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The CloudEvents 1.0 JSON form of a recorded event. A dict rather than azure.core's CloudEvent:
+    the SDK passes per-call options into CloudEvent conversion (logging a warning for each); a dict is
+    sent as it is."""
+    return {
+        "specversion": "1.0",
+        "id": event["eventId"],  # stable: subscribers can deduplicate on it
+        "source": f"{SOURCE}/sites/{event['site']}",
+        "type": event_type(event["kind"]),
+        "subject": event["site"],
+        "time": event["detectedAt"],
+        "datacontenttype": "application/json",
+        "data": event,
+    }
+
+
+def publish_failover_event(settings: Settings, event: dict[str, Any]) -> bool:
+    """Publish one recorded event (the row's JSON) when a topic is configured. Never raises: the row
+    in Table Storage is the record; a lost notification is logged. True when published."""
+    if not settings.events_topic_endpoint or not settings.events_topic_key:
+        return False
+    try:
+        # The topic's TLS is checked with the same CA bundle as ARM (locally both are the simulator's).
+        client = _client(settings.events_topic_endpoint, settings.events_topic_key, settings.arm_ca_bundle)
+        client.send([cloud_event(event)], **_per_call_options(settings))
+    except Exception as exc:  # a notification must never lose the recorded row
+        log.error(
+            "site %s: failover event %s recorded but not published to the topic: %s",
+            event["site"],
+            event["eventId"],
+            type(exc).__name__,
+        )
+        return False
+    return True

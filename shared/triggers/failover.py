@@ -1,0 +1,99 @@
+"""Failover history triggers.
+
+- failover_poll: on HYBRIDNET_FAILOVER_SCHEDULE, check every site (polling is the backbone: tunnel
+  state changes raise no Event Grid event); at most once an hour per instance also the retention cleanup;
+- failover_alert: POST /api/alerts (function key), an Azure Monitor alert in the common alert schema
+  (e.g. ExpressRoute BgpAvailability, VPN TunnelIngressBytes): check the sites it names at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import azure.functions as func
+
+from shared.settings import Settings, SettingsError
+from shared.spec.load import SpecError
+from shared.triggers.http_json import error_response, json_response
+
+bp = func.Blueprint()
+log = logging.getLogger(__name__)
+
+CLEANUP_EVERY_SECONDS = 3600.0
+_last_cleanup: list[float] = []  # monotonic time of this instance's last retention cleanup
+_cleanup_lock = threading.Lock()
+
+
+def cleanup_due(now: float | None = None) -> bool:
+    """True at most once per CLEANUP_EVERY_SECONDS per instance (so a poll stays 1 read per site)."""
+    now = time.monotonic() if now is None else now
+    with _cleanup_lock:
+        if _last_cleanup and now - _last_cleanup[-1] < CLEANUP_EVERY_SECONDS:
+            return False
+        _last_cleanup[:] = [now]
+        return True
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%HYBRIDNET_FAILOVER_SCHEDULE%", run_on_startup=False)
+def failover_poll(timer: func.TimerRequest) -> None:
+    from shared.services.failover import check_sites, cleanup_history
+
+    settings = Settings.from_env()
+    results = check_sites(settings, detected_by="poll")
+    recorded = [r for r in results if r.outcome == "recorded"]
+    log.info(
+        "failover_poll: %d site(s) checked, %d transition(s) recorded, past_due=%s",
+        len(results),
+        len(recorded),
+        timer.past_due,
+    )
+    if cleanup_due():
+        try:
+            cleanup_history(settings)
+        except Exception:
+            log.exception("failover_poll: retention cleanup failed; retried within the hour")
+
+
+@bp.route(route="alerts", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def failover_alert(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.failover.alerts import AlertError, parse_alert, sites_for_targets
+    from shared.services.failover import ObservationFailed, check_site
+    from shared.spec_source import current_spec
+
+    try:
+        alert = parse_alert(req.get_body())
+    except AlertError as exc:
+        return error_response(400, exc.code, str(exc))
+    try:
+        settings = Settings.from_env()
+        spec = current_spec(settings)
+        subscription = settings.require_subscription()
+    except (SettingsError, SpecError) as exc:
+        log.error("failover_alert: configuration error: %s", exc)
+        return error_response(500, "ConfigurationError", str(exc))
+    sites, unknown = sites_for_targets(alert.target_ids, spec.sites, subscription)
+    if not sites:
+        return error_response(
+            400,
+            "UnknownAlertTarget",
+            "no site's gateway, connection, local network gateway or circuit matches alertTargetIDs",
+            targets=list(alert.target_ids),
+        )
+    detail = f"alert {alert.alert_rule or alert.alert_id} {alert.monitor_condition}"
+    results = []
+    for site in sites:
+        try:
+            results.append(check_site(settings, site, "alert", detail=detail).to_json())
+        except ObservationFailed as exc:
+            # 503: Azure Monitor's webhook retries; the timer poll is the backstop either way.
+            return error_response(503, "ObservationFailed", str(exc))
+    return json_response(
+        {
+            "alertId": alert.alert_id,
+            "monitorCondition": alert.monitor_condition,
+            "sites": results,
+            "ignoredTargets": unknown,
+        }
+    )

@@ -1,0 +1,138 @@
+"""The drift triggers through the local Functions host: timer -> queue -> worker, and Event Grid
+deliveries (deduplicated, coalesced, the app's own writes ignored), with Azurite queues and tables."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from hybridnet_dev.armsim.control import SimControl
+from hybridnet_dev.armsim.runner import SimulatorThread
+from hybridnet_dev.funchost.server import LocalHost
+from shared.azure.run_log import latest_runs
+from shared.azure.tables import table_service
+from shared.drift.events import OBJECT_ID_CLAIM
+from shared.settings import Settings
+from tests.stack import RG_ID, ROOT, point_app_at, seed_spec
+
+APP_OID = "0a0a0a0a-1111-2222-3333-444444444444"
+PERSON_OID = "5e5e5e5e-6666-7777-8888-999999999999"
+LNG = f"{RG_ID}/localNetworkGateways/hybrid-onprem-lng"
+
+
+@pytest.fixture
+def host(azurite) -> Iterator[tuple[LocalHost, SimControl, Settings]]:
+    with SimulatorThread(seed_spec()) as sim, pytest.MonkeyPatch.context() as env:
+        point_app_at(
+            env,
+            sim.info,
+            storage=azurite.connection_string,
+            HYBRIDNET_DRIFT_MODE="enforce",
+            HYBRIDNET_APP_PRINCIPAL_IDS=APP_OID,
+        )
+        # Each test starts with no pending marker and no old runs of its own.
+        with LocalHost("function_app", app_dir=str(ROOT), port=0, enable_timers=False) as running:
+            yield running, SimControl(sim.info.control_url), Settings.from_env()
+
+
+def _post(url: str, body: object, headers: dict[str, str]) -> int:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status
+
+
+def _runs(settings: Settings, trigger: str, since: str) -> list[dict]:
+    return [
+        r
+        for r in latest_runs(table_service(settings), "seed", limit=50)
+        if r["trigger"] == trigger and r["startedAt"] > since
+    ]
+
+
+def _wait_for(predicate, timeout: float = 15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat()
+
+
+def arm_event(event_id: str, oid: str, subject: str = LNG) -> dict:
+    return {
+        "id": event_id,
+        "topic": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/hybrid-network-rg",
+        "subject": subject,
+        "eventType": "Microsoft.Resources.ResourceWriteSuccess",
+        "eventTime": _now(),
+        "dataVersion": "",
+        "metadataVersion": "1",
+        "data": {
+            "resourceUri": subject,
+            "operationName": "Microsoft.Network/localNetworkGateways/write",
+            "status": "Succeeded",
+            "claims": {OBJECT_ID_CLAIM: oid},
+            "authorization": {"scope": subject, "action": "Microsoft.Network/localNetworkGateways/write"},
+        },
+    }
+
+
+def deliver(host: LocalHost, events: list[dict]) -> int:
+    info = host.info
+    url = f"{info.base_url}/runtime/webhooks/eventgrid?functionName=arm_event&code={info.eventgrid_key}"
+    return _post(url, events, {"aeg-event-type": "Notification", "Content-Type": "application/json"})
+
+
+def test_timer_queues_each_site_and_the_worker_reconciles_it(host):
+    running, control, settings = host
+    since = _now()
+    control.patch_resource(LNG, {"gatewayIpAddress": "40.50.60.99"})
+    url = f"{running.info.base_url}/admin/functions/reconcile_timer"
+    assert (
+        _post(
+            url,
+            {"input": ""},
+            {"x-functions-key": running.info.master_key, "Content-Type": "application/json"},
+        )
+        == 202
+    )
+    (run,) = _wait_for(lambda: _runs(settings, "timer", since))
+    assert run["outcome"] == "fixed"
+    assert control.state() is not None
+
+
+def test_event_burst_with_redeliveries_becomes_one_reconcile(host):
+    running, control, settings = host
+    since = _now()
+    control.patch_resource(LNG, {"localNetworkAddressSpace": {"addressPrefixes": ["10.10.0.0/17"]}})
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    # Event Grid: at least once, in batches, one write may raise two events.
+    assert deliver(running, [arm_event(first, PERSON_OID), arm_event(first, PERSON_OID)]) == 202
+    assert deliver(running, [arm_event(second, PERSON_OID), arm_event(first, PERSON_OID)]) == 202
+    (run,) = _wait_for(lambda: _runs(settings, "event", since))
+    assert run["outcome"] == "fixed"
+    time.sleep(1.0)  # anything else queued would have run by now
+    assert len(_runs(settings, "event", since)) == 1
+
+
+def test_events_caused_by_the_app_itself_trigger_nothing(host):
+    running, control, settings = host
+    since = _now()
+    control.patch_resource(LNG, {"gatewayIpAddress": "40.50.60.98"})
+    assert deliver(running, [arm_event(str(uuid.uuid4()), APP_OID)]) == 202
+    time.sleep(1.5)
+    assert _runs(settings, "event", since) == []
+    writes = [r for r in control.requests() if r["method"] != "GET"]
+    assert writes == []

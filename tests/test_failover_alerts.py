@@ -1,0 +1,130 @@
+"""POST /api/alerts through the local Functions host: Microsoft's common-alert-schema sample, aimed at
+the seed site's resources, checks that site at once and records the transition exactly once."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hybridnet_dev.armsim.control import SimControl
+from hybridnet_dev.armsim.runner import SimulatorThread
+from hybridnet_dev.funchost.server import LocalHost
+from shared.azure.failover_store import failover_events
+from shared.azure.tables import table_service
+from shared.failover.alerts import site_resource_ids
+from shared.settings import Settings
+from shared.spec_source import current_spec
+from tests.failover_support import unique_spec
+from tests.stack import CIRCUIT, ROOT, point_app_at, seed_spec
+
+SAMPLE = json.loads((Path(__file__).parent / "fixtures/alerts/common-alert-schema-sample.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def stack(azurite, tmp_path_factory) -> Iterator[tuple[str, str, SimControl, Settings]]:
+    spec_path, _ = unique_spec(tmp_path_factory.mktemp("alerts"))
+    with SimulatorThread(seed_spec()) as sim, pytest.MonkeyPatch.context() as env:
+        point_app_at(env, sim.info, storage=azurite.connection_string, spec_path=spec_path)
+        with LocalHost("function_app", app_dir=str(ROOT), port=0, enable_timers=False) as host:
+            yield (
+                host.info.base_url,
+                host.info.function_key,
+                SimControl(sim.info.control_url),
+                Settings.from_env(),
+            )
+
+
+def _post(url: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def _alert(target: str, condition: str) -> bytes:
+    payload = copy.deepcopy(SAMPLE)
+    payload["data"]["essentials"]["alertTargetIDs"] = [target.lower()]  # as Azure Monitor sends ids
+    payload["data"]["essentials"]["monitorCondition"] = condition
+    return json.dumps(payload).encode()
+
+
+def test_alerts_need_the_function_key(stack):
+    base, _key, _control, _settings = stack
+    status, _ = _post(f"{base}/api/alerts", _alert("/x", "Fired"))
+    assert status == 401
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b"{oops", "BadJson"),
+        (json.dumps({"schemaId": "Microsoft.Insights/activityLogs"}).encode(), "NotCommonAlertSchema"),
+        (json.dumps(SAMPLE).encode(), "UnknownAlertTarget"),  # Microsoft's sample names a VM
+    ],
+)
+def test_bad_or_unknown_alerts_are_400_with_a_reason(stack, body, code):
+    base, key, _control, _settings = stack
+    status, answer = _post(f"{base}/api/alerts?code={key}", body)
+    assert status == 400
+    assert answer["error"]["code"] == code and answer["error"]["message"]
+
+
+def test_a_circuit_alert_records_the_failover_once_even_when_redelivered(stack):
+    base, key, control, settings = stack
+    site = current_spec(settings).sites[0]
+    circuit_id, vpn_connection_id = (
+        site_resource_ids(site, settings.subscription_id)[5],
+        site_resource_ids(site, settings.subscription_id)[3],
+    )
+    status, answer = _post(f"{base}/api/alerts?code={key}", _alert(circuit_id, "Resolved"))
+    assert status == 200, answer
+    assert answer["sites"][0]["outcome"] == "baseline"
+
+    control.set_circuit(CIRCUIT, up=False)
+    try:
+        fired = _alert(circuit_id, "Fired")
+        status, answer = _post(f"{base}/api/alerts?code={key}", fired)
+        assert status == 200, answer
+        (result,) = answer["sites"]
+        assert result["site"] == site.name and result["outcome"] == "recorded"
+        assert result["event"]["kind"] == "failover" and result["event"]["detectedBy"] == "alert"
+        assert "Fired" in result["event"]["detail"]
+        status, again = _post(f"{base}/api/alerts?code={key}", fired)  # redelivery
+        assert status == 200 and again["sites"][0]["outcome"] == "unchanged"
+        # A VPN alert for the same site finds nothing new either.
+        status, vpn = _post(f"{base}/api/alerts?code={key}", _alert(vpn_connection_id, "Fired"))
+        assert status == 200 and vpn["sites"][0]["outcome"] == "unchanged"
+    finally:
+        control.set_circuit(CIRCUIT, up=True)
+    status, answer = _post(f"{base}/api/alerts?code={key}", _alert(circuit_id, "Resolved"))
+    assert answer["sites"][0]["event"]["kind"] == "failback"
+    kinds = [e["kind"] for e in failover_events(table_service(settings), site=site.name)]
+    assert kinds == ["failback", "failover"]
+
+
+def test_the_app_registers_the_alert_route_and_the_poll():
+    code = (
+        "import json, function_app\n"
+        "for f in function_app.app.get_functions():\n"
+        "    print(json.dumps([f.get_function_name(), f.get_trigger().get_dict_repr()], default=str))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    functions = dict(json.loads(line) for line in out.splitlines())
+    assert functions["failover_alert"]["route"] == "alerts"
+    assert functions["failover_alert"]["authLevel"] == "FUNCTION"
+    assert functions["failover_poll"]["schedule"] == "%HYBRIDNET_FAILOVER_SCHEDULE%"
