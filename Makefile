@@ -15,6 +15,10 @@ test: setup ## lint, then the whole test suite (it starts Azurite and simulators
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
+bench: setup ## benchmarks: print the numbers the issues set targets for
+	$(BIN)/python -m bench.drift_bench
+	@for b in bench/*_bench.py; do case $$b in bench/drift_bench.py) ;; *) $(BIN)/python -m bench.$$(basename $$b .py) || exit 1;; esac; done
+
 lint: setup
 	$(BIN)/ruff check .
 
