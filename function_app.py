@@ -5,11 +5,16 @@ Keep this module thin and cheap to import: Azure SDKs are imported lazily by `sh
 
 import azure.functions as func
 
+from shared.telemetry import configure_telemetry
 from shared.triggers.drift import bp as drift_blueprint
 from shared.triggers.failover import bp as failover_blueprint
 from shared.triggers.health import bp as health_blueprint
+from shared.triggers.rotation import bp as rotation_blueprint
+
+configure_telemetry()  # Application Insights via OpenTelemetry, only when its connection string is set
 
 app = func.FunctionApp()
 app.register_functions(health_blueprint)
 app.register_functions(drift_blueprint)
 app.register_functions(failover_blueprint)
+app.register_functions(rotation_blueprint)

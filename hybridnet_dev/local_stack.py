@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.azurite import Azurite
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -87,6 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "IDENTITY_HEADER": sim_info["identityHeader"],
                 "HYBRIDNET_SPEC_PATH": os.path.abspath(args.spec),
                 "AzureWebJobsStorage": azurite.connection_string,
+                # The simulator's managed identity is the app's own: its writes never re-trigger drift.
+                "HYBRIDNET_APP_PRINCIPAL_IDS": sim_info["principalId"],
+                "HYBRIDNET_EVENTS_TOPIC_ENDPOINT": sim_info["topicEndpoint"],
+                "HYBRIDNET_EVENTS_TOPIC_KEY": sim_info["topicKey"],
+                "HYBRIDNET_KEYVAULT_URL": sim_info["vaultUrl"],
             }
         )
         host, host_info = _start_json_process(
@@ -104,6 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "the local Functions host",
         )
         children.append(host)
+        # Resource changes in the simulated network reach the app as Event Grid deliveries do in Azure.
+        SimControl(sim_info["controlUrl"]).subscribe_events(
+            f"{host_info['baseUrl']}/runtime/webhooks/eventgrid?functionName=arm_event&code={host_info['eventGridKey']}"
+        )
         health_url = f"{host_info['baseUrl']}/api/health?code={host_info['functionKey']}"
         stack = {
             "health": health_url,

@@ -137,6 +137,18 @@ def _failovers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _health(args: argparse.Namespace) -> int:
+    import json
+
+    from shared.report.text import render_text
+    from shared.services.health import health_report
+    from shared.settings import Settings
+
+    report, status = health_report(Settings.from_env(), site=args.site, live=args.refresh)
+    print(json.dumps(report, indent=2) if args.json else render_text(report))
+    return 0 if status == 200 else 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hybridnet", description="Keep an ExpressRoute + VPN failover hybrid network healthy."
@@ -169,6 +181,16 @@ def build_parser() -> argparse.ArgumentParser:
     failovers.add_argument("--limit", type=int, default=100, help="at most this many events (default 100)")
     failovers.add_argument("--json", action="store_true", help="machine-readable output")
     failovers.set_defaults(handler=_failovers)
+    health = sub.add_parser(
+        "health",
+        help="the health report GET /api/health serves (from the latest snapshot); exit 2 when it would be 503",
+    )
+    health.add_argument("--site", help="only this site")
+    health.add_argument(
+        "--json", action="store_true", help="the JSON report (schema: GET /api/health/schema)"
+    )
+    health.add_argument("--refresh", action="store_true", help="check live first (as ?refresh=true)")
+    health.set_defaults(handler=_health)
     return parser
 
 
@@ -183,7 +205,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hybridnet {args.command}: {exc}", file=sys.stderr)
         return 1
     except KeyError as exc:  # unknown site
-        print(f"hybridnet {args.command}: {exc.args[0]}", file=sys.stderr)
+        known = getattr(exc, "known", None)
+        suffix = f" (known: {', '.join(known)})" if known else ""
+        print(
+            f"hybridnet {args.command}: unknown site {exc.args[0]!r}{suffix}"
+            if known
+            else f"hybridnet {args.command}: {exc.args[0]}{suffix}",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -53,6 +53,57 @@ def _topic_endpoint(env: Mapping[str, str]) -> str | None:
     return endpoint
 
 
+def _vault_url(env: Mapping[str, str]) -> str | None:
+    url = _text(env, "HYBRIDNET_KEYVAULT_URL").rstrip("/") or None
+    if url and not url.startswith("https://"):
+        raise SettingsError(
+            f"HYBRIDNET_KEYVAULT_URL={url!r} must be an https:// URL (https://NAME.vault.azure.net)"
+        )
+    return url
+
+
+HEALTH_503_CONDITIONS = ("outage", "stale")
+
+
+def _health_503_on(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = _text(env, "HYBRIDNET_HEALTH_503_ON", ",".join(HEALTH_503_CONDITIONS))
+    if raw == "never":
+        return ()
+    values = tuple(v.strip() for v in raw.split(",") if v.strip())
+    unknown = [v for v in values if v not in HEALTH_503_CONDITIONS]
+    if unknown or not values:
+        raise SettingsError(
+            f"HYBRIDNET_HEALTH_503_ON={raw!r} must be 'never' or a comma-separated list of: "
+            f"{', '.join(HEALTH_503_CONDITIONS)}"
+        )
+    return values
+
+
+def schedule_interval(schedule: str) -> float | None:
+    """Seconds between runs of a fixed-interval NCRONTAB (6 fields, seconds first) such as
+    `0 * * * * *` (60), `*/2 * * * * *` (2) or `0 */5 * * * *` (300); None for any other shape."""
+    fields = schedule.split()
+    if len(fields) != 6 or any(f != "*" for f in fields[3:]):
+        return None
+    unit = 1.0
+    for i, value in enumerate(fields[:3]):
+        rest = fields[i + 1 : 3]
+        if value == "*" and all(r == "*" for r in rest):
+            return unit
+        if value.startswith("*/") and value[2:].isdigit() and all(r == "*" for r in rest):
+            return unit * int(value[2:])
+        if not value.isdigit():
+            return None
+        unit *= 60
+    return 86400.0
+
+
+def _health_stale_seconds(env: Mapping[str, str]) -> float:
+    interval = schedule_interval(_text(env, "HYBRIDNET_FAILOVER_SCHEDULE", "0 * * * * *"))
+    default = 2 * interval if interval else 120.0
+    return _number(env, "HYBRIDNET_HEALTH_STALE_SECONDS", default, minimum=1, maximum=86400 * 7)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Typed view of the app settings."""
@@ -75,6 +126,14 @@ class Settings:
     failover_evidence_timeout: float = 30
     events_topic_endpoint: str | None = None
     events_topic_key: str | None = field(default=None, repr=False)  # a secret: never in repr/logs
+    health_stale_seconds: float = 120
+    health_503_on: tuple[str, ...] = HEALTH_503_CONDITIONS
+    health_refresh_min_seconds: float = 10
+    health_cache_seconds: float = 2
+    keyvault_url: str | None = None
+    rotation_key_length: int = 48
+    rotation_key_symbols: bool = False
+    rotation_peer_deadline_hours: float = 24
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -121,7 +180,28 @@ class Settings:
             ),
             events_topic_endpoint=_topic_endpoint(env),
             events_topic_key=_text(env, "HYBRIDNET_EVENTS_TOPIC_KEY") or None,
+            health_stale_seconds=_health_stale_seconds(env),
+            health_503_on=_health_503_on(env),
+            health_refresh_min_seconds=_number(
+                env, "HYBRIDNET_HEALTH_REFRESH_MIN_SECONDS", 10, minimum=0, maximum=3600
+            ),
+            health_cache_seconds=_number(env, "HYBRIDNET_HEALTH_CACHE_SECONDS", 2, minimum=0, maximum=60),
+            keyvault_url=_vault_url(env),
+            rotation_key_length=int(
+                _number(env, "HYBRIDNET_ROTATION_KEY_LENGTH", 48, minimum=16, maximum=128)
+            ),
+            rotation_key_symbols=_choice(env, "HYBRIDNET_ROTATION_KEY_SYMBOLS", ("false", "true")) == "true",
+            rotation_peer_deadline_hours=_number(
+                env, "HYBRIDNET_ROTATION_PEER_DEADLINE_HOURS", 24, minimum=0, maximum=24 * 30
+            ),
         )
+
+    def require_vault(self) -> str:
+        if not self.keyvault_url:
+            raise SettingsError(
+                "HYBRIDNET_KEYVAULT_URL is not set: shared keys are escrowed in Key Vault before Azure is changed"
+            )
+        return self.keyvault_url
 
     def require_subscription(self) -> str:
         if not self.subscription_id:

@@ -44,6 +44,8 @@ def point_app_at(
         "IDENTITY_ENDPOINT": sim.identity_endpoint,
         "IDENTITY_HEADER": sim.identity_header,
         "HYBRIDNET_SPEC_PATH": str(spec_path),
+        "HYBRIDNET_APP_PRINCIPAL_IDS": sim.principal_id,
+        "HYBRIDNET_KEYVAULT_URL": sim.vault_url,
         **settings,
     }
     if storage:

@@ -39,6 +39,10 @@ def test_cli_prints_info_and_stops_on_sigterm() -> None:
             "subscriptionId",
             "identityEndpoint",
             "identityHeader",
+            "principalId",
+            "topicEndpoint",
+            "topicKey",
+            "vaultUrl",
         }
         assert info["armUrl"].startswith("https://127.0.0.1:")
         assert Path(info["caFile"]).is_file()

@@ -77,7 +77,7 @@ def test_unauthenticated_request_gets_the_challenge(sim: SimulatorThread) -> Non
     assert challenge.startswith('Bearer authorization="https://login.microsoftonline.com/')
     port = sim.info.vault_url.rsplit(":", 1)[1]
     assert f'resource="https://0.0.1:{port}"' in challenge
-    assert json.loads(sim.info.to_json_line(full=True))["vaultUrl"] == sim.info.vault_url
+    assert json.loads(sim.info.to_json_line())["vaultUrl"] == sim.info.vault_url
 
 
 def test_set_get_versions_and_update(

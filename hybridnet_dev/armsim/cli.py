@@ -32,11 +32,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--state-dir", default=None, help="where to write the CA file (default: a temporary directory)"
     )
-    p.add_argument(
-        "--full-info",
-        action="store_true",
-        help="print every SimulatorInfo key on the ready line (principalId, topicEndpoint, vaultUrl ...)",
-    )
     p.add_argument("--log-level", default="WARNING", help="log level on stderr (request lines at INFO)")
     return p
 
@@ -53,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     def ready(info: SimulatorInfo) -> None:
-        print(info.to_json_line(full=args.full_info), flush=True)
+        print(info.to_json_line(), flush=True)
 
     try:
         asyncio.run(

@@ -28,7 +28,6 @@ from shared.spec.model import NetworkSpec
 
 log = logging.getLogger("hybridnet_dev.armsim")
 DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
-READY_LINE_KEYS = ("armUrl", "caFile", "controlUrl", "subscriptionId", "identityEndpoint", "identityHeader")
 
 
 @dataclass
@@ -59,11 +58,9 @@ class SimulatorInfo:
             "vaultUrl": self.vault_url,
         }
 
-    def to_json_line(self, full: bool = False) -> str:
-        """The CLI's ready line. By default exactly the original six keys (a contract pinned by
-        tests/test_armsim_cli.py); ``full=True`` (CLI ``--full-info``) gives :meth:`to_json`."""
-        info = self.to_json()
-        return json.dumps(info if full else {k: info[k] for k in READY_LINE_KEYS})
+    def to_json_line(self) -> str:
+        """The CLI's ready line: everything a client of the simulator needs, on one line."""
+        return json.dumps(self.to_json())
 
 
 class _Servers:

@@ -63,21 +63,23 @@ def cloud_event(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def publish_failover_event(settings: Settings, event: dict[str, Any]) -> bool:
-    """Publish one recorded event (the row's JSON) when a topic is configured. Never raises: the row
-    in Table Storage is the record; a lost notification is logged. True when published."""
+def publish(settings: Settings, event: dict[str, Any], *, what: str) -> bool:
+    """Publish one CloudEvent (JSON form) when a topic is configured. Never raises: the table row is the
+    record; a lost notification is logged (naming `what`, never the payload). True when published."""
     if not settings.events_topic_endpoint or not settings.events_topic_key:
         return False
     try:
         # The topic's TLS is checked with the same CA bundle as ARM (locally both are the simulator's).
         client = _client(settings.events_topic_endpoint, settings.events_topic_key, settings.arm_ca_bundle)
-        client.send([cloud_event(event)], **_per_call_options(settings))
+        client.send([event], **_per_call_options(settings))
     except Exception as exc:  # a notification must never lose the recorded row
-        log.error(
-            "site %s: failover event %s recorded but not published to the topic: %s",
-            event["site"],
-            event["eventId"],
-            type(exc).__name__,
-        )
+        log.error("%s recorded but not published to the topic: %s", what, type(exc).__name__)
         return False
     return True
+
+
+def publish_failover_event(settings: Settings, event: dict[str, Any]) -> bool:
+    """Publish one recorded failover event (the row's JSON)."""
+    return publish(
+        settings, cloud_event(event), what=f"site {event['site']}: failover event {event['eventId']}"
+    )

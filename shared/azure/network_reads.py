@@ -23,6 +23,8 @@ class ResourceRead:
     connection_status: str | None = None
     sku: str | None = None
     error: str | None = None
+    ingress_bytes: int | None = None
+    egress_bytes: int | None = None
 
 
 def _text(value: object) -> str | None:
@@ -42,23 +44,6 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: ARM could not be reached"
 
 
-def read_gateway(client: NetworkManagementClient, resource_group: str, name: str) -> ResourceRead:
-    from azure.core.exceptions import AzureError, ResourceNotFoundError
-
-    try:
-        gateway = client.virtual_network_gateways.get(resource_group, name)
-    except ResourceNotFoundError:
-        return ResourceRead(name=name, exists=False)
-    except AzureError as exc:
-        return ResourceRead(name=name, exists=False, error=_describe(exc))
-    return ResourceRead(
-        name=name,
-        exists=True,
-        provisioning_state=_text(gateway.provisioning_state),
-        sku=_text(gateway.sku.name) if gateway.sku else None,
-    )
-
-
 def read_connection(client: NetworkManagementClient, resource_group: str, name: str) -> ResourceRead:
     """GET (not list): a list of connections may omit connectionStatus; a GET carries it."""
     from azure.core.exceptions import AzureError, ResourceNotFoundError
@@ -74,25 +59,35 @@ def read_connection(client: NetworkManagementClient, resource_group: str, name: 
         exists=True,
         provisioning_state=_text(connection.provisioning_state),
         connection_status=_text(connection.connection_status),
+        ingress_bytes=connection.ingress_bytes_transferred,
+        egress_bytes=connection.egress_bytes_transferred,
     )
 
 
-@dataclass(frozen=True)
-class SiteReads:
-    """What ARM says about one site's four path resources."""
+def read_gateways(client: NetworkManagementClient, site: Site) -> tuple[ResourceRead, ResourceRead]:
+    """Both gateways of a site (SKU, provisioning state) with ONE list call of its resource group
+    (instead of two GETs); a gateway absent from the list does not exist."""
+    from azure.core.exceptions import AzureError
 
-    expressroute_gateway: ResourceRead
-    vpn_gateway: ResourceRead
-    expressroute_connection: ResourceRead
-    vpn_connection: ResourceRead
-
-
-def read_site_paths(client: NetworkManagementClient, site: Site) -> SiteReads:
-    """Four GETs: both gateways and both connections of one site."""
     rg = site.resource_group
-    return SiteReads(
-        expressroute_gateway=read_gateway(client, rg, site.express_route.gateway.name),
-        vpn_gateway=read_gateway(client, rg, site.vpn.gateway.name),
-        expressroute_connection=read_connection(client, rg, site.express_route.connection.name),
-        vpn_connection=read_connection(client, rg, site.vpn.connection.name),
-    )
+    names = (site.express_route.gateway.name, site.vpn.gateway.name)
+    try:
+        listed = {g.name.lower(): g for g in client.virtual_network_gateways.list(rg) if g.name}
+    except AzureError as exc:
+        error = _describe(exc)
+        return ResourceRead(names[0], exists=False, error=error), ResourceRead(
+            names[1], exists=False, error=error
+        )
+
+    def one(name: str) -> ResourceRead:
+        gateway = listed.get(name.lower())
+        if gateway is None:
+            return ResourceRead(name=name, exists=False)
+        return ResourceRead(
+            name=name,
+            exists=True,
+            provisioning_state=_text(gateway.provisioning_state),
+            sku=_text(gateway.sku.name) if gateway.sku else None,
+        )
+
+    return one(names[0]), one(names[1])

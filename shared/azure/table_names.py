@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 LEASES = "hybridnetLeases"
 RUNS = "hybridnetRuns"
 EVENTS_SEEN = "hybridnetEventsSeen"
+ROTATION = "hybridnetRotation"
 FAILOVER = "hybridnetFailover"
 
 _created: set[tuple[int, str]] = set()

@@ -45,6 +45,7 @@ class Finding:
     field: str | None = None
     expected: Any = None
     actual: Any = None
+    remedy: str | None = None  # for findings drift does not fix itself: who or what does
 
     @property
     def safe_to_fix(self) -> bool:
@@ -62,4 +63,6 @@ class Finding:
         }
         if self.field is not None:
             body.update(field=self.field, expected=self.expected, actual=self.actual)
+        if self.remedy:
+            body["remedy"] = self.remedy
         return body

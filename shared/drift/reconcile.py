@@ -86,11 +86,15 @@ def reconcile_site(
     writer: ResourceWriter,
     lock: SiteLock,
     new_shared_key: Callable[[], str],
+    extra_findings: tuple[Finding, ...] = (),
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> ReconcileResult:
     """Observe and plan without the lock (reads only); when the mode would write, take the site's
     lock, observe again under it (the state may have moved), apply, and observe once more: `remaining`
-    is what is still different. Raises SiteBusy when another reconciler holds the lock."""
+    is what is still different. Raises SiteBusy when another reconciler holds the lock.
+
+    `extra_findings` are facts found elsewhere (the key checks of the rotation timer): reported with
+    the run's findings, never planned here."""
     started = now()
     desired = desired_site(site, subscription)
 
@@ -108,6 +112,7 @@ def reconcile_site(
         return failed(exc)
     findings = diff(desired, observed)
     the_plan = plan(desired, observed, findings, mode)
+    findings += extra_findings
     if not mode.writes or the_plan.empty:
         return ReconcileResult(
             site.name, mode, started, now(), tuple(findings), the_plan, remaining=tuple(findings)
@@ -121,13 +126,14 @@ def reconcile_site(
             return failed(exc)
         findings = diff(desired, observed)
         the_plan = plan(desired, observed, findings, mode)
+        findings += extra_findings
         if the_plan.empty:  # fixed by whoever held the lock before us
             return ReconcileResult(
                 site.name, mode, started, now(), tuple(findings), the_plan, remaining=tuple(findings)
             )
         results = tuple(apply_plan(the_plan, writer, new_shared_key=new_shared_key))
         try:
-            remaining = diff(desired, observe(site))
+            remaining = diff(desired, observe(site)) + list(extra_findings)
         except ObserveFailed as exc:
             return failed(exc, tuple(findings), the_plan, results)
     finally:

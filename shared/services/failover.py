@@ -30,7 +30,7 @@ from shared.azure.failover_store import (
     read_state,
 )
 from shared.azure.learned_routes import onprem_route_counts
-from shared.azure.network_reads import read_connection
+from shared.azure.network_reads import ResourceRead, read_connection
 from shared.azure.tables import table_service
 from shared.failover.classify import Condition, Observation, classify
 from shared.settings import Settings
@@ -48,7 +48,12 @@ Clock = Callable[[], datetime]
 
 
 class ObservationFailed(RuntimeError):
-    """A connection could not be read: an ARM problem is not a network outage, so nothing is classified."""
+    """A connection could not be read: an ARM problem is not a network outage, so nothing is classified.
+    `reads` holds what was read (the health snapshot shows the error per connection)."""
+
+    def __init__(self, message: str, reads: tuple[ResourceRead, ResourceRead] | None = None) -> None:
+        super().__init__(message)
+        self.reads = reads
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,8 @@ class CheckResult:
     outcome: str  # baseline | unchanged | pending | recorded | already-recorded | unconfirmed
     event: dict[str, Any] | None = None
     published: bool = False
+    # The last reads of (ExpressRoute, VPN) connection: status, provisioning state, bytes (health snapshot).
+    reads: tuple[ResourceRead, ResourceRead] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,6 +82,14 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class ReadObservation(Observation):
+    """An observation with the reads it came from (status, provisioning state, bytes: the health
+    snapshot shows them)."""
+
+    reads: tuple[ResourceRead, ResourceRead] | None = None
+
+
 def observe(client: NetworkManagementClient, site: Site, now: Clock = _now) -> Observation:
     """Two GETs (a list may omit connectionStatus). A deleted connection is a down path; an unreadable
     one raises ObservationFailed."""
@@ -83,8 +98,14 @@ def observe(client: NetworkManagementClient, site: Site, now: Clock = _now) -> O
     vpn = read_connection(client, rg, site.vpn.connection.name)
     failed = [f"{r.name}: {r.error}" for r in (er, vpn) if r.error]
     if failed:
-        raise ObservationFailed(f"site {site.name}: cannot read {'; '.join(failed)}; nothing classified")
-    return Observation(er.connection_status, vpn.connection_status, now())
+        raise ObservationFailed(
+            f"site {site.name}: cannot read {'; '.join(failed)}; nothing classified", reads=(er, vpn)
+        )
+    return ReadObservation(er.connection_status, vpn.connection_status, now(), reads=(er, vpn))
+
+
+def _reads(observation: Observation) -> tuple[ResourceRead, ResourceRead] | None:
+    return observation.reads if isinstance(observation, ReadObservation) else None
 
 
 def check_site(
@@ -111,7 +132,7 @@ def check_site(
         new_state, transition = classify(stored.state, observation, hold)
         if new_state == stored.state:
             outcome = "already-recorded" if lost_race else "unchanged"
-            return CheckResult(site.name, observation.condition, outcome)
+            return CheckResult(site.name, observation.condition, outcome, reads=_reads(observation))
         event: dict[str, Any] | None = None
         if transition is not None:
             if confirmed is not transition.to_condition:
@@ -149,7 +170,7 @@ def check_site(
                 continue  # ours did not land: classify again against what is recorded now
         if event is None:
             outcome = "baseline" if stored.state is None else "pending"
-            return CheckResult(site.name, observation.condition, outcome)
+            return CheckResult(site.name, observation.condition, outcome, reads=_reads(observation))
         recorded = event_json(event)
         log.warning(
             "site %s: %s recorded (%s -> %s, detected by %s)",
@@ -160,11 +181,13 @@ def check_site(
             detected_by,
         )
         published = publish_failover_event(settings, recorded)
-        return CheckResult(site.name, observation.condition, "recorded", recorded, published)
+        return CheckResult(
+            site.name, observation.condition, "recorded", recorded, published, _reads(observation)
+        )
     log.warning(
         "site %s: no stable result after %d attempts; the next check retries", site.name, MAX_ATTEMPTS
     )
-    return CheckResult(site.name, observation.condition, "unconfirmed")
+    return CheckResult(site.name, observation.condition, "unconfirmed", reads=_reads(observation))
 
 
 def check_sites(

@@ -5,18 +5,21 @@ from __future__ import annotations
 import logging
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from shared.azure.arm import network_client
 from shared.azure.event_inbox import clear_pending
 from shared.azure.leases import Lease
 from shared.azure.network_state import ArmResourceWriter, observe_site
+from shared.azure.rotation_store import load_state
 from shared.azure.run_log import record_run
 from shared.azure.tables import table_service
 from shared.drift.plan import Mode
 from shared.drift.reconcile import ReconcileResult, SiteBusy, reconcile_site
-from shared.rotation.keygen import generate_shared_key
+from shared.drift.resources import Kind, arm_id
+from shared.rotation.findings import key_findings
 from shared.services.instance import instance_id
+from shared.services.rotation import key_for_new_connection
 from shared.settings import Settings
 from shared.spec_source import current_spec
 
@@ -41,6 +44,8 @@ def reconcile(
         # Changes from now on queue a new reconcile (only event work items mark a site pending).
         clear_pending(tables, site.name)
     client = network_client(settings)
+    rotation, _ = load_state(tables, site.name)
+    connection_id = arm_id(subscription, site.resource_group, Kind.CONNECTION, site.vpn.connection.name)
     result = reconcile_site(
         site,
         subscription,
@@ -48,7 +53,12 @@ def reconcile(
         observe=lambda s: observe_site(client, s),
         writer=ArmResourceWriter(client, lro_timeout=settings.lro_timeout),
         lock=lease,
-        new_shared_key=generate_shared_key,
+        new_shared_key=lambda: key_for_new_connection(settings, site),
+        extra_findings=tuple(
+            key_findings(
+                site.name, connection_id, rotation, max_age_days=site.max_key_age_days, now=datetime.now(UTC)
+            )
+        ),
     )
     run_id = record_run(tables, result, trigger=trigger)
     log.info(

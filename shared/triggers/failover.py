@@ -1,7 +1,8 @@
 """Failover history triggers.
 
 - failover_poll: on HYBRIDNET_FAILOVER_SCHEDULE, check every site (polling is the backbone: tunnel
-  state changes raise no Event Grid event); at most once an hour per instance also the retention cleanup;
+  state changes raise no Event Grid event) and persist the health snapshot GET /api/health serves; at
+  most once an hour per instance also the retention cleanup;
 - failover_alert: POST /api/alerts (function key), an Azure Monitor alert in the common alert schema
   (e.g. ExpressRoute BgpAvailability, VPN TunnelIngressBytes): check the sites it names at once.
 """
@@ -38,10 +39,11 @@ def cleanup_due(now: float | None = None) -> bool:
 
 @bp.timer_trigger(arg_name="timer", schedule="%HYBRIDNET_FAILOVER_SCHEDULE%", run_on_startup=False)
 def failover_poll(timer: func.TimerRequest) -> None:
-    from shared.services.failover import check_sites, cleanup_history
+    from shared.services.failover import cleanup_history
+    from shared.services.health import poll_sites
 
     settings = Settings.from_env()
-    results = check_sites(settings, detected_by="poll")
+    results = poll_sites(settings)  # the failover check of every site + the health snapshot (1 write)
     recorded = [r for r in results if r.outcome == "recorded"]
     log.info(
         "failover_poll: %d site(s) checked, %d transition(s) recorded, past_due=%s",

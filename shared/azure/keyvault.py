@@ -1,0 +1,99 @@
+"""Key Vault secrets: where each site's IPsec pre-shared keys are escrowed (one secret per site, one
+version per key, its role in tags). Values go in and out of this module only as return values and
+arguments: never into a log line, an exception or a tag."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from shared.azure.identity import default_credential
+
+if TYPE_CHECKING:
+    from azure.keyvault.secrets import SecretClient
+
+SECRET_PREFIX = "ipsec-"
+
+
+class EscrowError(Exception):
+    """Key Vault could not be read or written. The message names the operation and the status."""
+
+
+def secret_name(site: str) -> str:
+    """Key Vault secret names allow letters, digits and '-': `ipsec-<site>`."""
+    return SECRET_PREFIX + re.sub(r"[^0-9A-Za-z-]", "-", site)
+
+
+@dataclass(frozen=True)
+class SecretVersion:
+    version: str
+    tags: dict[str, str]
+    created: datetime | None
+    enabled: bool
+
+
+@lru_cache(maxsize=4)
+def _client(vault_url: str, ca_bundle: str | None, retry_total: int) -> SecretClient:
+    from azure.keyvault.secrets import SecretClient
+
+    kwargs = {"connection_verify": ca_bundle} if ca_bundle else {}
+    return SecretClient(vault_url, default_credential(), retry_total=retry_total, **kwargs)
+
+
+def _fail(operation: str, name: str, exc: Exception) -> EscrowError:
+    status = getattr(exc, "status_code", None)
+    return EscrowError(f"Key Vault {operation} of secret {name} failed ({status or type(exc).__name__})")
+
+
+class KeyEscrow:
+    def __init__(self, vault_url: str, ca_bundle: str | None = None, retry_total: int = 3) -> None:
+        self._client = _client(vault_url, ca_bundle, retry_total)
+
+    def store(self, name: str, value: str, tags: dict[str, str]) -> str:
+        """A new version; returns its version id."""
+        from azure.core.exceptions import AzureError
+
+        try:
+            secret = self._client.set_secret(name, value, tags=tags, content_type="ipsec-psk")
+        except AzureError as exc:
+            raise _fail("write", name, exc) from None
+        return str(secret.properties.version)
+
+    def value(self, name: str, version: str) -> str:
+        from azure.core.exceptions import AzureError
+
+        try:
+            secret = self._client.get_secret(name, version)
+        except AzureError as exc:
+            raise _fail("read", name, exc) from None
+        if secret.value is None:
+            raise EscrowError(f"Key Vault secret {name} version {version} has no value")
+        return secret.value
+
+    def versions(self, name: str) -> list[SecretVersion]:
+        """Every version, oldest first; [] when the secret does not exist yet."""
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+        try:
+            found = [
+                SecretVersion(str(p.version), dict(p.tags or {}), p.created_on, bool(p.enabled))
+                for p in self._client.list_properties_of_secret_versions(name)
+            ]
+        except ResourceNotFoundError:
+            return []
+        except AzureError as exc:
+            raise _fail("list", name, exc) from None
+        return sorted(
+            found, key=lambda v: (v.created or datetime.min.replace(tzinfo=None).astimezone(), v.version)
+        )
+
+    def tag(self, name: str, version: str, tags: dict[str, str]) -> None:
+        from azure.core.exceptions import AzureError
+
+        try:
+            self._client.update_secret_properties(name, version, tags=tags)
+        except AzureError as exc:
+            raise _fail("tag update", name, exc) from None

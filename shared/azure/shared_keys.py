@@ -1,0 +1,52 @@
+"""A connection's pre-shared key through ARM. Only the `sharedkey` endpoint changes it (a PUT of the
+connection does not). The key is an argument or a return value here, never logged or raised."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from azure.mgmt.network import NetworkManagementClient
+
+
+class SharedKeyError(Exception):
+    """ARM refused or failed. The message names the connection and the status, never the key."""
+
+
+def _fail(operation: str, connection: str, exc: Exception, secret: str | None = None) -> SharedKeyError:
+    status = getattr(exc, "status_code", None)
+    error = getattr(exc, "error", None)
+    code = getattr(error, "code", None) if error is not None else None
+    text = f"{operation} of the shared key of connection {connection} failed ({status or type(exc).__name__}"
+    text += f" {code})" if code else ")"
+    return SharedKeyError(text.replace(secret, "***") if secret else text)
+
+
+def read_shared_key(client: NetworkManagementClient, resource_group: str, connection: str) -> str:
+    from azure.core.exceptions import AzureError
+
+    try:
+        result = client.virtual_network_gateway_connections.get_shared_key(resource_group, connection)
+    except AzureError as exc:
+        raise _fail("read", connection, exc) from None
+    return str(result.value)
+
+
+def write_shared_key(
+    client: NetworkManagementClient, resource_group: str, connection: str, value: str, *, timeout: float
+) -> None:
+    """Set the key and wait for the long-running operation (bounded)."""
+    from azure.core.exceptions import AzureError
+
+    try:
+        poller = client.virtual_network_gateway_connections.begin_set_shared_key(
+            resource_group, connection, {"value": value}
+        )
+        poller.wait(timeout=timeout)
+        if not poller.done():
+            raise SharedKeyError(
+                f"setting the shared key of connection {connection} did not finish in {timeout:g}s"
+            )
+        poller.result()
+    except AzureError as exc:
+        raise _fail("write", connection, exc, value) from None

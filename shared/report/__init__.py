@@ -1,0 +1,1 @@
+"""The health report: built from plain inputs (pure), rendered as JSON, HTML or text."""

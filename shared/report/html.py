@@ -1,0 +1,304 @@
+"""The health report as one self-contained HTML page (pure): inline CSS and inline SVG, no scripts, no
+external assets, so it works offline under `CONTENT_SECURITY_POLICY`. Every value from the report is
+escaped (names come from the spec and from ARM)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from html import escape
+from typing import Any
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+
+COLORS = {"healthy": "#1e7b34", "degraded": "#b26a00", "failover": "#c2410c", "outage": "#b91c1c"}
+KIND_COLORS = {
+    "failover": "#c2410c",
+    "failback": "#1e7b34",
+    "outage": "#b91c1c",
+    "recovery": "#1e7b34",
+    "backup-lost": "#b26a00",
+    "backup-restored": "#2563eb",
+}
+
+CSS = """
+*{box-sizing:border-box}
+body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2937;background:#f3f4f6}
+main{max-width:1100px;margin:0 auto;padding:16px}
+.banner{color:#fff;padding:18px 24px}
+.banner h1{margin:0;font-size:30px;letter-spacing:.5px}
+.banner p{margin:6px 0 0}
+.s-healthy{background:#1e7b34}.s-degraded{background:#b26a00}.s-failover{background:#c2410c}.s-outage{background:#b91c1c}
+.stale{background:#fef3c7;color:#78350f;padding:8px 24px;font-weight:600}
+section.site{background:#fff;border-radius:8px;margin:16px 0;padding:16px 20px;box-shadow:0 1px 2px rgba(0,0,0,.08)}
+h2{margin:0 0 4px;font-size:20px}h3{margin:18px 0 6px;font-size:15px}
+.badge{display:inline-block;color:#fff;border-radius:4px;padding:1px 8px;font-size:12px;vertical-align:middle;text-transform:uppercase}
+table{border-collapse:collapse;width:100%;font-size:13px}
+th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #e5e7eb;vertical-align:top}
+th{background:#f9fafb;font-weight:600}
+.muted{color:#6b7280}
+.sev-critical{color:#b91c1c;font-weight:700}.sev-high{color:#c2410c;font-weight:700}
+.sev-medium{color:#b26a00}.sev-low{color:#4b5563}
+svg{display:block;max-width:100%;height:auto}
+footer{color:#6b7280;font-size:12px;margin:12px 0 24px}
+"""
+
+
+def _e(value: Any) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+def bytes_text(value: Any) -> str:
+    if not isinstance(value, int | float):
+        return "—"
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+def age_text(seconds: Any) -> str:
+    if not isinstance(seconds, int | float):
+        return "unknown"
+    whole = int(seconds)
+    if whole < 120:
+        return f"{whole}s"
+    if whole < 7200:
+        return f"{whole // 60}m"
+    if whole < 172800:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d{whole % 86400 // 3600}h"
+
+
+def _path_state(site: dict[str, Any], key: str) -> tuple[str, str, bool]:
+    """(color, label, dashed) of one path's line."""
+    connection = (site.get("connections") or {}).get(key) or {}
+    status = connection.get("connectionStatus") or (
+        "missing" if connection and not connection.get("exists") else "unknown"
+    )
+    active = site.get("activePath") == ("expressroute" if key == "expressRoute" else "vpn")
+    if status == "Connected":
+        return (
+            ("#1e7b34", f"{status} — carries traffic", False)
+            if active
+            else ("#2563eb", f"{status} — standby", True)
+        )
+    return "#b91c1c", f"{status} — down", True
+
+
+def _paths_svg(site: dict[str, Any]) -> str:
+    er_color, er_label, er_dashed = _path_state(site, "expressRoute")
+    vpn_color, vpn_label, vpn_dashed = _path_state(site, "vpn")
+    names = site.get("connections") or {}
+    er_name = (names.get("expressRoute") or {}).get("name") or "ExpressRoute"
+    vpn_name = (names.get("vpn") or {}).get("name") or "VPN"
+
+    def line(y: int, color: str, dashed: bool, title: str, label: str, name: str) -> str:
+        dash = ' stroke-dasharray="10 7"' if dashed else ""
+        return (
+            f'<path d="M190 {y} L810 {y}" stroke="{color}" stroke-width="8" fill="none"{dash}/>'
+            f'<text x="500" y="{y - 12}" text-anchor="middle" font-size="15" font-weight="700" fill="{color}">'
+            f"{_e(title)}: {_e(label)}</text>"
+            f'<text x="500" y="{y + 24}" text-anchor="middle" font-size="12" fill="#4b5563">{_e(name)}</text>'
+        )
+
+    return (
+        '<svg viewBox="0 0 1000 200" role="img" aria-label="paths" xmlns="http://www.w3.org/2000/svg">'
+        '<rect x="10" y="40" width="180" height="120" rx="10" fill="#e5e7eb" stroke="#6b7280"/>'
+        '<text x="100" y="95" text-anchor="middle" font-size="16" font-weight="700">On-premises</text>'
+        f'<text x="100" y="118" text-anchor="middle" font-size="12">{_e(", ".join((site.get("routes") or {}).get("onPremPrefixes") or []))}</text>'
+        '<rect x="810" y="40" width="180" height="120" rx="10" fill="#dbeafe" stroke="#2563eb"/>'
+        '<text x="900" y="105" text-anchor="middle" font-size="16" font-weight="700">Azure VNet</text>'
+        + line(70, er_color, er_dashed, "ExpressRoute", er_label, er_name)
+        + line(150, vpn_color, vpn_dashed, "VPN (IPsec)", vpn_label, vpn_name)
+        + "</svg>"
+    )
+
+
+def _timeline_svg(failovers: dict[str, Any]) -> str:
+    timeline = failovers.get("timeline") or {}
+    try:
+        start = datetime.fromisoformat(timeline["from"])
+        end = datetime.fromisoformat(timeline["to"])
+    except (KeyError, TypeError, ValueError):
+        return ""
+    span = max(1.0, (end - start).total_seconds())
+    marks = []
+    for event in timeline.get("events") or []:
+        try:
+            at = datetime.fromisoformat(event["at"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        x = 20 + 960 * min(1.0, max(0.0, (at - start).total_seconds() / span))
+        color = KIND_COLORS.get(str(event.get("kind")), "#374151")
+        marks.append(
+            f'<circle cx="{x:.1f}" cy="40" r="7" fill="{color}"><title>{_e(event.get("kind"))} '
+            f"{_e(event.get('fromPath'))} → {_e(event.get('toPath'))} at {_e(event.get('at'))}</title></circle>"
+        )
+    ticks = "".join(
+        f'<line x1="{20 + 960 * d / 30:.1f}" y1="30" x2="{20 + 960 * d / 30:.1f}" y2="50" stroke="#d1d5db"/>'
+        for d in range(0, 31, 5)
+    )
+    return (
+        '<svg viewBox="0 0 1000 80" role="img" aria-label="failover timeline" xmlns="http://www.w3.org/2000/svg">'
+        '<line x1="20" y1="40" x2="980" y2="40" stroke="#9ca3af" stroke-width="2"/>'
+        + ticks
+        + "".join(marks)
+        + '<text x="20" y="72" font-size="12" fill="#6b7280">30 days ago</text>'
+        '<text x="980" y="72" font-size="12" text-anchor="end" fill="#6b7280">now</text>'
+        "</svg>"
+    )
+
+
+def _resources_table(site: dict[str, Any]) -> str:
+    gateways = site.get("gateways")
+    connections = site.get("connections")
+    if not gateways or not connections:
+        return '<p class="muted">Not observed yet.</p>'
+    rows = []
+    for key, label in (("expressRoute", "ExpressRoute"), ("vpn", "VPN")):
+        g, c = gateways[key], connections[key]
+        rows.append(
+            f"<tr><td>{label} gateway</td><td>{_e(g.get('name'))}</td><td>{_e(g.get('sku') or '—')}</td>"
+            f"<td>{_e(g.get('provisioningState') or ('missing' if not g.get('exists') else '—'))}</td>"
+            f"<td>—</td><td>—</td><td>—</td><td>{_e(g.get('error') or '')}</td></tr>"
+        )
+        rows.append(
+            f"<tr><td>{label} connection</td><td>{_e(c.get('name'))}</td><td>—</td>"
+            f"<td>{_e(c.get('provisioningState') or ('missing' if not c.get('exists') else '—'))}</td>"
+            f"<td>{_e(c.get('connectionStatus') or '—')}</td>"
+            f"<td>{_e(bytes_text(c.get('ingressBytes')))} / {_e(bytes_text(c.get('egressBytes')))}</td>"
+            f"<td>{_e(c.get('statusSince') or '—')}</td><td>{_e(c.get('error') or '')}</td></tr>"
+        )
+    return (
+        "<table><tr><th>Resource</th><th>Name</th><th>SKU</th><th>Provisioning</th><th>Status</th>"
+        "<th>In / out</th><th>Status since</th><th>Error</th></tr>" + "".join(rows) + "</table>"
+    )
+
+
+def _drift(site: dict[str, Any]) -> str:
+    drift = site.get("drift") or {}
+    run = drift.get("latestRun")
+    if not run:
+        return '<p class="muted">No reconcile run recorded.</p>'
+    counts = (drift.get("openFindings") or {}).get("bySeverity") or {}
+    summary = ", ".join(f"{_e(n)} {_e(s)}" for s, n in counts.items()) or "none"
+    head = (
+        f"<p>Latest run {_e(run.get('finishedAt'))} ({_e(run.get('trigger'))}, mode {_e(run.get('mode'))}): "
+        f"<strong>{_e(run.get('outcome'))}</strong>. Open findings: {summary}.</p>"
+    )
+    findings = drift.get("findings") or []
+    if not findings:
+        return head
+    rows = "".join(
+        f'<tr><td class="sev-{_e(f.get("severity"))}">{_e(f.get("severity"))}</td><td>{_e(f.get("kind"))}</td>'
+        f"<td>{_e(f.get('message'))}</td><td>{_e(f.get('fix'))}</td></tr>"
+        for f in findings
+    )
+    return head + f"<table><tr><th>Severity</th><th>Kind</th><th>Finding</th><th>Fix</th></tr>{rows}</table>"
+
+
+def _events(failovers: dict[str, Any]) -> str:
+    recent = failovers.get("recent") or []
+    since = failovers.get("secondsSinceLast")
+    head = (
+        f"<p>{_e(failovers.get('countLast30Days'))} event(s) in the last 30 days; last one "
+        f"{_e(age_text(since))} ago ({_e(failovers.get('lastEventKind'))}).</p>"
+        if since is not None
+        else '<p class="muted">No failover event recorded.</p>'
+    )
+    if not recent:
+        return head
+    rows = "".join(
+        f"<tr><td>{_e(e.get('detectedAt'))}</td><td>{_e(e.get('kind'))}</td>"
+        f"<td>{_e(e.get('fromPath'))} → {_e(e.get('toPath'))}</td><td>{_e(age_text(e.get('durationSeconds')) if e.get('durationSeconds') is not None else '')}</td>"
+        f"<td>{_e(e.get('detectedBy'))}</td></tr>"
+        for e in recent
+    )
+    return head + (
+        f"<table><tr><th>Detected</th><th>Kind</th><th>Path</th><th>Duration</th><th>By</th></tr>{rows}</table>"
+    )
+
+
+def _key(site: dict[str, Any]) -> str:
+    key = site.get("keyRotation") or {}
+    age = key.get("keyAgeDays")
+    return (
+        "<table><tr><th>State</th><th>Key age</th><th>Last rotated</th><th>Next due</th><th>Detail</th></tr>"
+        f"<tr><td>{_e(key.get('state'))}{' (overdue)' if key.get('overdue') else ''}</td>"
+        f"<td>{_e(f'{age:g} days' if isinstance(age, int | float) else 'unknown')}</td>"
+        f"<td>{_e(key.get('lastRotatedAt') or '—')}</td><td>{_e(key.get('nextDueAt') or '—')}</td>"
+        f"<td>{_e(key.get('detail') or '')}</td></tr></table>"
+    )
+
+
+def _site(site: dict[str, Any]) -> str:
+    status = str(site.get("status"))
+    color = COLORS.get(status, "#374151")
+    observed = (
+        f"observed {_e(age_text(site.get('ageSeconds')))} ago by {_e(site.get('observedBy'))}"
+        + (" — stale" if site.get("stale") else "")
+        if site.get("observedAt")
+        else "not observed yet"
+    )
+    learned = (site.get("routes") or {}).get("learnedRoutes")
+    evidence = (
+        f"<p>BGP evidence ({_e(learned.get('at'))}): on-premises routes learned via ExpressRoute "
+        f"{_e(learned.get('onPremRoutesViaExpressRoute'))}, via VPN {_e(learned.get('onPremRoutesViaVpn'))}.</p>"
+        if learned
+        else ""
+    )
+    return (
+        f'<section class="site" id="site-{_e(site.get("name"))}">'
+        f'<h2>{_e(site.get("name"))} <span class="badge" style="background:{color}">{_e(status)}</span></h2>'
+        f'<p>{_e(site.get("reason"))}</p><p class="muted">Active path: <strong>{_e(site.get("activePath"))}</strong>; '
+        f"{observed}.</p>"
+        + _paths_svg(site)
+        + evidence
+        + "<h3>Gateways and connections</h3>"
+        + _resources_table(site)
+        + "<h3>Failovers — last 30 days</h3>"
+        + _timeline_svg(site.get("failovers") or {})
+        + _events(site.get("failovers") or {})
+        + "<h3>Drift</h3>"
+        + _drift(site)
+        + "<h3>Shared key</h3>"
+        + _key(site)
+        + "</section>"
+    )
+
+
+def banner_text(report: dict[str, Any]) -> str:
+    return f"Status: {str(report.get('status')).upper()}"
+
+
+def render_html(report: dict[str, Any]) -> str:
+    status = str(report.get("status"))
+    snapshot = report.get("snapshot") or {}
+    stale = (
+        f'<div class="stale">Data is stale: snapshot taken {_e(age_text(snapshot.get("ageSeconds")))} ago '
+        f"(stale after {_e(snapshot.get('staleAfterSeconds'))}s). Is the failover poll running?</div>"
+        if report.get("stale")
+        else ""
+    )
+    refresh = report.get("refresh") or {}
+    refreshed = f"<p>{_e(refresh.get('detail'))}</p>" if refresh.get("requested") else ""
+    return (
+        "<!DOCTYPE html>"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>hybridnet health: {_e(status)}</title><style>{CSS}</style></head><body>"
+        f'<header class="banner s-{_e(status)}" id="banner"><h1>{_e(banner_text(report))}</h1>'
+        f"<p>{_e(report.get('reason'))}</p>"
+        f"<p>Data age: {_e(age_text(snapshot.get('ageSeconds')))} (snapshot {_e(snapshot.get('takenAt') or 'none')}, "
+        f"by {_e(snapshot.get('source') or '—')}).</p>{refreshed}</header>"
+        + stale
+        + "<main>"
+        + "".join(_site(s) for s in report.get("sites") or [])
+        + f"<footer>Generated {_e(report.get('generatedAt'))} — report schema {_e(report.get('schemaVersion'))}"
+        " (GET /api/health/schema).</footer></main></body></html>"
+    )

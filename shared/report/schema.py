@@ -1,0 +1,235 @@
+"""The published JSON Schema (draft 2020-12) of the health report, served at GET /api/health/schema.
+
+Versioning: `SCHEMA_VERSION` is "MAJOR.MINOR" and every report carries it as `schemaVersion`. A field
+added is a minor bump; a field removed, renamed or changed in meaning is a major bump (and a new `$id`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SCHEMA_VERSION = "1.0"
+SCHEMA_ID = "https://hybridnet.example/schemas/health-report/1.json"
+
+
+def _nullable(kind: str | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(kind, str):
+        return {"type": [kind, "null"]}
+    return {"anyOf": [kind, {"type": "null"}]}
+
+
+def _object(properties: dict[str, Any], *, required: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties) if required is None else required,
+        "additionalProperties": False,
+    }
+
+
+TIME = {"type": "string", "format": "date-time"}
+PATH = {"enum": ["expressroute", "vpn", "none"]}
+STATUS = {"enum": ["healthy", "degraded", "failover", "outage"]}
+SEVERITY_COUNTS = {
+    "type": "object",
+    "propertyNames": {"enum": ["critical", "high", "medium", "low"]},
+    "additionalProperties": {"type": "integer", "minimum": 0},
+}
+
+HEALTH_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": SCHEMA_ID,
+    "title": "hybridnet health report",
+    "description": (
+        "GET /api/health: the state of every site's ExpressRoute (primary) and VPN (failover) paths, "
+        "served from the snapshot the failover poll persists in Table Storage."
+    ),
+    "$defs": {
+        "gateway": _object(
+            {
+                "name": _nullable("string"),
+                "exists": {"type": "boolean"},
+                "sku": _nullable("string"),
+                "provisioningState": _nullable("string"),
+                "error": _nullable("string"),
+            }
+        ),
+        "connection": _object(
+            {
+                "name": _nullable("string"),
+                "exists": {"type": "boolean"},
+                "connectionStatus": _nullable("string"),
+                "provisioningState": _nullable("string"),
+                "ingressBytes": _nullable("integer"),
+                "egressBytes": _nullable("integer"),
+                "statusSince": _nullable(TIME),
+                "error": _nullable("string"),
+            }
+        ),
+        "event": _object(
+            {
+                "eventId": {"type": "string"},
+                "kind": {
+                    "enum": [
+                        "failover",
+                        "failback",
+                        "outage",
+                        "recovery",
+                        "backup-lost",
+                        "backup-restored",
+                    ]
+                },
+                "fromPath": PATH,
+                "toPath": PATH,
+                "backupUp": {"type": "boolean"},
+                "startedAt": _nullable(TIME),
+                "detectedAt": TIME,
+                "detectedBy": {"enum": ["poll", "alert", "manual"]},
+                "expressRouteStatus": _nullable("string"),
+                "vpnStatus": _nullable("string"),
+                "durationSeconds": _nullable("number"),
+            }
+        ),
+        "site": _object(
+            {
+                "name": {"type": "string"},
+                "status": STATUS,
+                "reason": {"type": "string"},
+                "reasons": {"type": "array", "items": {"type": "string"}},
+                "condition": _nullable({"enum": ["healthy", "backup-down", "failed-over", "outage"]}),
+                "activePath": {"enum": ["expressroute", "vpn", "none", "unknown"]},
+                "observedAt": _nullable(TIME),
+                "observedBy": _nullable({"enum": ["poll", "refresh"]}),
+                "ageSeconds": _nullable("number"),
+                "stale": {"type": "boolean"},
+                "error": _nullable("string"),
+                "gateways": _nullable(
+                    _object({"expressRoute": {"$ref": "#/$defs/gateway"}, "vpn": {"$ref": "#/$defs/gateway"}})
+                ),
+                "connections": _nullable(
+                    _object(
+                        {
+                            "expressRoute": {"$ref": "#/$defs/connection"},
+                            "vpn": {"$ref": "#/$defs/connection"},
+                        }
+                    )
+                ),
+                "routes": _object(
+                    {
+                        "onPremPrefixes": {"type": "array", "items": {"type": "string"}},
+                        "carrierByConnectionStatus": {"enum": ["expressroute", "vpn", "none", "unknown"]},
+                        "learnedRoutes": _nullable(
+                            _object(
+                                {
+                                    "at": TIME,
+                                    "eventId": _nullable("string"),
+                                    "onPremRoutesViaExpressRoute": _nullable("integer"),
+                                    "onPremRoutesViaVpn": _nullable("integer"),
+                                    "carrier": PATH,
+                                    "matchesActivePath": {"type": "boolean"},
+                                }
+                            )
+                        ),
+                    }
+                ),
+                "drift": _object(
+                    {
+                        "latestRun": _nullable(
+                            _object(
+                                {
+                                    "runId": {"type": "string"},
+                                    "trigger": {"type": "string"},
+                                    "mode": {"type": "string"},
+                                    "outcome": {"type": "string"},
+                                    "startedAt": TIME,
+                                    "finishedAt": TIME,
+                                    "error": _nullable("string"),
+                                }
+                            )
+                        ),
+                        "openFindings": _object(
+                            {"total": {"type": "integer", "minimum": 0}, "bySeverity": SEVERITY_COUNTS}
+                        ),
+                        "findings": {
+                            "type": "array",
+                            "maxItems": 50,
+                            "items": _object(
+                                {
+                                    "severity": {"enum": ["critical", "high", "medium", "low"]},
+                                    "kind": _nullable("string"),
+                                    "fix": _nullable("string"),
+                                    "resourceId": _nullable("string"),
+                                    "field": _nullable("string"),
+                                    "message": _nullable("string"),
+                                }
+                            ),
+                        },
+                    }
+                ),
+                "failovers": _object(
+                    {
+                        "lastEventAt": _nullable(TIME),
+                        "lastEventKind": _nullable("string"),
+                        "secondsSinceLast": _nullable("number"),
+                        "countLast30Days": {"type": "integer", "minimum": 0},
+                        "recent": {"type": "array", "items": {"$ref": "#/$defs/event"}},
+                        "timeline": _object(
+                            {
+                                "from": TIME,
+                                "to": TIME,
+                                "events": {
+                                    "type": "array",
+                                    "items": _object(
+                                        {
+                                            "at": TIME,
+                                            "kind": {"type": "string"},
+                                            "fromPath": PATH,
+                                            "toPath": PATH,
+                                            "durationSeconds": _nullable("number"),
+                                        }
+                                    ),
+                                },
+                            }
+                        ),
+                    }
+                ),
+                "keyRotation": _object(
+                    {
+                        "state": {"type": "string"},
+                        "keyAgeDays": _nullable("number"),
+                        "lastRotatedAt": _nullable(TIME),
+                        "nextDueAt": _nullable(TIME),
+                        "keyMatchesVault": _nullable("boolean"),
+                        "detail": _nullable("string"),
+                        "overdue": {"type": "boolean"},
+                    }
+                ),
+            }
+        ),
+    },
+    **_object(
+        {
+            "schemaVersion": {"const": SCHEMA_VERSION},
+            "generatedAt": TIME,
+            "status": STATUS,
+            "reason": {"type": "string"},
+            "stale": {"type": "boolean"},
+            "snapshot": _object(
+                {
+                    "takenAt": _nullable(TIME),
+                    "source": _nullable({"enum": ["poll", "refresh"]}),
+                    "ageSeconds": _nullable("number"),
+                    "staleAfterSeconds": {"type": "number", "exclusiveMinimum": 0},
+                }
+            ),
+            "refresh": _object(
+                {
+                    "requested": {"type": "boolean"},
+                    "performed": {"type": "boolean"},
+                    "detail": {"type": "string"},
+                }
+            ),
+            "sites": {"type": "array", "items": {"$ref": "#/$defs/site"}},
+        }
+    ),
+}

@@ -1,0 +1,169 @@
+"""The IPsec key rotation state machine. Pure: the state is plain data, decisions are functions of
+(state, what the paths look like, time).
+
+Phases, persisted after every step so a crash at any point resumes where it stopped:
+
+    started --escrow--> escrowed --apply+verify--> awaiting-peer --peer connected--> completed
+                                                        |--ExpressRoute lost--> rolled-back
+                                                        '--deadline passed--> (alert once, keep waiting)
+
+`started` means a rotation id was chosen and nothing outside the state may exist yet; `escrowed`
+means the new key is a Key Vault version tagged with that id; `awaiting-peer` means Azure has the new
+key (read back and compared). Keys themselves are never part of the state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from shared.failover.paths import CONNECTED
+
+
+class Phase(StrEnum):
+    IDLE = "idle"
+    STARTED = "started"
+    ESCROWED = "escrowed"
+    AWAITING_PEER = "awaiting-peer"
+    COMPLETED = "completed"
+    ROLLED_BACK = "rolled-back"
+
+    @property
+    def in_progress(self) -> bool:
+        return self in (Phase.STARTED, Phase.ESCROWED, Phase.AWAITING_PEER)
+
+
+class Step(StrEnum):
+    ESCROW = "escrow"
+    APPLY = "apply"
+    COMPLETE = "complete"
+    ROLLBACK = "rollback"
+    ALERT = "alert"
+    WAIT = "wait"
+
+
+@dataclass(frozen=True)
+class RotationState:
+    phase: Phase = Phase.IDLE
+    rotation_id: str | None = None
+    started_at: datetime | None = None
+    pending_version: str | None = None
+    previous_version: str | None = None
+    awaiting_since: datetime | None = None
+    alerted: bool = False
+    last_rotated_at: datetime | None = None
+    detail: str = ""
+    # False for a rotation forced while ExpressRoute was already down: losing ExpressRoute is then no
+    # news, and rolling back would undo what the operator asked for.
+    expressroute_up_at_start: bool = True
+    # Outside a rotation: does the connection's key equal Key Vault's active version? None = not checked.
+    key_matches_vault: bool | None = None
+
+
+@dataclass(frozen=True)
+class Paths:
+    expressroute_status: str | None
+    vpn_status: str | None
+
+    @property
+    def expressroute_up(self) -> bool:
+        return self.expressroute_status == CONNECTED
+
+    @property
+    def vpn_up(self) -> bool:
+        return self.vpn_status == CONNECTED
+
+
+@dataclass(frozen=True)
+class StartDecision:
+    start: bool
+    reason: str
+
+
+def key_age_days(state: RotationState, now: datetime, escrowed_at: datetime | None) -> float | None:
+    """Age of the key in use: since the last completed rotation, else since it was first escrowed."""
+    since = state.last_rotated_at or escrowed_at
+    return None if since is None else (now - since).total_seconds() / 86400
+
+
+def decide_start(
+    state: RotationState,
+    paths: Paths,
+    *,
+    age_days: float | None,
+    max_age_days: int,
+    manual: bool,
+    force: bool,
+) -> StartDecision:
+    if state.phase.in_progress:
+        return StartDecision(False, f"rotation {state.rotation_id} is already {state.phase.value}")
+    if not manual and age_days is not None and age_days < max_age_days:
+        return StartDecision(False, f"key is {age_days:.1f} days old; due at {max_age_days} days")
+    if not paths.expressroute_up and not force:
+        return StartDecision(
+            False,
+            f"refused: ExpressRoute is {paths.expressroute_status or 'unknown'}, so the VPN may be the only "
+            "working path and re-keying it could cut traffic (use force to override)",
+        )
+    why = (
+        "on demand"
+        if manual
+        else ("no key age known" if age_days is None else f"key is {age_days:.1f} days old")
+    )
+    return StartDecision(True, why + (" (forced)" if force and not paths.expressroute_up else ""))
+
+
+def next_step(state: RotationState, paths: Paths, now: datetime, peer_deadline: timedelta) -> Step:
+    if state.phase is Phase.STARTED:
+        return Step.ESCROW
+    if state.phase is Phase.ESCROWED:
+        return Step.APPLY
+    if state.phase is Phase.AWAITING_PEER:
+        if paths.vpn_up:
+            return Step.COMPLETE
+        if not paths.expressroute_up and state.expressroute_up_at_start:
+            return Step.ROLLBACK  # the backup is needed now, and it is down because of us
+        since = state.awaiting_since or state.started_at or now
+        if not state.alerted and now - since >= peer_deadline:
+            return Step.ALERT
+    return Step.WAIT
+
+
+def started(
+    state: RotationState, rotation_id: str, now: datetime, *, expressroute_up: bool = True
+) -> RotationState:
+    return replace(
+        state,
+        expressroute_up_at_start=expressroute_up,
+        phase=Phase.STARTED,
+        rotation_id=rotation_id,
+        started_at=now,
+        pending_version=None,
+        awaiting_since=None,
+        alerted=False,
+        detail="",
+    )
+
+
+def escrowed(state: RotationState, pending_version: str, previous_version: str | None) -> RotationState:
+    return replace(
+        state, phase=Phase.ESCROWED, pending_version=pending_version, previous_version=previous_version
+    )
+
+
+def awaiting_peer(state: RotationState, now: datetime) -> RotationState:
+    return replace(state, phase=Phase.AWAITING_PEER, awaiting_since=now)
+
+
+def alerted(state: RotationState) -> RotationState:
+    return replace(state, alerted=True)
+
+
+def completed(state: RotationState, now: datetime) -> RotationState:
+    return replace(
+        state, phase=Phase.COMPLETED, last_rotated_at=now, detail="the on-premises peer uses the new key"
+    )
+
+
+def rolled_back(state: RotationState, detail: str) -> RotationState:
+    return replace(state, phase=Phase.ROLLED_BACK, detail=detail)

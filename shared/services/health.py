@@ -1,0 +1,368 @@
+"""The health report: the snapshot the poll writes, the report a request reads.
+
+Writing (the failover poll, and `?refresh=true` through the same function, `poll_sites`): per site,
+1 ARM list of the resource group's gateways (SKU, provisioning state) + the failover check's 2
+connection GETs (status, bytes) and its 1 Table read; then ONE Table write for the whole snapshot
+(see shared.azure.health_snapshot). So a poll of N sites costs 3N ARM reads, N + 0 Table reads (the
+snapshot writer remembers its ETag) and 1 Table write; the failover records themselves still get no
+write when nothing changed.
+
+Reading (GET /api/health): Table reads only, never ARM: the snapshot (1 point read) and per site the
+latest reconcile run, the newest failover events and the rotation state (1 query each, in parallel).
+An instance reuses those reads for HYBRIDNET_HEALTH_CACHE_SECONDS, and concurrent requests that find
+the cache empty share one set of reads (single flight). Ages are computed per request.
+
+Refresh: concurrent `?refresh=true` requests in an instance coalesce into one live check (single
+flight); across instances a claim row in Table Storage allows one live check per
+HYBRIDNET_HEALTH_REFRESH_MIN_SECONDS; a refresh inside that interval is served from the snapshot the
+winning check wrote.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from shared.azure.arm import network_client
+from shared.azure.failover_store import failover_events
+from shared.azure.health_snapshot import claim_refresh, read_snapshot, write_snapshot
+from shared.azure.network_reads import ResourceRead, read_gateways
+from shared.azure.run_log import latest_runs
+from shared.azure.tables import table_service
+from shared.report.build import SiteInputs, build_report, http_status
+from shared.report.snapshot import merge, site_entry
+from shared.services.failover import CheckResult, ObservationFailed, check_site
+from shared.settings import Settings
+from shared.spec import Site
+from shared.spec_source import current_spec
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableServiceClient
+    from azure.mgmt.network import NetworkManagementClient
+
+log = logging.getLogger(__name__)
+
+EVENTS_READ = 100  # newest failover events read per site (the 30-day timeline and the recent list)
+REFRESH_WAIT_SECONDS = 15.0  # how long a refresh that lost the claim waits for the winner's snapshot
+T = TypeVar("T")
+Clock = Callable[[], datetime]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class UnknownSite(KeyError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(name)
+        self.name = name
+        self.known = known
+
+
+class SingleFlight:
+    """Concurrent calls with the same key share one execution and its result (or exception)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flights: dict[Any, Future[Any]] = {}
+
+    def do(self, key: Any, fn: Callable[[], T]) -> tuple[T, bool]:
+        """(result, shared): `shared` is True for the callers that waited on another's execution."""
+        with self._lock:
+            flight = self._flights.get(key)
+            leader = flight is None
+            if flight is None:
+                flight = self._flights[key] = Future()
+        if not leader:
+            return flight.result(), True
+        try:
+            result = fn()
+        except BaseException as exc:
+            flight.set_exception(exc)
+            raise
+        else:
+            flight.set_result(result)
+            return result, False
+        finally:
+            with self._lock:
+                self._flights.pop(key, None)
+
+
+# --- writing: the poll --------------------------------------------------------------------------------
+
+
+def _resource(read: ResourceRead, *, connection: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": read.name,
+        "exists": read.exists,
+        "provisioningState": read.provisioning_state,
+        "error": read.error,
+    }
+    if connection:
+        body |= {
+            "connectionStatus": read.connection_status,
+            "ingressBytes": read.ingress_bytes,
+            "egressBytes": read.egress_bytes,
+        }
+    else:
+        body["sku"] = read.sku
+    return body
+
+
+@dataclass(frozen=True)
+class _Observed:
+    site: str
+    at: datetime
+    gateways: dict[str, dict[str, Any]]
+    connections: dict[str, dict[str, Any]]
+    condition: str | None
+    active_path: str
+    error: str | None
+
+
+def _observe(
+    settings: Settings,
+    site: Site,
+    detected_by: str,
+    tables: TableServiceClient,
+    client: NetworkManagementClient,
+    now: Clock,
+) -> tuple[_Observed, CheckResult | None]:
+    er_gw, vpn_gw = read_gateways(client, site)
+    result: CheckResult | None = None
+    reads: tuple[ResourceRead, ResourceRead] | None = None
+    error: str | None = None
+    try:
+        result = check_site(settings, site, detected_by, tables=tables, client=client, now=now)
+        reads = result.reads
+    except ObservationFailed as exc:
+        reads, error = exc.reads, str(exc)
+    except Exception as exc:
+        log.exception("site %s: failover check failed", site.name)
+        error = f"the failover check failed ({type(exc).__name__})"
+    if reads is None:
+        reads = (
+            ResourceRead(site.express_route.connection.name, exists=False, error=error),
+            ResourceRead(site.vpn.connection.name, exists=False, error=error),
+        )
+    return (
+        _Observed(
+            site=site.name,
+            at=now(),
+            gateways={
+                "expressRoute": _resource(er_gw, connection=False),
+                "vpn": _resource(vpn_gw, connection=False),
+            },
+            connections={
+                "expressRoute": _resource(reads[0], connection=True),
+                "vpn": _resource(reads[1], connection=True),
+            },
+            condition=result.condition.value if result and error is None else None,
+            active_path=result.condition.path.value if result and error is None else "unknown",
+            error=error,
+        ),
+        result,
+    )
+
+
+def poll_sites(
+    settings: Settings,
+    sites: list[Site] | None = None,
+    *,
+    source: str = "poll",
+    tables: TableServiceClient | None = None,
+    client: NetworkManagementClient | None = None,
+    now: Clock = _now,
+) -> list[CheckResult]:
+    """Check every site (failover records as check_site does) and persist one snapshot of them all.
+    One failing site does not stop the others: its entry carries the error."""
+    spec_sites = list(current_spec(settings).sites)
+    sites = spec_sites if sites is None else sites
+    tables = tables if tables is not None else table_service(settings)
+    client = client if client is not None else network_client(settings)
+    detected_by = "poll" if source == "poll" else "manual"
+    observed: list[_Observed] = []
+    results: list[CheckResult] = []
+    for site in sites:
+        entry, result = _observe(settings, site, detected_by, tables, client, now)
+        observed.append(entry)
+        if result is not None:
+            results.append(result)
+
+    def update(previous: dict[str, Any] | None) -> dict[str, Any]:
+        before = (previous or {}).get("sites") or {}
+        entries = [
+            site_entry(
+                o.site,
+                observed_at=o.at,
+                observed_by=source,
+                gateways=o.gateways,
+                connections=o.connections,
+                condition=o.condition,
+                active_path=o.active_path,
+                error=o.error,
+                previous=before.get(o.site),
+            )
+            for o in observed
+        ]
+        return merge(previous, entries, taken_at=now(), source=source, known=[s.name for s in spec_sites])
+
+    write_snapshot(tables, update)
+    _reports.invalidate()
+    return results
+
+
+# --- reading: the report ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Reads:
+    snapshot: dict[str, Any] | None
+    runs: dict[str, dict[str, Any] | None]
+    events: dict[str, list[dict[str, Any]]]
+    rotation: dict[str, dict[str, Any]]
+    at: float  # monotonic
+
+
+def _rotation(tables: TableServiceClient, site: Site) -> dict[str, Any]:
+    try:
+        from shared.rotation.status import rotation_status
+    except ModuleNotFoundError:
+        return {"state": "unknown", "detail": "key rotation is not available in this build"}
+    try:
+        return dict(rotation_status(tables, site))
+    except Exception as exc:
+        log.warning("site %s: rotation status unavailable: %s", site.name, type(exc).__name__)
+        return {"state": "unknown", "detail": "the rotation state could not be read"}
+
+
+def _latest_run(tables: TableServiceClient, site: str) -> dict[str, Any] | None:
+    runs = latest_runs(tables, site, limit=1)
+    return runs[0] if runs else None
+
+
+class _ReportReads:
+    """The Table reads behind reports, reused for HYBRIDNET_HEALTH_CACHE_SECONDS per instance."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cached: dict[Any, _Reads] = {}
+        self._flight = SingleFlight()
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="health-reads")
+        self._generation = 0
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._cached.clear()
+            self._generation += 1
+
+    def get(self, tables: TableServiceClient, sites: list[Site], ttl: float) -> _Reads:
+        key = (id(tables), tuple(s.name for s in sites))
+        with self._lock:
+            cached = self._cached.get(key)
+            generation = self._generation
+        if cached is not None and time.monotonic() - cached.at < ttl:
+            return cached
+        reads, _shared = self._flight.do((key, generation), lambda: self._read(tables, sites))
+        with self._lock:
+            if ttl > 0 and generation == self._generation:
+                self._cached[key] = reads
+        return reads
+
+    def _read(self, tables: TableServiceClient, sites: list[Site]) -> _Reads:
+        snapshot = self._pool.submit(read_snapshot, tables)
+        runs = {s.name: self._pool.submit(_latest_run, tables, s.name) for s in sites}
+        events = {
+            s.name: self._pool.submit(failover_events, tables, site=s.name, limit=EVENTS_READ) for s in sites
+        }
+        rotation = {s.name: self._pool.submit(_rotation, tables, s) for s in sites}
+        return _Reads(
+            snapshot=snapshot.result().document,
+            runs={name: f.result() for name, f in runs.items()},
+            events={name: f.result() for name, f in events.items()},
+            rotation={name: f.result() for name, f in rotation.items()},
+            at=time.monotonic(),
+        )
+
+
+_reports = _ReportReads()
+_refreshes = SingleFlight()
+
+
+def _wait_for_snapshot(tables: TableServiceClient, since: datetime) -> None:
+    """After losing the claim: wait (bounded) until the winner's snapshot is written."""
+    deadline = time.monotonic() + REFRESH_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        document = read_snapshot(tables).document or {}
+        taken = document.get("takenAt")
+        if taken and datetime.fromisoformat(taken) >= since:
+            return
+        time.sleep(0.2)
+
+
+def refresh(
+    settings: Settings, sites: list[Site], tables: TableServiceClient, now: Clock = _now
+) -> dict[str, Any]:
+    """A live check of `sites` through poll_sites, coalesced within the instance and rate-limited across
+    instances. Returns the report's `refresh` section."""
+    minimum = settings.health_refresh_min_seconds
+
+    def run() -> dict[str, Any]:
+        claim = claim_refresh(tables, now(), minimum)
+        if not claim.granted:
+            _wait_for_snapshot(tables, claim.claimed_at or now())
+            when = claim.claimed_at.isoformat() if claim.claimed_at else "just now"
+            return {
+                "requested": True,
+                "performed": False,
+                "detail": f"a live check started {when}, less than {minimum:g}s ago: served from its snapshot",
+            }
+        poll_sites(settings, sites, source="refresh", tables=tables, now=now)
+        return {"requested": True, "performed": True, "detail": f"live check of {len(sites)} site(s)"}
+
+    info, shared = _refreshes.do(tuple(s.name for s in sites), run)
+    if shared:
+        info = {**info, "detail": f"{info['detail']} (coalesced with a concurrent refresh)"}
+    _reports.invalidate()
+    return info
+
+
+def health_report(
+    settings: Settings,
+    *,
+    site: str | None = None,
+    live: bool = False,
+    tables: TableServiceClient | None = None,
+    now: Clock = _now,
+) -> tuple[dict[str, Any], int]:
+    """(report, HTTP status). Raises UnknownSite for a site not in the spec."""
+    spec = current_spec(settings)
+    all_sites = list(spec.sites)
+    sites = all_sites
+    if site is not None:
+        sites = [s for s in all_sites if s.name == site]
+        if not sites:
+            raise UnknownSite(site, [s.name for s in all_sites])
+    tables = tables if tables is not None else table_service(settings)
+    refresh_info = refresh(settings, sites, tables, now) if live else None
+    reads = _reports.get(tables, all_sites, settings.health_cache_seconds)
+    inputs = [
+        SiteInputs(
+            name=s.name,
+            on_premises_prefixes=list(s.on_premises.address_space),
+            latest_run=reads.runs.get(s.name),
+            events=reads.events.get(s.name, []),
+            rotation=reads.rotation.get(s.name, {"state": "unknown"}),
+        )
+        for s in sites
+    ]
+    report = build_report(
+        reads.snapshot, inputs, now=now(), stale_after=settings.health_stale_seconds, refresh=refresh_info
+    )
+    return report, http_status(report, settings.health_503_on)

@@ -1,0 +1,387 @@
+"""IPsec shared-key rotation for one site: escrow in Key Vault first, apply through ARM and read back,
+wait for the on-premises peer, roll back if ExpressRoute fails meanwhile. Every step is persisted (the
+state entity, with a history row) before the next begins; a run that stops anywhere is resumed by the
+next one. Keys live only in local variables: never in the state, a log line, an exception or an event.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared.azure.arm import network_client
+from shared.azure.cloudevents_out import publish
+from shared.azure.keyvault import EscrowError, KeyEscrow, SecretVersion, secret_name
+from shared.azure.leases import Lease
+from shared.azure.rotation_store import StateConflict, load_state, save_state
+from shared.azure.shared_keys import SharedKeyError, read_shared_key, write_shared_key
+from shared.azure.tables import table_service
+from shared.drift.resources import Kind, arm_id
+from shared.rotation import machine
+from shared.rotation.keygen import generate_shared_key
+from shared.rotation.machine import Paths, Phase, RotationState, Step
+from shared.services.instance import instance_id
+from shared.settings import Settings
+from shared.spec import Site
+
+log = logging.getLogger(__name__)
+
+ACTIVE, PENDING, PREVIOUS, SUPERSEDED, ROLLED_BACK = (
+    "active",
+    "pending",
+    "previous",
+    "superseded",
+    "rolled-back",
+)
+MAX_STEPS = 8
+
+
+class ObservationError(Exception):
+    """The connections' status could not be read."""
+
+
+@dataclass
+class RotationOutcome:
+    site: str
+    phase: str
+    steps: list[str] = field(default_factory=list)
+    started: bool = False
+    refused: str | None = None
+    skipped: str | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "site": self.site,
+            "phase": self.phase,
+            "steps": self.steps,
+            "started": self.started,
+            "refused": self.refused,
+            "skipped": self.skipped,
+            "error": self.error,
+        }
+
+
+class _Rotation:
+    """One invocation's context: clients, names and the current persisted state."""
+
+    def __init__(
+        self, settings: Settings, site: Site, new_key: Callable[[], str], now: Callable[[], datetime]
+    ) -> None:
+        self.settings = settings
+        self.site = site
+        self.new_key = new_key
+        self.now = now
+        self.tables = table_service(settings)
+        self.client = network_client(settings)
+        self.vault = KeyEscrow(settings.require_vault(), settings.arm_ca_bundle, settings.arm_retry_total)
+        self.secret = secret_name(site.name)
+        self.rg = site.resource_group
+        self.connection = site.vpn.connection.name
+        self.connection_id = arm_id(
+            settings.require_subscription(), self.rg, Kind.CONNECTION, self.connection
+        )
+        self.state, self.etag = load_state(self.tables, site.name)
+        self.outcome = RotationOutcome(site.name, self.state.phase.value)
+
+    # persistence ------------------------------------------------------------------------------
+    def save(self, state: RotationState, step: str, detail: str = "") -> None:
+        self.etag = save_state(
+            self.tables, self.site.name, state, self.etag, step=step, detail=detail, now=self.now()
+        )
+        self.state = state
+        self.outcome.phase = state.phase.value
+        self.outcome.steps.append(step)
+        log.info(
+            "rotation site=%s rotation=%s step=%s phase=%s",
+            self.site.name,
+            state.rotation_id,
+            step,
+            state.phase.value,
+        )
+
+    # observations -----------------------------------------------------------------------------
+    def paths(self) -> Paths:
+        from azure.core.exceptions import AzureError
+
+        ops = self.client.virtual_network_gateway_connections
+        try:
+            er = ops.get(self.rg, self.site.express_route.connection.name).connection_status
+            vpn = ops.get(self.rg, self.connection).connection_status
+        except AzureError as exc:
+            raise ObservationError(
+                f"site {self.site.name}: connection status could not be read ({getattr(exc, 'status_code', None) or type(exc).__name__})"
+            ) from None
+        return Paths(_plain(er), _plain(vpn))
+
+    def versions(self) -> list[SecretVersion]:
+        return self.vault.versions(self.secret)
+
+    def _tag(self, version: SecretVersion | str, role: str, **extra: str) -> None:
+        found = version if isinstance(version, SecretVersion) else self._version(version)
+        tags = {**(found.tags if found else {}), "state": role, **extra}
+        self.vault.tag(self.secret, found.version if found else str(version), tags)
+
+    def _version(self, version: str) -> SecretVersion | None:
+        return next((v for v in self.versions() if v.version == version), None)
+
+    def _base_tags(self) -> dict[str, str]:
+        return {"connection": self.connection_id, "site": self.site.name}
+
+    # steps ------------------------------------------------------------------------------------
+    def ensure_current_key_escrowed(self) -> str:
+        """Key Vault's active version must hold exactly what Azure has now (a key set by hand is
+        escrowed too), so that a rollback restores the key the peer really uses."""
+        versions = self.versions()
+        active = [v for v in versions if v.tags.get("state") == ACTIVE]
+        current = read_shared_key(self.client, self.rg, self.connection)
+        if active and self.vault.value(self.secret, active[-1].version) == current:
+            return active[-1].version
+        version = self.vault.store(
+            self.secret,
+            current,
+            {**self._base_tags(), "state": ACTIVE, "source": "azure", "escrowedAt": self.now().isoformat()},
+        )
+        for stale in active:
+            self._tag(stale, SUPERSEDED)
+        return version
+
+    def escrow(self) -> None:
+        previous = self.ensure_current_key_escrowed()
+        rotation_id = self.state.rotation_id or ""
+        mine = [v for v in self.versions() if v.tags.get("rotationId") == rotation_id]
+        if mine:  # escrowed before a crash: never a second key for the same rotation
+            pending = mine[-1].version
+        else:
+            tags = {
+                **self._base_tags(),
+                "state": PENDING,
+                "rotationId": rotation_id,
+                "rotatedAt": self.now().isoformat(),
+            }
+            pending = self.vault.store(self.secret, self.new_key(), tags)
+        self.save(
+            machine.escrowed(self.state, pending, previous),
+            "escrow",
+            f"new key escrowed as version {pending}",
+        )
+
+    def apply(self) -> None:
+        assert self.state.pending_version is not None
+        value = self.vault.value(self.secret, self.state.pending_version)
+        if read_shared_key(self.client, self.rg, self.connection) != value:
+            write_shared_key(self.client, self.rg, self.connection, value, timeout=self.settings.lro_timeout)
+            if read_shared_key(self.client, self.rg, self.connection) != value:
+                raise SharedKeyError(
+                    f"connection {self.connection}: the key read back differs from the one set"
+                )
+        self.save(
+            machine.awaiting_peer(self.state, self.now()),
+            "apply",
+            "Azure has the new key (read back and compared)",
+        )
+
+    def complete(self) -> None:
+        stamp = self.now().isoformat()
+        if self.state.pending_version:
+            self._tag(self.state.pending_version, ACTIVE, activatedAt=stamp)
+        if self.state.previous_version:
+            self._tag(self.state.previous_version, PREVIOUS, retiredAt=stamp)
+        self.save(
+            machine.completed(self.state, self.now()),
+            "complete",
+            "the VPN connection is Connected with the new key",
+        )
+
+    def rollback(self, paths: Paths) -> None:
+        assert self.state.previous_version is not None
+        old = self.vault.value(self.secret, self.state.previous_version)
+        write_shared_key(self.client, self.rg, self.connection, old, timeout=self.settings.lro_timeout)
+        if read_shared_key(self.client, self.rg, self.connection) != old:
+            raise SharedKeyError(f"connection {self.connection}: the restored key read back differs")
+        tags = {
+            **self._base_tags(),
+            "state": ACTIVE,
+            "restoredFrom": self.state.previous_version,
+            "rotationId": f"{self.state.rotation_id}-rollback",
+        }
+        self.vault.store(self.secret, old, tags)
+        self._tag(self.state.previous_version, SUPERSEDED)
+        if self.state.pending_version:
+            self._tag(self.state.pending_version, ROLLED_BACK)
+        detail = (
+            f"ExpressRoute went {paths.expressroute_status or 'unknown'} while the peer had not taken the new key: "
+            "the previous key is restored"
+        )
+        self.save(machine.rolled_back(self.state, detail), "rollback", detail)
+        self.notify("RolledBack", detail)
+
+    def alert(self) -> None:
+        hours = self.settings.rotation_peer_deadline_hours
+        detail = (
+            f"the on-premises peer has not taken the new key after {hours:g} h: give it Key Vault secret "
+            f"{self.secret} (the version tagged state=pending); the old key stays restorable"
+        )
+        self.notify("PeerOverdue", detail)
+        self.save(machine.alerted(self.state), "alert", detail)
+
+    def notify(self, kind: str, detail: str) -> None:
+        event_id = f"{self.state.rotation_id}-{kind}"
+        publish(
+            self.settings,
+            {
+                "specversion": "1.0",
+                "id": event_id,
+                "source": f"/hybridnet/rotation/sites/{self.site.name}",
+                "type": f"Hybridnet.Rotation.{kind}",
+                "subject": self.site.name,
+                "time": self.now().isoformat(),
+                "datacontenttype": "application/json",
+                "data": {
+                    "site": self.site.name,
+                    "rotationId": self.state.rotation_id,
+                    "phase": self.state.phase.value,
+                    "secret": self.secret,
+                    "detail": detail,
+                },
+            },
+            what=f"site {self.site.name}: rotation event {event_id}",
+        )
+
+
+def _plain(value: object) -> str | None:
+    return None if value is None else str(getattr(value, "value", value))
+
+
+def _escrowed_at(versions: list[SecretVersion]) -> datetime | None:
+    active = [v for v in versions if v.tags.get("state") == ACTIVE and v.created]
+    return active[-1].created if active else None
+
+
+def rotate_site(
+    settings: Settings,
+    site: Site,
+    *,
+    manual: bool = False,
+    force: bool = False,
+    new_key: Callable[[], str] | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> RotationOutcome:
+    """Start a rotation when due (or `manual`), and advance one in progress as far as it can go now."""
+    make_key = new_key or (
+        lambda: generate_shared_key(settings.rotation_key_length, symbols=settings.rotation_key_symbols)
+    )
+    run = _Rotation(settings, site, make_key, now)
+    lease = Lease(
+        run.tables,
+        "rotation",
+        site.name,
+        f"{instance_id()}/{uuid.uuid4().hex[:12]}",
+        ttl=timedelta(seconds=settings.lease_seconds),
+    )
+    if not lease.acquire():
+        run.outcome.skipped = "another instance is rotating this site's key"
+        return run.outcome
+    try:
+        run.state, run.etag = load_state(run.tables, site.name)  # re-read under the lease
+        run.outcome.phase = run.state.phase.value
+        paths: Paths | None = None
+        if not run.state.phase.in_progress:
+            versions = run.versions()
+            age = machine.key_age_days(run.state, now(), _escrowed_at(versions))
+            if not manual and age is not None and age < site.max_key_age_days:
+                run.outcome.skipped = f"key is {age:.1f} days old; due at {site.max_key_age_days} days"
+                return run.outcome
+            paths = run.paths()
+            decision = machine.decide_start(
+                run.state, paths, age_days=age, max_age_days=site.max_key_age_days, manual=manual, force=force
+            )
+            if not decision.start:
+                run.outcome.refused = decision.reason
+                run.save(run.state, "refused", decision.reason)
+                return run.outcome
+            run.save(
+                machine.started(run.state, uuid.uuid4().hex, now(), expressroute_up=paths.expressroute_up),
+                "start",
+                decision.reason,
+            )
+            run.outcome.started = True
+        deadline = timedelta(hours=settings.rotation_peer_deadline_hours)
+        for _ in range(MAX_STEPS):
+            if run.state.phase is Phase.AWAITING_PEER or paths is None:
+                paths = run.paths()
+            step = machine.next_step(run.state, paths, now(), deadline)
+            if step is Step.WAIT:
+                break
+            if step is Step.ESCROW:
+                run.escrow()
+            elif step is Step.APPLY:
+                run.apply()
+            elif step is Step.COMPLETE:
+                run.complete()
+            elif step is Step.ROLLBACK:
+                run.rollback(paths)
+            elif step is Step.ALERT:
+                run.alert()
+    except (EscrowError, SharedKeyError, ObservationError, StateConflict) as exc:
+        run.outcome.error = str(exc)
+        log.error("rotation site=%s phase=%s failed: %s", site.name, run.state.phase.value, exc)
+    finally:
+        lease.release()
+    return run.outcome
+
+
+def check_key(settings: Settings, site: Site) -> bool | None:
+    """Outside a rotation: does the connection's key equal Key Vault's active version? Recorded in the
+    rotation state (only when the answer changes) for the drift report. None when not checkable."""
+    run = _Rotation(settings, site, generate_shared_key, lambda: datetime.now(UTC))
+    if run.state.phase.in_progress:
+        return run.state.key_matches_vault
+    active = [v for v in run.versions() if v.tags.get("state") == ACTIVE]
+    if not active:
+        matches: bool | None = None
+    else:
+        matches = read_shared_key(run.client, run.rg, run.connection) == run.vault.value(
+            run.secret, active[-1].version
+        )
+    if matches != run.state.key_matches_vault:
+        detail = {
+            True: "key matches Key Vault",
+            False: "key differs from Key Vault",
+            None: "no escrowed key",
+        }[matches]
+        try:
+            run.save(replace(run.state, key_matches_vault=matches), "key-check", detail)
+        except StateConflict:
+            pass  # a rotation step wrote first; the next check records it
+    return matches
+
+
+def key_for_new_connection(settings: Settings, site: Site) -> str:
+    """The key for a VPN connection the reconciler must re-create: the escrowed active key, which the
+    on-premises peer already has; else a new one, escrowed before it is used. Without Key Vault a new
+    key is generated (ARM keeps it; `get_shared_key` reads it) and a warning says so."""
+    if not settings.keyvault_url:
+        log.warning("site %s: re-creating the VPN connection with a new key that is not escrowed", site.name)
+        return generate_shared_key(settings.rotation_key_length, symbols=settings.rotation_key_symbols)
+    vault = KeyEscrow(settings.keyvault_url, settings.arm_ca_bundle, settings.arm_retry_total)
+    name = secret_name(site.name)
+    active = [v for v in vault.versions(name) if v.tags.get("state") == ACTIVE]
+    if active:
+        return vault.value(name, active[-1].version)
+    key = generate_shared_key(settings.rotation_key_length, symbols=settings.rotation_key_symbols)
+    vault.store(
+        name,
+        key,
+        {
+            "site": site.name,
+            "state": ACTIVE,
+            "source": "recreated",
+            "escrowedAt": datetime.now(UTC).isoformat(),
+        },
+    )
+    return key

@@ -1,0 +1,333 @@
+"""Key rotation against the simulator (ARM + Key Vault over HTTPS, real SDKs) and Azurite, including
+failures at each step and the secrecy of every key."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+import yaml
+
+from hybridnet_dev.armsim.control import SimControl, SimControlError
+from hybridnet_dev.armsim.runner import SimulatorThread
+from shared.azure.arm import network_client
+from shared.azure.keyvault import secret_name
+from shared.azure.rotation_store import history, load_state
+from shared.azure.tables import table_service
+from shared.rotation.keygen import generate_shared_key
+from shared.rotation.machine import Phase
+from shared.rotation.status import rotation_status
+from shared.services.rotation import check_key, rotate_site
+from shared.settings import Settings
+from shared.spec import NetworkSpec
+from tests.stack import APPLIANCE, CIRCUIT, SEED_PATH, point_app_at
+
+RG = "hybrid-network-rg"
+CONNECTION = "hybrid-vpn-connection"
+
+
+@dataclass
+class Rig:
+    settings: Settings
+    control: SimControl
+    spec: NetworkSpec
+    keys: list[str] = field(repr=False)  # every key of this test: never printed, even on failure
+
+    @property
+    def site(self):
+        return self.spec.sites[0]
+
+    @property
+    def secret(self) -> str:
+        return secret_name(self.site.name)
+
+    def new_key(self) -> str:
+        key = generate_shared_key()
+        self.keys.append(key)
+        return key
+
+    def rotate(self, **kwargs):
+        return rotate_site(self.settings, self.site, new_key=self.new_key, **kwargs)
+
+    def azure_key(self) -> str:
+        return (
+            network_client(self.settings)
+            .virtual_network_gateway_connections.get_shared_key(RG, CONNECTION)
+            .value
+        )
+
+    def vpn_status(self) -> str:
+        connection = network_client(self.settings).virtual_network_gateway_connections.get(RG, CONNECTION)
+        return str(getattr(connection.connection_status, "value", connection.connection_status))
+
+    def versions(self) -> list[dict]:
+        return self.control.vault_secret_versions(self.secret)
+
+    def roles(self) -> list[str]:
+        return [v["tags"].get("state") for v in self.versions()]
+
+
+@pytest.fixture
+def rig(azurite, tmp_path) -> Iterator[Rig]:
+    """A fresh simulator and a site name of its own (Azurite is shared by the whole session)."""
+    document = yaml.safe_load(SEED_PATH.read_text())
+    document["sites"][0]["name"] = f"seed-{uuid.uuid4().hex[:8]}"
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump(document))
+    spec = NetworkSpec.model_validate(document)
+    with SimulatorThread(spec) as sim, pytest.MonkeyPatch.context() as env:
+        point_app_at(
+            env,
+            sim.info,
+            storage=azurite.connection_string,
+            spec_path=spec_path,
+            HYBRIDNET_ARM_RETRY_TOTAL="0",
+            HYBRIDNET_EVENTS_TOPIC_ENDPOINT=sim.info.topic_endpoint,
+            HYBRIDNET_EVENTS_TOPIC_KEY=sim.info.topic_key,
+        )
+        rig = Rig(Settings.from_env(), SimControl(sim.info.control_url), spec, [])
+        rig.keys.append(rig.azure_key())  # the seeded key is a secret too
+        yield rig
+
+
+def test_full_rotation_with_the_appliance_following(rig):
+    outcome = rig.rotate(manual=True)
+    assert outcome.error is None and outcome.started
+    assert outcome.steps == ["start", "escrow", "apply"] and outcome.phase == "awaiting-peer"
+    assert rig.azure_key() == rig.keys[-1]
+    assert rig.vpn_status() == "NotConnected"  # the appliance still has the old key
+    assert rig.roles() == ["active", "pending"]  # the old key was escrowed before anything changed
+
+    rig.control.appliance_pickup(APPLIANCE, rig.secret)  # on-prem automation fetches the latest version
+    assert rig.vpn_status() == "Connected"
+    outcome = rig.rotate()
+    assert outcome.steps == ["complete"] and outcome.phase == "completed"
+    assert rig.roles() == ["previous", "active"]
+    status = rotation_status(table_service(rig.settings), rig.site)
+    assert status["state"] == "completed" and status["keyAgeDays"] == 0 and status["nextDueAt"]
+
+    # Not due again for maxKeyAgeDays: the timer does nothing.
+    again = rig.rotate()
+    assert again.skipped and "due at 90 days" in again.skipped and again.steps == []
+
+
+def test_appliance_never_following_alerts_once_and_keeps_waiting(rig):
+    from datetime import UTC, datetime, timedelta
+
+    assert rig.rotate(manual=True).phase == "awaiting-peer"
+    assert rig.rotate().steps == []  # within the 24 h deadline: just waiting
+    later = datetime.now(UTC) + timedelta(hours=25)
+    first = rig.rotate(now=lambda: later)
+    assert first.steps == ["alert"] and first.phase == "awaiting-peer"
+    assert rig.rotate(now=lambda: later).steps == []
+    events = [e for e in rig.control.topic_events() if e["type"] == "Hybridnet.Rotation.PeerOverdue"]
+    assert len(events) == 1 and events[0]["data"]["secret"] == rig.secret
+    rig.control.appliance_pickup(APPLIANCE, rig.secret)  # late, but it comes
+    assert rig.rotate(now=lambda: later).phase == "completed"
+
+
+def test_expressroute_failing_while_awaiting_the_peer_rolls_back(rig):
+    old_key = rig.keys[0]
+    assert rig.rotate(manual=True).phase == "awaiting-peer"
+    rig.control.set_circuit(CIRCUIT, up=False)
+    outcome = rig.rotate()
+    assert outcome.steps == ["rollback"] and outcome.phase == "rolled-back"
+    assert rig.azure_key() == old_key
+    assert rig.vpn_status() == "Connected"  # the backup carries traffic again
+    assert rig.roles() == ["superseded", "rolled-back", "active"]
+    assert any(e["type"] == "Hybridnet.Rotation.RolledBack" for e in rig.control.topic_events())
+
+
+def test_expressroute_down_at_start_refuses_unless_forced(rig):
+    rig.control.set_circuit(CIRCUIT, up=False)
+    refused = rig.rotate(manual=True)
+    assert refused.refused and "ExpressRoute is NotConnected" in refused.refused and not refused.started
+    with pytest.raises(SimControlError) as nothing_escrowed:
+        rig.versions()
+    assert nothing_escrowed.value.status == 404 and rig.azure_key() == rig.keys[0]
+    assert history(table_service(rig.settings), rig.site.name)[0]["step"] == "refused"
+    forced = rig.rotate(manual=True, force=True)
+    assert forced.started and forced.phase == "awaiting-peer"
+
+
+def test_vault_failure_before_escrow_leaves_azure_untouched_and_the_next_run_converges(rig):
+    rig.control.add_fault("error", method="PUT", path="/secrets/ipsec-", status=503, count=1)
+    failed = rig.rotate(manual=True)
+    assert failed.error and "Key Vault" in failed.error
+    assert rig.azure_key() == rig.keys[0]
+    state, _ = load_state(table_service(rig.settings), rig.site.name)
+    assert state.phase is Phase.STARTED
+    resumed = rig.rotate()
+    assert resumed.phase == "awaiting-peer" and rig.roles() == ["active", "pending"]
+
+
+def test_arm_failure_after_escrow_resumes_without_a_second_key(rig):
+    rig.control.add_fault(
+        "error", method="PUT", path="connections/hybrid-vpn-connection/sharedkey$", status=500, count=1
+    )
+    failed = rig.rotate(manual=True)
+    assert failed.error and failed.steps == ["start", "escrow"]
+    assert rig.azure_key() == rig.keys[0]
+    resumed = rig.rotate()
+    assert resumed.steps == ["apply"] and resumed.phase == "awaiting-peer"
+    assert len(rig.keys) == 2  # one generated key: the escrowed one was applied, not a new one
+    assert rig.azure_key() == rig.keys[1] and rig.roles() == ["active", "pending"]
+
+
+def test_key_applied_before_a_crash_is_verified_not_written_again(rig):
+    rig.control.add_fault(
+        "error", method="PUT", path="connections/hybrid-vpn-connection/sharedkey$", status=500, count=1
+    )
+    assert rig.rotate(manual=True).phase == "escrowed"
+    # As if that run's write had landed and the process died before recording it:
+    pending = next(
+        v
+        for v in rig.control.vault_secret_versions(rig.secret, reveal=True)
+        if v["tags"]["state"] == "pending"
+    )
+    network_client(rig.settings).virtual_network_gateway_connections.begin_set_shared_key(
+        RG, CONNECTION, {"value": pending["value"]}
+    ).result()
+    rig.control.clear_requests()
+    resumed = rig.rotate()
+    assert resumed.steps == ["apply"] and resumed.phase == "awaiting-peer"
+    writes = [r for r in rig.control.requests() if r["method"] == "PUT" and r["path"].endswith("/sharedkey")]
+    assert writes == [] and len(rig.keys) == 2 and rig.azure_key() == rig.keys[1]
+
+
+def test_status_read_failure_mid_rotation_is_recorded_and_resumed(rig):
+    rig.control.add_fault(
+        "error", method="GET", path="connections/hybrid-vpn-connection/sharedkey$", status=500, count=1
+    )
+    failed = rig.rotate(manual=True)
+    assert failed.error and "500" in failed.error and failed.phase == "started"
+    resumed = rig.rotate()
+    assert resumed.phase == "awaiting-peer" and rig.roles() == ["active", "pending"]
+    assert len(rig.keys) == 2 and rig.azure_key() == rig.keys[1]
+
+
+def test_a_key_changed_by_hand_is_detected_and_escrowed_before_the_next_rotation(rig):
+    assert check_key(rig.settings, rig.site) is None  # nothing escrowed yet
+    rig.rotate(manual=True)
+    rig.control.appliance_pickup(APPLIANCE, rig.secret)
+    assert rig.rotate().phase == "completed"
+    assert check_key(rig.settings, rig.site) is True
+    by_hand = "ChangedByHand0123456789abcdef"
+    rig.keys.append(by_hand)
+    network_client(rig.settings).virtual_network_gateway_connections.begin_set_shared_key(
+        RG, CONNECTION, {"value": by_hand}
+    ).result()
+    assert check_key(rig.settings, rig.site) is False
+    rig.control.set_appliance(APPLIANCE, shared_key=by_hand)
+    rig.rotate(manual=True)
+    versions = rig.control.vault_secret_versions(rig.secret, reveal=True)
+    assert any(v.get("value") == by_hand and v["tags"].get("source") == "azure" for v in versions)
+
+
+def test_no_key_ever_reaches_logs_tables_responses_errors_or_events(rig, caplog, monkeypatch):
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("HYBRIDNET_ROTATION_PEER_DEADLINE_HOURS", "0")
+    rig.settings = Settings.from_env()
+    outcomes = [rig.rotate(manual=True), rig.rotate()]  # apply, then the overdue alert
+    rig.control.set_circuit(CIRCUIT, up=False)
+    outcomes.append(rig.rotate())  # rollback
+    rig.control.set_circuit(CIRCUIT, up=True)
+    rig.control.add_fault(
+        "error", method="PUT", path="connections/hybrid-vpn-connection/sharedkey$", status=500, count=1
+    )
+    outcomes.append(rig.rotate(manual=True))  # fails after escrow
+    outcomes.append(rig.rotate())
+    rig.control.appliance_pickup(APPLIANCE, rig.secret)
+    outcomes.append(rig.rotate())
+    assert outcomes[-1].phase == "completed" and len(rig.keys) >= 3
+
+    tables = table_service(rig.settings)
+    rows = [dict(e) for t in tables.list_tables() for e in tables.get_table_client(t.name).list_entities()]
+    places = {
+        "log records": "\n".join(r.getMessage() + str(r.args) for r in caplog.records),
+        "log output": caplog.text,
+        "table entities": json.dumps(rows, default=str),
+        "outcomes and errors": json.dumps([o.to_json() for o in outcomes]),
+        "cloud events": json.dumps(rig.control.topic_events()),
+        "rotation status": json.dumps(rotation_status(tables, rig.site)),
+        "simulator state": json.dumps(rig.control.state()),
+        "vault listing": json.dumps(rig.versions()),
+    }
+    for key in rig.keys:
+        for where, text in places.items():
+            assert key not in text, f"a shared key leaked into {where}"
+
+
+def test_a_deleted_vpn_connection_is_recreated_with_the_escrowed_key(rig):
+    from shared.drift.plan import Mode
+    from shared.services.reconciler import reconcile
+
+    rig.rotate(manual=True)
+    rig.control.appliance_pickup(APPLIANCE, rig.secret)
+    assert rig.rotate().phase == "completed" and rig.vpn_status() == "Connected"
+    rig.control.delete_resource(
+        f"/subscriptions/{rig.settings.subscription_id}/resourceGroups/{RG}/providers/Microsoft.Network/connections/{CONNECTION}"
+    )
+    result = reconcile(rig.settings, rig.site.name, trigger="manual", mode=Mode.ENFORCE)
+    assert result.outcome == "fixed", result.to_json()
+    assert rig.azure_key() == rig.keys[-1]  # the key the appliance has: the tunnel comes back by itself
+    assert rig.vpn_status() == "Connected"
+
+
+def test_key_drift_is_reported_by_the_reconciler(rig):
+    from shared.drift.plan import Mode
+    from shared.services.reconciler import reconcile
+
+    rig.rotate(manual=True)
+    rig.control.appliance_pickup(APPLIANCE, rig.secret)
+    rig.rotate()
+    by_hand = "AnotherHandMadeKey42"
+    rig.keys.append(by_hand)
+    network_client(rig.settings).virtual_network_gateway_connections.begin_set_shared_key(
+        RG, CONNECTION, {"value": by_hand}
+    ).result()
+    assert check_key(rig.settings, rig.site) is False
+    result = reconcile(rig.settings, rig.site.name, trigger="manual", mode=Mode.REPORT)
+    (finding,) = result.findings
+    assert "differs from Key Vault" in finding.message and finding.remedy
+    assert by_hand not in json.dumps(result.to_json())
+
+
+def test_rotate_on_demand_over_http(rig):
+    import urllib.error
+    import urllib.request
+
+    from hybridnet_dev.funchost.server import LocalHost
+    from tests.stack import ROOT
+
+    def post(url: str, key: str) -> tuple[int, dict]:
+        request = urllib.request.Request(url, data=b"", method="POST", headers={"x-functions-key": key})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+
+    with LocalHost("function_app", app_dir=str(ROOT), port=0, enable_timers=False) as host:
+        base, info = f"{host.info.base_url}/api/rotate", host.info
+        assert post(f"{base}?site={rig.site.name}", info.function_key)[0] == 401  # admin level only
+        assert post(f"{base}", info.master_key)[0] == 400
+        assert post(f"{base}?site={rig.site.name}&force=maybe", info.master_key)[0] == 400
+        status, body = post(f"{base}?site=atlantis", info.master_key)
+        assert status == 404 and body["error"]["known"] == [rig.site.name]
+        rig.control.set_circuit(CIRCUIT, up=False)
+        status, body = post(f"{base}?site={rig.site.name}", info.master_key)
+        assert status == 409 and "ExpressRoute" in body["refused"]
+        rig.control.set_circuit(CIRCUIT, up=True)
+        status, body = post(f"{base}?site={rig.site.name}", info.master_key)
+        assert (
+            status == 202
+            and body["phase"] == "awaiting-peer"
+            and body["steps"] == ["start", "escrow", "apply"]
+        )
+        rig.keys.append(rig.azure_key())  # generated inside the trigger: learn it from Azure
+        assert rig.keys[-1] not in json.dumps(body)

@@ -1,0 +1,103 @@
+"""The rotation state machine (pure)."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.rotation import machine
+from shared.rotation.keygen import KeySpecError, acceptable_shared_key, generate_shared_key
+from shared.rotation.machine import Paths, Phase, RotationState, Step
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+HEALTHY = Paths("Connected", "Connected")
+ER_DOWN = Paths("NotConnected", "Connected")
+PEER_PENDING = Paths("Connected", "NotConnected")
+BOTH_DOWN = Paths("NotConnected", "NotConnected")
+DEADLINE = timedelta(hours=24)
+
+
+def test_due_key_starts_only_while_expressroute_carries_traffic():
+    old = RotationState(phase=Phase.COMPLETED, last_rotated_at=NOW - timedelta(days=100))
+    age = machine.key_age_days(old, NOW, None)
+    assert age == pytest.approx(100)
+    assert machine.decide_start(old, HEALTHY, age_days=age, max_age_days=90, manual=False, force=False).start
+    refused = machine.decide_start(old, ER_DOWN, age_days=age, max_age_days=90, manual=False, force=False)
+    assert not refused.start and refused.reason.startswith("refused: ExpressRoute is NotConnected")
+    forced = machine.decide_start(old, ER_DOWN, age_days=age, max_age_days=90, manual=True, force=True)
+    assert forced.start and "forced" in forced.reason
+
+
+def test_young_key_is_not_due_unless_on_demand():
+    young = RotationState(phase=Phase.COMPLETED, last_rotated_at=NOW - timedelta(days=3))
+    age = machine.key_age_days(young, NOW, None)
+    assert not machine.decide_start(
+        young, HEALTHY, age_days=age, max_age_days=90, manual=False, force=False
+    ).start
+    assert machine.decide_start(young, HEALTHY, age_days=age, max_age_days=90, manual=True, force=False).start
+
+
+def test_unknown_age_is_due_and_age_falls_back_to_the_escrow_time():
+    assert machine.decide_start(
+        RotationState(), HEALTHY, age_days=None, max_age_days=90, manual=False, force=False
+    ).start
+    assert machine.key_age_days(RotationState(), NOW, NOW - timedelta(days=2)) == pytest.approx(2)
+
+
+def test_no_second_rotation_while_one_is_in_progress():
+    running = machine.started(RotationState(), "r1", NOW)
+    decision = machine.decide_start(running, HEALTHY, age_days=None, max_age_days=90, manual=True, force=True)
+    assert not decision.start and "already started" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("phase", "paths", "expected"),
+    [
+        (Phase.STARTED, BOTH_DOWN, Step.ESCROW),
+        (Phase.ESCROWED, HEALTHY, Step.APPLY),
+        (Phase.AWAITING_PEER, HEALTHY, Step.COMPLETE),
+        (Phase.AWAITING_PEER, PEER_PENDING, Step.WAIT),
+        (Phase.AWAITING_PEER, BOTH_DOWN, Step.ROLLBACK),
+        (Phase.AWAITING_PEER, ER_DOWN, Step.COMPLETE),  # the VPN is up with the new key: done
+        (Phase.COMPLETED, BOTH_DOWN, Step.WAIT),
+        (Phase.ROLLED_BACK, HEALTHY, Step.WAIT),
+        (Phase.IDLE, HEALTHY, Step.WAIT),
+    ],
+)
+def test_next_step(phase, paths, expected):
+    state = RotationState(phase=phase, rotation_id="r1", started_at=NOW, awaiting_since=NOW)
+    assert machine.next_step(state, paths, NOW + timedelta(minutes=5), DEADLINE) is expected
+
+
+def test_a_rotation_forced_without_expressroute_does_not_roll_back_for_it():
+    forced = machine.awaiting_peer(machine.started(RotationState(), "r1", NOW, expressroute_up=False), NOW)
+    assert machine.next_step(forced, BOTH_DOWN, NOW, DEADLINE) is Step.WAIT
+    normal = machine.awaiting_peer(machine.started(RotationState(), "r1", NOW), NOW)
+    assert machine.next_step(normal, BOTH_DOWN, NOW, DEADLINE) is Step.ROLLBACK
+
+
+def test_overdue_peer_alerts_once_and_keeps_waiting():
+    waiting = machine.awaiting_peer(machine.started(RotationState(), "r1", NOW), NOW)
+    later = NOW + DEADLINE
+    assert machine.next_step(waiting, PEER_PENDING, later, DEADLINE) is Step.ALERT
+    assert machine.next_step(machine.alerted(waiting), PEER_PENDING, later, DEADLINE) is Step.WAIT
+
+
+def test_transitions_keep_what_the_next_step_needs():
+    state = machine.escrowed(machine.started(RotationState(), "r1", NOW), "v-new", "v-old")
+    assert (state.phase, state.pending_version, state.previous_version) == (Phase.ESCROWED, "v-new", "v-old")
+    done = machine.completed(machine.awaiting_peer(state, NOW), NOW)
+    assert done.phase is Phase.COMPLETED and done.last_rotated_at == NOW
+    restarted = machine.started(done, "r2", NOW)
+    assert restarted.pending_version is None and not restarted.alerted and restarted.last_rotated_at == NOW
+
+
+def test_generated_keys_fit_azure_and_appliances():
+    for _ in range(200):
+        key = generate_shared_key()
+        assert len(key) == 48 and key.isalnum() and acceptable_shared_key(key)
+    with_symbols = generate_shared_key(128, symbols=True)
+    assert len(with_symbols) == 128 and acceptable_shared_key(with_symbols)
+    assert not acceptable_shared_key("0xdeadbeef") and not acceptable_shared_key("has space")
+    assert not acceptable_shared_key("a-b") and not acceptable_shared_key("a~b")
+    with pytest.raises(KeySpecError):
+        generate_shared_key(129)

@@ -1,0 +1,83 @@
+"""shared.telemetry: structured log fields, and Azure Monitor only when its connection string is set."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shared import telemetry
+from shared.telemetry import configure_telemetry, log_event
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_log_event_puts_site_run_and_operation_on_the_record(caplog: pytest.LogCaptureFixture):
+    log = logging.getLogger("hybridnet.test")
+    with caplog.at_level(logging.INFO, logger="hybridnet.test"):
+        log_event(
+            log, "rotation started", site="seed", operation="rotation", run_id="r-1", attempt=2, why=None
+        )
+    (record,) = caplog.records
+    assert record.getMessage() == "rotation started"
+    assert (record.site, record.operation, record.run_id, record.attempt) == ("seed", "rotation", "r-1", 2)
+    assert not hasattr(record, "why")  # None fields are left out
+
+
+def test_log_event_flattens_values_to_attribute_types(caplog: pytest.LogCaptureFixture):
+    log = logging.getLogger("hybridnet.test")
+    with caplog.at_level(logging.WARNING, logger="hybridnet.test"):
+        log_event(log, "drift", site="seed", operation="reconcile", level=logging.WARNING, kinds=["a", "b"])
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert record.kinds == "['a', 'b']"
+    assert not hasattr(record, "run_id")
+
+
+def test_the_fields_reach_opentelemetry_log_attributes():
+    """The OpenTelemetry handler azure-monitor-opentelemetry installs maps `extra` keys to attributes,
+    which the Azure Monitor exporter writes to customDimensions."""
+    handler_module = pytest.importorskip("opentelemetry.sdk._logs")
+    if not hasattr(handler_module.LoggingHandler, "_get_attributes"):
+        pytest.skip("this opentelemetry-sdk version maps attributes elsewhere")
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
+    record.__dict__.update({"site": "seed", "operation": "failover", "run_id": "r-2"})
+    attributes = handler_module.LoggingHandler._get_attributes(record)
+    assert {k: attributes[k] for k in ("site", "operation", "run_id")} == {
+        "site": "seed",
+        "operation": "failover",
+        "run_id": "r-2",
+    }
+
+
+def test_configure_is_a_no_op_without_the_connection_string(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("APPLICATIONINSIGHTS_CONNECTION_STRING", raising=False)
+    assert configure_telemetry() is False
+    assert configure_telemetry({"APPLICATIONINSIGHTS_CONNECTION_STRING": "  "}) is False
+
+
+def test_configure_calls_azure_monitor_once_when_the_setting_is_there(monkeypatch: pytest.MonkeyPatch):
+    import azure.monitor.opentelemetry as distro
+
+    calls: list[str] = []
+    monkeypatch.setattr(distro, "configure_azure_monitor", lambda **kw: calls.append(kw["connection_string"]))
+    monkeypatch.setattr(telemetry, "_configured", [])
+    env = {"APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-0000-0000-000000000000"}
+    assert configure_telemetry(env) is True
+    assert configure_telemetry(env) is True
+    assert calls == [env["APPLICATIONINSIGHTS_CONNECTION_STRING"]]
+
+
+def test_importing_function_app_loads_no_monitor_or_management_sdk():
+    env = {"PATH": "", "PYTHONPATH": str(ROOT)}
+    code = (
+        "import sys, function_app; "
+        "print(sorted(m for m in sys.modules if m.startswith(('azure.mgmt', 'azure.monitor', 'opentelemetry'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
