@@ -33,7 +33,7 @@ def host(azurite) -> Iterator[tuple[LocalHost, SimControl, Settings]]:
             sim.info,
             storage=azurite.connection_string,
             HYBRIDNET_DRIFT_MODE="enforce",
-            HYBRIDNET_APP_PRINCIPAL_IDS=APP_OID,
+            HYBRIDNET_APP_PRINCIPAL_IDS=f"{APP_OID},{sim.info.principal_id}",
         )
         # Each test starts with no pending marker and no old runs of its own.
         with LocalHost("function_app", app_dir=str(ROOT), port=0, enable_timers=False) as running:
@@ -136,3 +136,32 @@ def test_events_caused_by_the_app_itself_trigger_nothing(host):
     assert _runs(settings, "event", since) == []
     writes = [r for r in control.requests() if r["method"] != "GET"]
     assert writes == []
+
+
+def test_the_simulator_delivers_events_and_the_apps_own_writes_cause_no_loop(host):
+    running, control, settings = host
+    since = _now()
+    info = running.info
+    control.subscribe_events(
+        f"{info.base_url}/runtime/webhooks/eventgrid?functionName=arm_event&code={info.eventgrid_key}",
+        duplicate=True,  # at least once: every batch arrives twice
+    )
+    control.clear_requests()
+    control.patch_resource(LNG, {"gatewayIpAddress": "40.50.60.97"})  # a person, in the portal
+    (run,) = _wait_for(lambda: _runs(settings, "event", since))
+    assert run["outcome"] == "fixed"
+    # The app's own PUT raised an event too; it is delivered, and ignored.
+    app_oid = control.info()["principalId"]
+
+    def own_write_delivered() -> list[dict]:
+        return [
+            d
+            for d in control.deliveries()
+            if d["outcome"] == "delivered" and d["event"]["data"]["claims"].get(OBJECT_ID_CLAIM) == app_oid
+        ]
+
+    assert len(_wait_for(own_write_delivered)) >= 2  # delivered twice (duplicate), handled zero times
+    time.sleep(1.0)
+    assert len(_runs(settings, "event", since)) == 1
+    puts = [r for r in control.requests() if r["method"] == "PUT"]
+    assert len(puts) == 1 and puts[0]["path"].endswith("localNetworkGateways/hybrid-onprem-lng")

@@ -111,7 +111,7 @@ var fixedSettings = {
   HYBRIDNET_ARM_ENDPOINT: environment().resourceManager
   HYBRIDNET_TABLES_ACCOUNT_URL: storage.properties.primaryEndpoints.table
   HYBRIDNET_KEYVAULT_URL: vault.properties.vaultUri
-  HYBRIDNET_APP_PRINCIPAL_IDS: identity.properties.principalId
+  HYBRIDNET_APP_PRINCIPAL_IDS: '${identity.properties.principalId},${identity.properties.clientId}' // oid and appid claims
 }
 var allSettings = union(fixedSettings, hybridnetSettings)
 

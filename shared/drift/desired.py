@@ -79,6 +79,19 @@ def _ref(resource_id: str) -> dict[str, str]:
     return {"id": resource_id}
 
 
+def _fixed(path: str, expected: str, label: str) -> FieldRule:
+    """A connection field Azure cannot change in place: only a re-create (never automatic) fixes it."""
+    return FieldRule(
+        path,
+        expected,
+        label,
+        FixClass.FORBIDDEN,
+        Severity.CRITICAL,
+        Compare.CASELESS,
+        f"a connection's {label} cannot change; re-create it",
+    )
+
+
 def desired_site(site: Site, subscription: str) -> DesiredSite:
     rg = site.resource_group
     loc = site.location
@@ -329,33 +342,9 @@ def desired_site(site: Site, subscription: str) -> DesiredSite:
                 },
             },
             (
-                FieldRule(
-                    "properties.connectionType",
-                    "ExpressRoute",
-                    "connection type",
-                    FixClass.FORBIDDEN,
-                    Severity.CRITICAL,
-                    Compare.CASELESS,
-                    "a connection's type cannot change; re-create it",
-                ),
-                FieldRule(
-                    "properties.virtualNetworkGateway1.id",
-                    er_gw,
-                    "gateway",
-                    FixClass.FORBIDDEN,
-                    Severity.CRITICAL,
-                    Compare.CASELESS,
-                    "a connection's gateway cannot change; re-create it",
-                ),
-                FieldRule(
-                    "properties.peer.id",
-                    er.connection.circuit_id,
-                    "circuit",
-                    FixClass.FORBIDDEN,
-                    Severity.CRITICAL,
-                    Compare.CASELESS,
-                    "a connection's circuit cannot change; re-create it",
-                ),
+                _fixed("properties.connectionType", "ExpressRoute", "connection type"),
+                _fixed("properties.virtualNetworkGateway1.id", er_gw, "gateway"),
+                _fixed("properties.peer.id", er.connection.circuit_id, "circuit"),
                 FieldRule(
                     "properties.routingWeight",
                     er.connection.routing_weight,
@@ -384,33 +373,9 @@ def desired_site(site: Site, subscription: str) -> DesiredSite:
                 },
             },
             (
-                FieldRule(
-                    "properties.connectionType",
-                    "IPsec",
-                    "connection type",
-                    FixClass.FORBIDDEN,
-                    Severity.CRITICAL,
-                    Compare.CASELESS,
-                    "a connection's type cannot change; re-create it",
-                ),
-                FieldRule(
-                    "properties.virtualNetworkGateway1.id",
-                    vpn_gw,
-                    "gateway",
-                    FixClass.FORBIDDEN,
-                    Severity.CRITICAL,
-                    Compare.CASELESS,
-                    "a connection's gateway cannot change; re-create it",
-                ),
-                FieldRule(
-                    "properties.localNetworkGateway2.id",
-                    lng,
-                    "local network gateway",
-                    FixClass.FORBIDDEN,
-                    Severity.CRITICAL,
-                    Compare.CASELESS,
-                    "a connection's peer cannot change; re-create it",
-                ),
+                _fixed("properties.connectionType", "IPsec", "connection type"),
+                _fixed("properties.virtualNetworkGateway1.id", vpn_gw, "gateway"),
+                _fixed("properties.localNetworkGateway2.id", lng, "local network gateway"),
                 FieldRule(
                     "properties.connectionProtocol",
                     vpn.connection.ike_version,

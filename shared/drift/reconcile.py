@@ -98,46 +98,50 @@ def reconcile_site(
     started = now()
     desired = desired_site(site, subscription)
 
-    def failed(
-        exc: ObserveFailed,
+    def result(
         findings: tuple[Finding, ...] = (),
         the_plan: Plan | None = None,
         results: tuple[ActionResult, ...] = (),
+        remaining: tuple[Finding, ...] = (),
+        error: ObserveFailed | None = None,
     ) -> ReconcileResult:
-        return ReconcileResult(site.name, mode, started, now(), findings, the_plan, results, error=str(exc))
+        return ReconcileResult(
+            site.name,
+            mode,
+            started,
+            now(),
+            findings,
+            the_plan,
+            results,
+            remaining,
+            str(error) if error else None,
+        )
+
+    def assess() -> tuple[tuple[Finding, ...], Plan]:
+        observed = observe(site)
+        findings = diff(desired, observed)
+        return tuple(findings) + extra_findings, plan(desired, observed, findings, mode)
 
     try:
-        observed = observe(site)
+        findings, the_plan = assess()
     except ObserveFailed as exc:
-        return failed(exc)
-    findings = diff(desired, observed)
-    the_plan = plan(desired, observed, findings, mode)
-    findings += extra_findings
+        return result(error=exc)
     if not mode.writes or the_plan.empty:
-        return ReconcileResult(
-            site.name, mode, started, now(), tuple(findings), the_plan, remaining=tuple(findings)
-        )
+        return result(findings, the_plan, remaining=findings)
     if not lock.acquire():
         raise SiteBusy(f"site {site.name}: another reconciler holds its lock")
     try:
         try:
-            observed = observe(site)
+            findings, the_plan = assess()  # the state may have moved before we held the lock
         except ObserveFailed as exc:
-            return failed(exc)
-        findings = diff(desired, observed)
-        the_plan = plan(desired, observed, findings, mode)
-        findings += extra_findings
+            return result(error=exc)
         if the_plan.empty:  # fixed by whoever held the lock before us
-            return ReconcileResult(
-                site.name, mode, started, now(), tuple(findings), the_plan, remaining=tuple(findings)
-            )
+            return result(findings, the_plan, remaining=findings)
         results = tuple(apply_plan(the_plan, writer, new_shared_key=new_shared_key))
         try:
-            remaining = diff(desired, observe(site)) + list(extra_findings)
+            remaining, _ = assess()
         except ObserveFailed as exc:
-            return failed(exc, tuple(findings), the_plan, results)
+            return result(findings, the_plan, results, error=exc)
     finally:
         lock.release()
-    return ReconcileResult(
-        site.name, mode, started, now(), tuple(findings), the_plan, results, tuple(remaining)
-    )
+    return result(findings, the_plan, results, remaining)
