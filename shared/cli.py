@@ -205,14 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hybridnet {args.command}: {exc}", file=sys.stderr)
         return 1
     except KeyError as exc:  # unknown site
-        known = getattr(exc, "known", None)
-        suffix = f" (known: {', '.join(known)})" if known else ""
-        print(
-            f"hybridnet {args.command}: unknown site {exc.args[0]!r}{suffix}"
-            if known
-            else f"hybridnet {args.command}: {exc.args[0]}{suffix}",
-            file=sys.stderr,
-        )
+        known = getattr(exc, "known", None)  # shared.services.health.UnknownSite names the known sites
+        message = f"unknown site {exc.args[0]!r} (known: {', '.join(known)})" if known else exc.args[0]
+        print(f"hybridnet {args.command}: {message}", file=sys.stderr)
         return 1
 
 

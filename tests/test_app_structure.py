@@ -33,7 +33,7 @@ def test_pure_core_never_imports_azure_sdks():
     pure = [
         *(
             ROOT / "shared" / package / module
-            for package in ("spec", "failover", "drift", "rotation")
+            for package in ("spec", "failover", "drift", "rotation", "report")
             for module in ("",)
         )
     ]

@@ -14,9 +14,9 @@ import time
 import urllib.error
 import urllib.request
 import zlib
-from email.message import Message
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -377,6 +377,21 @@ def test_no_key_or_secret_in_any_response(stack):
         bodies.append(response.read())
     for body in bodies:
         assert SECRET.encode() not in body
+
+
+def test_the_cli_prints_the_same_report(stack, capsys):
+    from shared import cli
+
+    stack.report("refresh=true")
+    assert cli.main(["health", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    VALIDATOR.validate(report)
+    assert report["status"] == "healthy"
+    assert cli.main(["health", "--site", stack.site]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("HEALTHY: ") and f"site {stack.site}: healthy" in text
+    assert cli.main(["health", "--site", "nowhere"]) == 1
+    assert stack.site in capsys.readouterr().err
 
 
 def test_an_arm_failure_is_reported_for_that_resource(stack):
