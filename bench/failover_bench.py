@@ -33,6 +33,7 @@ from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.runner import SimulatorInfo, SimulatorThread
 from hybridnet_dev.azurite import Azurite
 from hybridnet_dev.funchost.server import LocalHost
+from hybridnet_dev.local_stack import sample_settings
 from shared.azure.failover_store import failover_events
 from shared.failover.alerts import site_resource_ids
 from shared.services.failover import check_sites
@@ -62,6 +63,8 @@ def _env(sim: SimulatorInfo, storage: str, spec: Path, **extra: str) -> None:
         os.environ.pop(name, None)
     os.environ.update(
         {
+            **sample_settings(),  # every documented setting's default, as `make run` has them
+            "HYBRIDNET_ROTATION_SCHEDULE": "0 0 0 1 1 *",  # the rotation timer stays out of the way
             "AZURE_SUBSCRIPTION_ID": sim.subscription_id,
             "HYBRIDNET_ARM_ENDPOINT": sim.arm_url,
             "HYBRIDNET_ARM_CA_BUNDLE": sim.ca_file,

@@ -33,6 +33,7 @@ from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.runner import SimulatorInfo, SimulatorThread
 from hybridnet_dev.azurite import Azurite
 from hybridnet_dev.funchost.server import LocalHost
+from hybridnet_dev.local_stack import sample_settings
 from shared.azure.health_snapshot import SNAPSHOT_KEY, health_table
 from shared.settings import Settings
 from shared.spec.load import load_spec_file
@@ -57,6 +58,8 @@ def _env(sim: SimulatorInfo, storage: str, spec: Path) -> None:
         os.environ.pop(name, None)
     os.environ.update(
         {
+            **sample_settings(),  # every documented setting's default, as `make run` has them
+            "HYBRIDNET_ROTATION_SCHEDULE": "0 0 0 1 1 *",  # the rotation timer stays out of the way
             "AZURE_SUBSCRIPTION_ID": sim.subscription_id,
             "HYBRIDNET_ARM_ENDPOINT": sim.arm_url,
             "HYBRIDNET_ARM_CA_BUNDLE": sim.ca_file,
@@ -67,7 +70,6 @@ def _env(sim: SimulatorInfo, storage: str, spec: Path) -> None:
             "AzureWebJobsStorage": storage,
             "HYBRIDNET_RECONCILE_SCHEDULE": "0 0 0 1 1 *",
             "HYBRIDNET_FAILOVER_SCHEDULE": "0 0 0 1 1 *",
-            "HYBRIDNET_ROTATION_SCHEDULE": "0 0 0 1 1 *",
             "HYBRIDNET_HEALTH_STALE_SECONDS": "3600",
         }
     )

@@ -205,3 +205,13 @@ def test_provision_from_an_empty_resource_group(azurite):
         control.clear_requests()
         again = reconcile(settings, "seed", trigger="manual", mode=Mode.ENFORCE)
         assert again.outcome == "in-sync" and writes(control) == []
+
+
+def test_connection_resets_are_retried(network):
+    settings, control = network
+    control.patch_resource(VPN_CONNECTION, {"routingWeight": 3})
+    control.add_fault("reset", method="GET", path="localNetworkGateways$", count=1)
+    control.add_fault("reset", method="PUT", path="connections/hybrid-vpn-connection$", count=1)
+    result = reconcile(settings, "seed", trigger="manual", mode=Mode.ENFORCE)
+    assert result.outcome == "fixed", result.to_json()
+    assert sum(1 for r in control.requests() if r["status"] == 0) == 2  # both resets happened

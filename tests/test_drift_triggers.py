@@ -165,3 +165,16 @@ def test_the_simulator_delivers_events_and_the_apps_own_writes_cause_no_loop(hos
     assert len(_runs(settings, "event", since)) == 1
     puts = [r for r in control.requests() if r["method"] == "PUT"]
     assert len(puts) == 1 and puts[0]["path"].endswith("localNetworkGateways/hybrid-onprem-lng")
+
+
+def test_cloudevents_schema_deliveries_queue_the_site_too(host):
+    running, control, settings = host
+    since = _now()
+    info = running.info
+    control.subscribe_events(
+        f"{info.base_url}/runtime/webhooks/eventgrid?functionName=arm_event&code={info.eventgrid_key}",
+        schema="CloudEventSchemaV1_0",
+    )
+    control.patch_resource(LNG, {"gatewayIpAddress": "40.50.60.96"})
+    (run,) = _wait_for(lambda: _runs(settings, "event", since))
+    assert run["outcome"] == "fixed"

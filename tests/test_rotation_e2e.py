@@ -159,6 +159,8 @@ def test_vault_failure_before_escrow_leaves_azure_untouched_and_the_next_run_con
     failed = rig.rotate(manual=True)
     assert failed.error and "Key Vault" in failed.error
     assert rig.azure_key() == rig.keys[0]
+    recorded = history(table_service(rig.settings), rig.site.name)[0]
+    assert recorded["step"] == "error" and "Key Vault" in recorded["detail"]
     state, _ = load_state(table_service(rig.settings), rig.site.name)
     assert state.phase is Phase.STARTED
     resumed = rig.rotate()
@@ -331,3 +333,20 @@ def test_rotate_on_demand_over_http(rig):
         )
         rig.keys.append(rig.azure_key())  # generated inside the trigger: learn it from Azure
         assert rig.keys[-1] not in json.dumps(body)
+
+
+def test_two_instances_never_rotate_one_site_at_once(rig):
+    import threading
+
+    rig.control.add_fault("latency", method="PUT", path="/secrets/ipsec-", latency_ms=500, count=1)
+    outcomes = []
+    threads = [threading.Thread(target=lambda: outcomes.append(rig.rotate(manual=True))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    skipped = [o for o in outcomes if o.skipped]
+    done = [o for o in outcomes if not o.skipped]
+    assert len(skipped) == 1 and "another instance" in skipped[0].skipped
+    assert len(done) == 1 and done[0].phase == "awaiting-peer"
+    assert rig.roles() == ["active", "pending"] and len(rig.keys) == 2

@@ -60,6 +60,12 @@ def load_state(service: TableServiceClient, site: str) -> tuple[RotationState, s
     return _from_entity(dict(entity)), entity.metadata["etag"]
 
 
+def load_all_states(service: TableServiceClient) -> dict[str, RotationState]:
+    """Every site's rotation state in one query (for passes over many sites)."""
+    rows = table(service, ROTATION).query_entities("RowKey eq @state", parameters={"state": STATE_ROW})
+    return {row["PartitionKey"]: _from_entity(dict(row)) for row in rows}
+
+
 def save_state(
     service: TableServiceClient,
     site: str,

@@ -14,15 +14,18 @@ EVENTS_SEEN = "hybridnetEventsSeen"
 ROTATION = "hybridnetRotation"
 FAILOVER = "hybridnetFailover"
 
-_created: set[tuple[int, str]] = set()
+_clients: dict[tuple[int, str], TableClient] = {}
 _lock = threading.Lock()
 
 
 def table(service: TableServiceClient, name: str) -> TableClient:
+    """The table's client, the table created on first use; one client per table and service, reused."""
     key = (id(service), name)
-    if key not in _created:
+    client = _clients.get(key)
+    if client is None:
         with _lock:
-            if key not in _created:
+            client = _clients.get(key)
+            if client is None:
                 service.create_table_if_not_exists(name)
-                _created.add(key)
-    return service.get_table_client(name)
+                client = _clients[key] = service.get_table_client(name)
+    return client

@@ -11,13 +11,14 @@ from shared.azure.arm import network_client
 from shared.azure.event_inbox import clear_pending
 from shared.azure.leases import Lease
 from shared.azure.network_state import ArmResourceWriter, observe_site
-from shared.azure.rotation_store import load_state
+from shared.azure.rotation_store import load_all_states, load_state
 from shared.azure.run_log import record_run
 from shared.azure.tables import table_service
 from shared.drift.plan import Mode
 from shared.drift.reconcile import ReconcileResult, SiteBusy, reconcile_site
 from shared.drift.resources import Kind, arm_id
 from shared.rotation.findings import key_findings
+from shared.rotation.machine import RotationState
 from shared.services.instance import instance_id
 from shared.services.rotation import key_for_new_connection
 from shared.settings import Settings
@@ -29,7 +30,12 @@ MAX_CONCURRENT_SITES = 32  # below the ARM client's connection pool (shared.azur
 
 
 def reconcile(
-    settings: Settings, site_name: str, *, trigger: str, mode: Mode | None = None
+    settings: Settings,
+    site_name: str,
+    *,
+    trigger: str,
+    mode: Mode | None = None,
+    rotation: RotationState | None = None,
 ) -> ReconcileResult:
     """Raises KeyError for an unknown site and SiteBusy when another instance is applying changes to
     it (the lease is taken only when there is something to write)."""
@@ -44,7 +50,8 @@ def reconcile(
         # Changes from now on queue a new reconcile (only event work items mark a site pending).
         clear_pending(tables, site.name)
     client = network_client(settings)
-    rotation, _ = load_state(tables, site.name)
+    if rotation is None:
+        rotation, _ = load_state(tables, site.name)
     connection_id = arm_id(subscription, site.resource_group, Kind.CONNECTION, site.vpn.connection.name)
     result = reconcile_site(
         site,
@@ -84,9 +91,13 @@ def reconcile_many(
 ) -> dict[str, ReconcileResult | str]:
     """Reconcile several sites concurrently (bounded); a busy site maps to the reason it was skipped."""
 
+    rotations = load_all_states(table_service(settings))  # one query instead of one read per site
+
     def one(name: str) -> ReconcileResult | str:
         try:
-            return reconcile(settings, name, trigger=trigger, mode=mode)
+            return reconcile(
+                settings, name, trigger=trigger, mode=mode, rotation=rotations.get(name, RotationState())
+            )
         except SiteBusy as exc:
             return str(exc)
 

@@ -330,6 +330,15 @@ def rotate_site(
     except (EscrowError, SharedKeyError, ObservationError, StateConflict) as exc:
         run.outcome.error = str(exc)
         log.error("rotation site=%s phase=%s failed: %s", site.name, run.state.phase.value, exc)
+        try:  # the state already says how far it got; the history says why it stopped there
+            run.save(run.state, "error", str(exc))
+            run.outcome.steps.pop()
+        except Exception as record_failure:  # the failure being recorded matters more than this one
+            log.error(
+                "rotation site=%s: the error could not be recorded: %s",
+                site.name,
+                type(record_failure).__name__,
+            )
     finally:
         lease.release()
     return run.outcome
