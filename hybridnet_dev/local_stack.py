@@ -93,6 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "HYBRIDNET_EVENTS_TOPIC_ENDPOINT": sim_info["topicEndpoint"],
                 "HYBRIDNET_EVENTS_TOPIC_KEY": sim_info["topicKey"],
                 "HYBRIDNET_KEYVAULT_URL": sim_info["vaultUrl"],
+                # One person at a terminal: a refresh right after flipping the circuit shows it.
+                "HYBRIDNET_HEALTH_REFRESH_MIN_SECONDS": os.environ.get(
+                    "HYBRIDNET_HEALTH_REFRESH_MIN_SECONDS", "1"
+                ),
             }
         )
         host, host_info = _start_json_process(
