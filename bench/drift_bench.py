@@ -19,7 +19,7 @@ from pathlib import Path
 from bench.many_sites import write_many_sites
 from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.azurite import Azurite
-from hybridnet_dev.local_stack import sample_settings
+from hybridnet_dev.local_stack import app_settings
 from shared.drift.plan import Mode
 from shared.services.reconciler import MAX_CONCURRENT_SITES, reconcile, reconcile_many
 from shared.settings import Settings
@@ -56,18 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = write_many_sites(Path(tmp) / "sites.yaml", args.sites)
         sim, info = _start_simulator(spec)
         try:
-            os.environ.update(
-                {
-                    **sample_settings(),
-                    "AZURE_SUBSCRIPTION_ID": info["subscriptionId"],
-                    "HYBRIDNET_ARM_ENDPOINT": info["armUrl"],
-                    "HYBRIDNET_ARM_CA_BUNDLE": info["caFile"],
-                    "IDENTITY_ENDPOINT": info["identityEndpoint"],
-                    "IDENTITY_HEADER": info["identityHeader"],
-                    "HYBRIDNET_SPEC_PATH": str(spec),
-                    "AzureWebJobsStorage": azurite.connection_string,
-                }
-            )
+            os.environ.update(app_settings(info, storage=azurite.connection_string, spec_path=spec))
             settings = Settings.from_env()
             control = SimControl(info["controlUrl"])
             names = [f"site-{i:03d}" for i in range(args.sites)]

@@ -33,7 +33,7 @@ from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.runner import SimulatorInfo, SimulatorThread
 from hybridnet_dev.azurite import Azurite
 from hybridnet_dev.funchost.server import LocalHost
-from hybridnet_dev.local_stack import sample_settings
+from hybridnet_dev.local_stack import FOREIGN_CREDENTIALS, QUIET, app_settings
 from shared.azure.failover_store import failover_events
 from shared.failover.alerts import site_resource_ids
 from shared.services.failover import check_sites
@@ -59,21 +59,14 @@ class CountingTransport(RequestsTransport):
 
 
 def _env(sim: SimulatorInfo, storage: str, spec: Path, **extra: str) -> None:
-    for name in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "MSI_ENDPOINT"):
+    for name in FOREIGN_CREDENTIALS:
         os.environ.pop(name, None)
     os.environ.update(
         {
-            **sample_settings(),  # every documented setting's default, as `make run` has them
-            "HYBRIDNET_ROTATION_SCHEDULE": "0 0 0 1 1 *",  # the rotation timer stays out of the way
-            "AZURE_SUBSCRIPTION_ID": sim.subscription_id,
-            "HYBRIDNET_ARM_ENDPOINT": sim.arm_url,
-            "HYBRIDNET_ARM_CA_BUNDLE": sim.ca_file,
+            **app_settings(sim.to_json(), storage=storage, spec_path=spec),
             "HYBRIDNET_ARM_POLLING_INTERVAL": "0.05",
-            "IDENTITY_ENDPOINT": sim.identity_endpoint,
-            "IDENTITY_HEADER": sim.identity_header,
-            "HYBRIDNET_SPEC_PATH": str(spec),
-            "AzureWebJobsStorage": storage,
-            "HYBRIDNET_RECONCILE_SCHEDULE": "0 0 0 1 1 *",  # the drift timer stays out of the way
+            "HYBRIDNET_RECONCILE_SCHEDULE": QUIET,  # the other timers stay out of the way
+            "HYBRIDNET_ROTATION_SCHEDULE": QUIET,
             **extra,
         }
     )

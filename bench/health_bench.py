@@ -33,7 +33,7 @@ from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.runner import SimulatorInfo, SimulatorThread
 from hybridnet_dev.azurite import Azurite
 from hybridnet_dev.funchost.server import LocalHost
-from hybridnet_dev.local_stack import sample_settings
+from hybridnet_dev.local_stack import FOREIGN_CREDENTIALS, QUIET, app_settings
 from shared.azure.health_snapshot import SNAPSHOT_KEY, health_table
 from shared.settings import Settings
 from shared.spec.load import load_spec_file
@@ -54,22 +54,15 @@ class CountingTransport(RequestsTransport):
 
 
 def _env(sim: SimulatorInfo, storage: str, spec: Path) -> None:
-    for name in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "MSI_ENDPOINT"):
+    for name in FOREIGN_CREDENTIALS:
         os.environ.pop(name, None)
     os.environ.update(
         {
-            **sample_settings(),  # every documented setting's default, as `make run` has them
-            "HYBRIDNET_ROTATION_SCHEDULE": "0 0 0 1 1 *",  # the rotation timer stays out of the way
-            "AZURE_SUBSCRIPTION_ID": sim.subscription_id,
-            "HYBRIDNET_ARM_ENDPOINT": sim.arm_url,
-            "HYBRIDNET_ARM_CA_BUNDLE": sim.ca_file,
+            **app_settings(sim.to_json(), storage=storage, spec_path=spec),
             "HYBRIDNET_ARM_POLLING_INTERVAL": "0.05",
-            "IDENTITY_ENDPOINT": sim.identity_endpoint,
-            "IDENTITY_HEADER": sim.identity_header,
-            "HYBRIDNET_SPEC_PATH": str(spec),
-            "AzureWebJobsStorage": storage,
-            "HYBRIDNET_RECONCILE_SCHEDULE": "0 0 0 1 1 *",
-            "HYBRIDNET_FAILOVER_SCHEDULE": "0 0 0 1 1 *",
+            "HYBRIDNET_RECONCILE_SCHEDULE": QUIET,  # no timer fires during the measurement
+            "HYBRIDNET_FAILOVER_SCHEDULE": QUIET,
+            "HYBRIDNET_ROTATION_SCHEDULE": QUIET,
             "HYBRIDNET_HEALTH_STALE_SECONDS": "3600",
         }
     )

@@ -51,6 +51,32 @@ def sample_settings() -> dict[str, str]:
     return {name: str(value) for name, value in values.items() if str(value)}
 
 
+# Credentials that would make DefaultAzureCredential use something other than the managed identity.
+FOREIGN_CREDENTIALS = ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "MSI_ENDPOINT")
+QUIET = "0 0 0 1 1 *"  # a timer schedule that does not fire while a test or benchmark runs
+
+
+def app_settings(sim: dict[str, str], *, storage: str, spec_path: str | Path) -> dict[str, str]:
+    """The app settings that run the app against a simulator (its ready-line JSON) and Azurite, with
+    the production code paths: managed identity from the simulator's endpoint, the real SDKs."""
+    return {
+        **sample_settings(),
+        "AZURE_SUBSCRIPTION_ID": sim["subscriptionId"],
+        "HYBRIDNET_ARM_ENDPOINT": sim["armUrl"],
+        "HYBRIDNET_ARM_CA_BUNDLE": sim["caFile"],
+        "HYBRIDNET_ARM_POLLING_INTERVAL": "0.2",
+        "IDENTITY_ENDPOINT": sim["identityEndpoint"],
+        "IDENTITY_HEADER": sim["identityHeader"],
+        "HYBRIDNET_SPEC_PATH": os.path.abspath(spec_path),
+        "AzureWebJobsStorage": storage,
+        # The simulator's managed identity is the app's own: its writes never re-trigger drift.
+        "HYBRIDNET_APP_PRINCIPAL_IDS": sim["principalId"],
+        "HYBRIDNET_EVENTS_TOPIC_ENDPOINT": sim["topicEndpoint"],
+        "HYBRIDNET_EVENTS_TOPIC_KEY": sim["topicKey"],
+        "HYBRIDNET_KEYVAULT_URL": sim["vaultUrl"],
+    }
+
+
 def _circuit_names(spec_path: str) -> list[str]:
     from shared.spec.load import load_spec_file
 
@@ -78,26 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "the Azure simulator",
         )
         children.append(sim)
-        env.update(
-            {
-                "AZURE_SUBSCRIPTION_ID": sim_info["subscriptionId"],
-                "HYBRIDNET_ARM_ENDPOINT": sim_info["armUrl"],
-                "HYBRIDNET_ARM_CA_BUNDLE": sim_info["caFile"],
-                "HYBRIDNET_ARM_POLLING_INTERVAL": "0.2",
-                "IDENTITY_ENDPOINT": sim_info["identityEndpoint"],
-                "IDENTITY_HEADER": sim_info["identityHeader"],
-                "HYBRIDNET_SPEC_PATH": os.path.abspath(args.spec),
-                "AzureWebJobsStorage": azurite.connection_string,
-                # The simulator's managed identity is the app's own: its writes never re-trigger drift.
-                "HYBRIDNET_APP_PRINCIPAL_IDS": sim_info["principalId"],
-                "HYBRIDNET_EVENTS_TOPIC_ENDPOINT": sim_info["topicEndpoint"],
-                "HYBRIDNET_EVENTS_TOPIC_KEY": sim_info["topicKey"],
-                "HYBRIDNET_KEYVAULT_URL": sim_info["vaultUrl"],
-                # One person at a terminal: a refresh right after flipping the circuit shows it.
-                "HYBRIDNET_HEALTH_REFRESH_MIN_SECONDS": os.environ.get(
-                    "HYBRIDNET_HEALTH_REFRESH_MIN_SECONDS", "1"
-                ),
-            }
+        env.update(app_settings(sim_info, storage=azurite.connection_string, spec_path=args.spec))
+        # One person at a terminal: a refresh right after flipping the circuit shows it.
+        env["HYBRIDNET_HEALTH_REFRESH_MIN_SECONDS"] = os.environ.get(
+            "HYBRIDNET_HEALTH_REFRESH_MIN_SECONDS", "1"
         )
         host, host_info = _start_json_process(
             [

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from shared.spec import UnknownSite
 from shared.spec.load import SpecError, load_spec_file
 
 Command = Callable[[argparse.Namespace], int]
@@ -204,10 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SettingsError, SpecError) as exc:
         print(f"hybridnet {args.command}: {exc}", file=sys.stderr)
         return 1
-    except KeyError as exc:  # unknown site
-        known = getattr(exc, "known", None)  # shared.services.health.UnknownSite names the known sites
-        message = f"unknown site {exc.args[0]!r} (known: {', '.join(known)})" if known else exc.args[0]
-        print(f"hybridnet {args.command}: {message}", file=sys.stderr)
+    except UnknownSite as exc:
+        print(f"hybridnet {args.command}: {exc}", file=sys.stderr)
         return 1
 
 

@@ -115,12 +115,13 @@ class Settings:
     arm_polling_interval: float
     arm_call_timeout: float
     arm_retry_total: int
-    tables_connection_string: str | None
+    tables_connection_string: str | None = field(repr=False)  # may hold the storage account key
     tables_account_url: str | None
     drift_mode: str
     own_principal_ids: tuple[str, ...]
     lease_seconds: float
     lro_timeout: float
+    apply_budget: float
     failover_hold_count: int = 1
     failover_retention_days: float = 365
     failover_evidence_timeout: float = 30
@@ -169,7 +170,8 @@ class Settings:
             own_principal_ids=tuple(
                 p.strip().lower() for p in _text(env, "HYBRIDNET_APP_PRINCIPAL_IDS").split(",") if p.strip()
             ),
-            lease_seconds=_number(env, "HYBRIDNET_LEASE_SECONDS", 600, minimum=10, maximum=3600),
+            lease_seconds=_number(env, "HYBRIDNET_LEASE_SECONDS", 1800, minimum=10, maximum=7200),
+            apply_budget=_number(env, "HYBRIDNET_APPLY_BUDGET_SECONDS", 1200, minimum=10, maximum=7200),
             lro_timeout=_number(env, "HYBRIDNET_LRO_TIMEOUT", 240, minimum=1, maximum=3600),
             failover_hold_count=int(_number(env, "HYBRIDNET_FAILOVER_HOLD_COUNT", 1, minimum=1, maximum=10)),
             failover_retention_days=_number(
@@ -195,6 +197,13 @@ class Settings:
                 env, "HYBRIDNET_ROTATION_PEER_DEADLINE_HOURS", 24, minimum=0, maximum=24 * 30
             ),
         )
+
+    def __post_init__(self) -> None:
+        if self.lease_seconds <= self.apply_budget:
+            raise SettingsError(
+                f"HYBRIDNET_LEASE_SECONDS ({self.lease_seconds:g}) must exceed HYBRIDNET_APPLY_BUDGET_SECONDS "
+                f"({self.apply_budget:g}): a lease must outlive the changes made under it"
+            )
 
     def require_vault(self) -> str:
         if not self.keyvault_url:

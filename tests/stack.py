@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from hybridnet_dev.armsim.runner import SimulatorInfo
-from hybridnet_dev.local_stack import sample_settings
+from hybridnet_dev.local_stack import FOREIGN_CREDENTIALS, app_settings
 from shared.spec import NetworkSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,23 +32,15 @@ def point_app_at(
     **settings: str,
 ) -> None:
     """Set the app settings exactly as `make run` does, so production code paths run unchanged."""
-    for name in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "MSI_ENDPOINT"):
+    for name in FOREIGN_CREDENTIALS:
         env.delenv(name, raising=False)
     values = {
-        **sample_settings(),
-        "AZURE_SUBSCRIPTION_ID": sim.subscription_id,
-        "HYBRIDNET_ARM_ENDPOINT": sim.arm_url,
-        "HYBRIDNET_ARM_CA_BUNDLE": sim.ca_file,
+        **app_settings(sim.to_json(), storage=storage or "", spec_path=spec_path),
         "HYBRIDNET_ARM_POLLING_INTERVAL": "0.05",
         "HYBRIDNET_ARM_RETRY_TOTAL": "3",
-        "IDENTITY_ENDPOINT": sim.identity_endpoint,
-        "IDENTITY_HEADER": sim.identity_header,
-        "HYBRIDNET_SPEC_PATH": str(spec_path),
-        "HYBRIDNET_APP_PRINCIPAL_IDS": sim.principal_id,
-        "HYBRIDNET_KEYVAULT_URL": sim.vault_url,
         **settings,
     }
-    if storage:
-        values["AzureWebJobsStorage"] = storage
+    if not storage:
+        values.pop("AzureWebJobsStorage")
     for name, value in values.items():
         env.setenv(name, value)

@@ -54,3 +54,26 @@ def test_lease_excludes_other_holders_until_released_or_expired(azurite):
     second.release()
     assert first.acquire()
     first.release()
+
+
+def test_an_event_that_could_not_be_handled_is_handled_on_redelivery(azurite):
+    from shared.azure.event_inbox import first_delivery, forget_delivery
+
+    service = table_service(Settings.from_env({"AzureWebJobsStorage": azurite.connection_string}))
+    assert first_delivery(service, "evt-undo")
+    forget_delivery(service, "evt-undo")  # what arm_event does when queueing failed
+    assert first_delivery(service, "evt-undo")
+
+
+def test_old_event_ids_are_pruned_and_pending_markers_kept(azurite):
+    from datetime import timedelta
+
+    from shared.azure.event_inbox import clear_pending, first_delivery, mark_pending, prune_seen
+
+    service = table_service(Settings.from_env({"AzureWebJobsStorage": azurite.connection_string}))
+    assert first_delivery(service, "evt-old")
+    assert mark_pending(service, "site-prune")
+    assert prune_seen(service, older_than=timedelta(seconds=-1)) >= 1
+    assert first_delivery(service, "evt-old")  # forgotten
+    assert not mark_pending(service, "site-prune")  # the pending marker is not an event id
+    clear_pending(service, "site-prune")

@@ -222,3 +222,35 @@ def test_report_mode_writes_nothing():
     writer = RecordingWriter()
     results = apply_plan(the_plan, writer, new_shared_key=lambda: pytest.fail("no key in report mode"))
     assert writer.calls == [] and {r.outcome for r in results} == {Outcome.NOT_RUN}
+
+
+def test_a_spent_time_budget_starts_no_more_actions():
+    findings = diff(desired_site(SEED, SUB), observed_site("seed", []))
+    the_plan = plan(desired_site(SEED, SUB), observed_site("seed", []), findings, Mode.ENFORCE)
+    ticks = iter(range(100))
+    writer = RecordingWriter()
+    results = apply_plan(the_plan, writer, new_shared_key=lambda: "k", deadline=3, clock=lambda: next(ticks))
+    assert [r.outcome for r in results[:3]] == [Outcome.APPLIED] * 3
+    assert {r.outcome for r in results[3:]} == {Outcome.SKIPPED} and len(writer.calls) == 3
+    assert "time budget" in results[3].detail
+
+
+def test_a_resource_being_changed_is_not_planned_over():
+    resources = in_sync()
+    lng = f"{RG}/localNetworkGateways/hybrid-onprem-lng"
+    edit(resources, lng, "properties.gatewayIpAddress", "40.50.60.99")
+    edit(resources, lng, "properties.provisioningState", "Updating")
+    assert findings_for(resources) == []
+
+
+def test_a_missing_key_source_fails_only_the_connection_it_was_for():
+    findings = diff(desired_site(SEED, SUB), observed_site("seed", []))
+    the_plan = plan(desired_site(SEED, SUB), observed_site("seed", []), findings, Mode.ENFORCE)
+
+    def no_vault() -> str:
+        raise RuntimeError("Key Vault answered 503")
+
+    results = {r.action.name: r for r in apply_plan(the_plan, RecordingWriter(), new_shared_key=no_vault)}
+    assert results["hybrid-vpn-connection"].outcome is Outcome.FAILED
+    assert "no pre-shared key" in results["hybrid-vpn-connection"].detail
+    assert results["hybrid-er-connection"].outcome is Outcome.APPLIED

@@ -178,3 +178,38 @@ def test_cloudevents_schema_deliveries_queue_the_site_too(host):
     control.patch_resource(LNG, {"gatewayIpAddress": "40.50.60.96"})
     (run,) = _wait_for(lambda: _runs(settings, "event", since))
     assert run["outcome"] == "fixed"
+
+
+def test_reconcile_now_over_http(host):
+    import urllib.error
+
+    running, control, settings = host
+    info = running.info
+
+    def post(query: str, key: str) -> tuple[int, dict]:
+        request = urllib.request.Request(
+            f"{info.base_url}/api/reconcile?{query}",
+            data=b"",
+            method="POST",
+            headers={"x-functions-key": key},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+
+    assert post("site=seed", info.function_key)[0] == 401
+    assert post("", info.master_key)[0] == 400
+    assert post("site=seed&dryRun=perhaps", info.master_key)[0] == 400
+    assert post("site=seed&verbose=1", info.master_key)[0] == 400
+    status, body = post("site=atlantis", info.master_key)
+    assert status == 404 and body["error"]["known"] == ["seed"]
+    control.patch_resource(LNG, {"gatewayIpAddress": "40.50.60.95"})
+    status, body = post("site=seed&dryRun=true", info.master_key)
+    assert status == 200 and body["outcome"] == "drift-reported" and body["mode"] == "report"
+    since = _now()
+    status, body = post("site=seed", info.master_key)  # enforce mode: queued, applied by the worker
+    assert status == 202 and body == {"queued": "seed", "mode": "enforce"}
+    (run,) = _wait_for(lambda: _runs(settings, "manual", since))
+    assert run["outcome"] == "fixed"

@@ -272,3 +272,16 @@ def test_health_settings():
     assert Settings.from_env({"HYBRIDNET_HEALTH_503_ON": "stale"}).health_503_on == ("stale",)
     with pytest.raises(SettingsError, match="HYBRIDNET_HEALTH_503_ON"):
         Settings.from_env({"HYBRIDNET_HEALTH_503_ON": "sometimes"})
+
+
+def test_a_snapshot_merge_never_goes_back_in_time():
+    from datetime import UTC, datetime
+
+    from shared.report.snapshot import merge
+
+    newer = {"name": "seed", "observedAt": "2026-11-25T12:00:05+00:00", "activePath": "vpn"}
+    older = {"name": "seed", "observedAt": "2026-11-25T12:00:01+00:00", "activePath": "expressroute"}
+    taken = datetime(2026, 11, 25, 12, 0, 6, tzinfo=UTC)
+    merged = merge({"sites": {"seed": newer}}, [older], taken_at=taken, source="poll")
+    assert merged["sites"]["seed"]["activePath"] == "vpn"
+    assert merge({"sites": {"seed": older}}, [newer], taken_at=taken, source="poll")["sites"]["seed"] == newer

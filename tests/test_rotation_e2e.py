@@ -97,7 +97,7 @@ def rig(azurite, tmp_path) -> Iterator[Rig]:
 def test_full_rotation_with_the_appliance_following(rig):
     outcome = rig.rotate(manual=True)
     assert outcome.error is None and outcome.started
-    assert outcome.steps == ["start", "escrow", "apply"] and outcome.phase == "awaiting-peer"
+    assert outcome.steps == ["start", "escrow", "apply", "peer-down"] and outcome.phase == "awaiting-peer"
     assert rig.azure_key() == rig.keys[-1]
     assert rig.vpn_status() == "NotConnected"  # the appliance still has the old key
     assert rig.roles() == ["active", "pending"]  # the old key was escrowed before anything changed
@@ -135,7 +135,7 @@ def test_expressroute_failing_while_awaiting_the_peer_rolls_back(rig):
     assert rig.rotate(manual=True).phase == "awaiting-peer"
     rig.control.set_circuit(CIRCUIT, up=False)
     outcome = rig.rotate()
-    assert outcome.steps == ["rollback"] and outcome.phase == "rolled-back"
+    assert outcome.steps == ["rollback-started", "rollback"] and outcome.phase == "rolled-back"
     assert rig.azure_key() == old_key
     assert rig.vpn_status() == "Connected"  # the backup carries traffic again
     assert rig.roles() == ["superseded", "rolled-back", "active"]
@@ -175,7 +175,7 @@ def test_arm_failure_after_escrow_resumes_without_a_second_key(rig):
     assert failed.error and failed.steps == ["start", "escrow"]
     assert rig.azure_key() == rig.keys[0]
     resumed = rig.rotate()
-    assert resumed.steps == ["apply"] and resumed.phase == "awaiting-peer"
+    assert resumed.steps == ["apply", "peer-down"] and resumed.phase == "awaiting-peer"
     assert len(rig.keys) == 2  # one generated key: the escrowed one was applied, not a new one
     assert rig.azure_key() == rig.keys[1] and rig.roles() == ["active", "pending"]
 
@@ -196,7 +196,7 @@ def test_key_applied_before_a_crash_is_verified_not_written_again(rig):
     ).result()
     rig.control.clear_requests()
     resumed = rig.rotate()
-    assert resumed.steps == ["apply"] and resumed.phase == "awaiting-peer"
+    assert resumed.steps == ["apply", "peer-down"] and resumed.phase == "awaiting-peer"
     writes = [r for r in rig.control.requests() if r["method"] == "PUT" and r["path"].endswith("/sharedkey")]
     assert writes == [] and len(rig.keys) == 2 and rig.azure_key() == rig.keys[1]
 
@@ -329,7 +329,7 @@ def test_rotate_on_demand_over_http(rig):
         assert (
             status == 202
             and body["phase"] == "awaiting-peer"
-            and body["steps"] == ["start", "escrow", "apply"]
+            and body["steps"] == ["start", "escrow", "apply", "peer-down"]
         )
         rig.keys.append(rig.azure_key())  # generated inside the trigger: learn it from Azure
         assert rig.keys[-1] not in json.dumps(body)
@@ -350,3 +350,52 @@ def test_two_instances_never_rotate_one_site_at_once(rig):
     assert len(skipped) == 1 and "another instance" in skipped[0].skipped
     assert len(done) == 1 and done[0].phase == "awaiting-peer"
     assert rig.roles() == ["active", "pending"] and len(rig.keys) == 2
+
+
+def test_a_resumed_rotation_waits_while_expressroute_is_down(rig):
+    rig.control.add_fault(
+        "error", method="PUT", path="connections/hybrid-vpn-connection/sharedkey$", status=500, count=1
+    )
+    assert rig.rotate(manual=True).phase == "escrowed"
+    rig.control.set_circuit(CIRCUIT, up=False)
+    rig.control.clear_requests()
+    waiting = rig.rotate()
+    assert waiting.phase == "escrowed" and waiting.steps == [] and waiting.error is None
+    assert [r for r in rig.control.requests() if r["method"] == "PUT"] == []  # the VPN is left alone
+    rig.control.set_circuit(CIRCUIT, up=True)
+    assert rig.rotate().phase == "awaiting-peer"
+
+
+def test_an_interrupted_rollback_is_finished_not_completed(rig):
+    old_key = rig.keys[0]
+    assert rig.rotate(manual=True).phase == "awaiting-peer"
+    rig.control.set_circuit(CIRCUIT, up=False)
+    # Key Vault fails right after the old key is back in Azure: the rollback stops half-way.
+    rig.control.add_fault("error", method="PUT", path="/secrets/ipsec-", status=503, count=1)
+    interrupted = rig.rotate()
+    assert interrupted.error and interrupted.phase == "rolling-back"
+    assert rig.azure_key() == old_key and rig.vpn_status() == "Connected"
+    rig.control.set_circuit(CIRCUIT, up=True)
+    finished = rig.rotate()
+    assert finished.phase == "rolled-back" and finished.steps == ["rollback"]
+    assert rig.azure_key() == old_key
+    active = [
+        v
+        for v in rig.control.vault_secret_versions(rig.secret, reveal=True)
+        if v["tags"]["state"] == "active"
+    ]
+    assert [v["value"] for v in active] == [old_key]  # what on-prem automation fetches is what Azure has
+
+
+def test_a_detected_failover_rolls_back_a_waiting_rotation_at_once(rig):
+    from shared.services.failover import check_site
+
+    old_key = rig.keys[0]
+    assert check_site(rig.settings, rig.site, "poll").outcome == "baseline"
+    assert rig.rotate(manual=True).phase == "awaiting-peer"
+    rig.control.set_circuit(CIRCUIT, up=False)
+    result = check_site(rig.settings, rig.site, "alert")
+    assert result.outcome == "recorded"
+    state, _ = load_state(table_service(rig.settings), rig.site.name)
+    assert state.phase is Phase.ROLLED_BACK  # without waiting for the rotation timer
+    assert rig.azure_key() == old_key and rig.vpn_status() == "Connected"

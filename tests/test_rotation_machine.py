@@ -54,29 +54,42 @@ def test_no_second_rotation_while_one_is_in_progress():
     [
         (Phase.STARTED, BOTH_DOWN, Step.ESCROW),
         (Phase.ESCROWED, HEALTHY, Step.APPLY),
+        (Phase.ESCROWED, ER_DOWN, Step.WAIT),  # never re-key the VPN while it may be the only path
         (Phase.AWAITING_PEER, HEALTHY, Step.COMPLETE),
         (Phase.AWAITING_PEER, PEER_PENDING, Step.WAIT),
         (Phase.AWAITING_PEER, BOTH_DOWN, Step.ROLLBACK),
         (Phase.AWAITING_PEER, ER_DOWN, Step.COMPLETE),  # the VPN is up with the new key: done
+        (Phase.ROLLING_BACK, HEALTHY, Step.ROLLBACK),  # a rollback, once begun, is finished
         (Phase.COMPLETED, BOTH_DOWN, Step.WAIT),
         (Phase.ROLLED_BACK, HEALTHY, Step.WAIT),
         (Phase.IDLE, HEALTHY, Step.WAIT),
     ],
 )
 def test_next_step(phase, paths, expected):
-    state = RotationState(phase=phase, rotation_id="r1", started_at=NOW, awaiting_since=NOW)
+    state = RotationState(
+        phase=phase, rotation_id="r1", started_at=NOW, awaiting_since=NOW, peer_seen_down=True
+    )
     assert machine.next_step(state, paths, NOW + timedelta(minutes=5), DEADLINE) is expected
+
+
+def test_a_connected_status_right_after_the_key_change_is_not_trusted():
+    applied = machine.awaiting_peer(machine.started(RotationState(), "r1", NOW), NOW)
+    soon = NOW + timedelta(minutes=1)
+    assert machine.next_step(applied, HEALTHY, soon, DEADLINE) is Step.WAIT  # may be stale
+    assert machine.next_step(applied, PEER_PENDING, soon, DEADLINE) is Step.PEER_DOWN
+    assert machine.next_step(machine.peer_down(applied), HEALTHY, soon, DEADLINE) is Step.COMPLETE
+    assert machine.next_step(applied, HEALTHY, NOW + timedelta(minutes=10), DEADLINE) is Step.COMPLETE
 
 
 def test_a_rotation_forced_without_expressroute_does_not_roll_back_for_it():
     forced = machine.awaiting_peer(machine.started(RotationState(), "r1", NOW, expressroute_up=False), NOW)
-    assert machine.next_step(forced, BOTH_DOWN, NOW, DEADLINE) is Step.WAIT
+    assert machine.next_step(machine.peer_down(forced), BOTH_DOWN, NOW, DEADLINE) is Step.WAIT
     normal = machine.awaiting_peer(machine.started(RotationState(), "r1", NOW), NOW)
     assert machine.next_step(normal, BOTH_DOWN, NOW, DEADLINE) is Step.ROLLBACK
 
 
 def test_overdue_peer_alerts_once_and_keeps_waiting():
-    waiting = machine.awaiting_peer(machine.started(RotationState(), "r1", NOW), NOW)
+    waiting = machine.peer_down(machine.awaiting_peer(machine.started(RotationState(), "r1", NOW), NOW))
     later = NOW + DEADLINE
     assert machine.next_step(waiting, PEER_PENDING, later, DEADLINE) is Step.ALERT
     assert machine.next_step(machine.alerted(waiting), PEER_PENDING, later, DEADLINE) is Step.WAIT

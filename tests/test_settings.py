@@ -41,3 +41,13 @@ def test_tables_fall_back_to_functions_storage():
     assert settings.tables_connection_string == "UseDevelopmentStorage=true"
     explicit = Settings.from_env({"AzureWebJobsStorage": "a", "HYBRIDNET_TABLES_CONNECTION_STRING": "b"})
     assert explicit.tables_connection_string == "b"
+
+
+def test_lease_must_outlive_the_apply_budget():
+    with pytest.raises(SettingsError, match="HYBRIDNET_LEASE_SECONDS"):
+        Settings.from_env({"HYBRIDNET_LEASE_SECONDS": "600", "HYBRIDNET_APPLY_BUDGET_SECONDS": "1200"})
+
+
+def test_storage_keys_stay_out_of_repr():
+    settings = Settings.from_env({"AzureWebJobsStorage": "AccountName=a;AccountKey=c2VjcmV0"})
+    assert "c2VjcmV0" not in repr(settings)

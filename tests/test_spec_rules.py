@@ -12,40 +12,7 @@ import yaml
 from shared.spec import SpecError, parse_spec
 from shared.spec.model import Site
 from shared.spec.rules import check_site, check_sites, last_block, non_public_reason
-
-CIRCUIT_ID = (
-    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/hybrid-circuit-rg"
-    "/providers/Microsoft.Network/expressRouteCircuits/hybrid-er-circuit"
-)
-
-SEED_SITE: dict[str, Any] = {
-    "name": "seed",
-    "resourceGroup": "hybrid-network-rg",
-    "location": "eastus",
-    "maxKeyAgeDays": 90,
-    "vnet": {
-        "name": "hybrid-vnet",
-        "addressSpace": ["10.20.0.0/16"],
-        "gatewaySubnet": "10.20.255.224/27",
-        "subnets": [{"name": "web-tier", "prefix": "10.20.1.0/24"}],
-    },
-    "onPremises": {"addressSpace": ["10.10.0.0/16"], "applianceIp": "40.50.60.70"},
-    "expressRoute": {
-        "gateway": {"name": "hybrid-er-gw", "sku": "Standard", "publicIpName": "hybrid-er-gw-pip"},
-        "connection": {"name": "hybrid-er-connection", "circuitId": CIRCUIT_ID, "routingWeight": 10},
-    },
-    "vpn": {
-        "gateway": {
-            "name": "hybrid-vpn-gw",
-            "sku": "VpnGw1",
-            "generation": "Generation1",
-            "publicIpName": "hybrid-vpn-gw-pip",
-        },
-        "localNetworkGateway": {"name": "hybrid-onprem-lng"},
-        "connection": {"name": "hybrid-vpn-connection", "ikeVersion": "IKEv2", "routingWeight": 0},
-    },
-    "loadBalancer": {"name": "hybrid-web-ilb", "subnet": "web-tier", "privateIp": "10.20.1.254"},
-}
+from tests.seed_data import CIRCUIT_ID, SEED_SITE
 
 Mutator = Callable[[dict[str, Any]], None]
 

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from azure.data.tables import TableServiceClient
 
 PENDING_PARTITION = "pending-reconcile"
-PENDING_TTL = timedelta(minutes=15)
+SEEN_RETENTION = timedelta(hours=25)  # Event Grid retries a delivery for up to 24 h
+PENDING_TTL = timedelta(minutes=5)  # a lost work item delays events no longer than this
 
 
 def _row_key(event_id: str) -> str:
@@ -33,6 +34,12 @@ def first_delivery(service: TableServiceClient, event_id: str) -> bool:
     except ResourceExistsError:
         return False
     return True
+
+
+def forget_delivery(service: TableServiceClient, event_id: str) -> None:
+    """Undo first_delivery when the event could not be handled, so its redelivery is."""
+    key = _row_key(event_id)
+    table(service, EVENTS_SEEN).delete_entity(key[:2], key)
 
 
 def mark_pending(service: TableServiceClient, site: str, *, stale_after: timedelta = PENDING_TTL) -> bool:
@@ -70,3 +77,24 @@ def mark_pending(service: TableServiceClient, site: str, *, stale_after: timedel
 def clear_pending(service: TableServiceClient, site: str) -> None:
     """Called when a reconcile starts: changes after this point queue a new one."""
     table(service, EVENTS_SEEN).delete_entity(PENDING_PARTITION, site)
+
+
+def prune_seen(
+    service: TableServiceClient, *, older_than: timedelta = SEEN_RETENTION, limit: int = 1000
+) -> int:
+    """Forget event ids seen before `older_than` ago (Event Grid stops retrying after 24 h), at most
+    `limit` per call. Returns how many were deleted."""
+    cutoff = (datetime.now(UTC) - older_than).isoformat()
+    events = table(service, EVENTS_SEEN)
+    rows = events.query_entities(
+        "PartitionKey ne @pending and seenAt lt @cutoff",
+        parameters={"pending": PENDING_PARTITION, "cutoff": cutoff},
+        select=["PartitionKey", "RowKey"],
+    )
+    deleted = 0
+    for row in rows:
+        events.delete_entity(row["PartitionKey"], row["RowKey"])
+        deleted += 1
+        if deleted >= limit:
+            break
+    return deleted

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -35,6 +35,13 @@ class SecretVersion:
     enabled: bool
 
 
+def _stored_at(version: SecretVersion) -> str:
+    stamp = version.tags.get("storedAt")
+    if stamp:
+        return stamp
+    return version.created.astimezone(UTC).isoformat() if version.created else ""
+
+
 @lru_cache(maxsize=4)
 def _client(vault_url: str, ca_bundle: str | None, retry_total: int) -> SecretClient:
     from azure.keyvault.secrets import SecretClient
@@ -56,6 +63,8 @@ class KeyEscrow:
         """A new version; returns its version id."""
         from azure.core.exceptions import AzureError
 
+        # Key Vault's `created` has 1 s resolution: versions are ordered by this tag instead.
+        tags = {**tags, "storedAt": datetime.now(UTC).isoformat()}
         try:
             secret = self._client.set_secret(name, value, tags=tags, content_type="ipsec-psk")
         except AzureError as exc:
@@ -74,7 +83,8 @@ class KeyEscrow:
         return secret.value
 
     def versions(self, name: str) -> list[SecretVersion]:
-        """Every version, oldest first; [] when the secret does not exist yet."""
+        """Every version, oldest first (by the `storedAt` tag, else `created`); [] when the secret does
+        not exist yet."""
         from azure.core.exceptions import AzureError, ResourceNotFoundError
 
         try:

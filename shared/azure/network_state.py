@@ -38,19 +38,19 @@ def _list(what: str, call: Callable[[], Any]) -> list[Any]:
 
 
 def describe_error(exc: Exception, secret: str | None = None) -> str:
+    """Status, code and ARM's message, with `secret` redacted before anything is cut."""
     from azure.core.exceptions import HttpResponseError
 
     if isinstance(exc, HttpResponseError):
         code = exc.error.code if exc.error is not None else None
         message = (exc.error.message if exc.error is not None else "") or ""
+        if secret:
+            message = message.replace(secret, "***")
         text = f"ARM answered {exc.status_code}{f' {code}' if code else ''}"
         if message:
             text += f": {message[:300]}"
-    else:
-        text = f"{type(exc).__name__} (ARM could not be reached)"
-    if secret:
-        text = text.replace(secret, "***")
-    return text
+        return text
+    return f"{type(exc).__name__} (ARM could not be reached)"
 
 
 def observe_site(client: NetworkManagementClient, site: Site) -> ObservedSite:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -50,10 +51,13 @@ def apply_plan(
     writer: ResourceWriter,
     *,
     new_shared_key: Callable[[], str],
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> list[ActionResult]:
     """Run each action of the plan in order. In report mode nothing is written.
 
-    `new_shared_key` supplies the pre-shared key for a connection that must be created; the key goes
+    `deadline` (a `clock` value) stops starting actions once the pass's time budget is spent, so a
+    pass ends inside the function timeout; `new_shared_key` supplies the pre-shared key for a connection that must be created; the key goes
     into the request body only, never into a result, a log line or an exception.
     """
     if not plan.mode.writes:
@@ -61,6 +65,14 @@ def apply_plan(
     results: list[ActionResult] = []
     failed: set[str] = set()
     for action in plan.actions:
+        if deadline is not None and clock() >= deadline:
+            failed.add(id_key(action.resource_id))
+            results.append(
+                ActionResult(
+                    action, Outcome.SKIPPED, "the pass's time budget is used up; the next pass goes on"
+                )
+            )
+            continue
         blocked = [d for d in action.depends_on if id_key(d) in failed]
         if blocked:
             failed.add(id_key(action.resource_id))
@@ -70,9 +82,15 @@ def apply_plan(
             )
             continue
         body: Mapping[str, Any] = action.body
-        if action.needs_shared_key:
-            body = {**body, "properties": {**body["properties"], "sharedKey": new_shared_key()}}
         try:
+            if action.needs_shared_key:
+                try:
+                    key = new_shared_key()
+                except Exception as exc:  # Key Vault down, not configured...: this action fails, not the run
+                    raise WriteError(
+                        f"no pre-shared key for the new connection: {type(exc).__name__}: {exc}"
+                    ) from None
+                body = {**body, "properties": {**body["properties"], "sharedKey": key}}
             writer.put(
                 action.kind,
                 action.resource_id,

@@ -68,10 +68,15 @@ def diff(desired: DesiredSite, observed: ObservedSite) -> list[Finding]:
     return findings
 
 
+IN_FLIGHT = frozenset({"Updating", "Creating", "Deleting"})
+
+
 def _compare(
     site: str, resource: DesiredResource, actual: ObservedResource, location: str
 ) -> Iterable[Finding]:
     label = f"{KIND_LABEL[resource.kind]} {resource.name}"
+    if actual.provisioning_state in IN_FLIGHT:
+        return  # an operation is running on it (ours or someone's): judged by the next pass, not PUT over
     if actual.provisioning_state == "Failed":
         yield Finding(
             site,

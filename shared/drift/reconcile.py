@@ -87,6 +87,7 @@ def reconcile_site(
     lock: SiteLock,
     new_shared_key: Callable[[], str],
     extra_findings: tuple[Finding, ...] = (),
+    apply_deadline: float | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> ReconcileResult:
     """Observe and plan without the lock (reads only); when the mode would write, take the site's
@@ -137,7 +138,7 @@ def reconcile_site(
             return result(error=exc)
         if the_plan.empty:  # fixed by whoever held the lock before us
             return result(findings, the_plan, remaining=findings)
-        results = tuple(apply_plan(the_plan, writer, new_shared_key=new_shared_key))
+        results = tuple(apply_plan(the_plan, writer, new_shared_key=new_shared_key, deadline=apply_deadline))
         try:
             remaining, _ = assess()
         except ObserveFailed as exc:

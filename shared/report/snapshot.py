@@ -64,10 +64,14 @@ def merge(
 ) -> dict[str, Any]:
     """The next snapshot: the previous one with these sites' entries replaced (a refresh of one site
     keeps the others as they were, each with its own `observedAt`); sites no longer in `known` (the
-    spec's site names) are dropped."""
+    spec's site names) are dropped. An entry never replaces a newer observation of its site (a slow
+    poll racing a refresh on another instance must not take the report back in time)."""
     sites = dict((previous or {}).get("sites") or {})
     if known is not None:
         sites = {name: entry for name, entry in sites.items() if name in known}
     for entry in entries:
+        current = sites.get(entry["name"])
+        if current and str(current.get("observedAt") or "") > str(entry.get("observedAt") or ""):
+            continue
         sites[entry["name"]] = entry
     return {"version": SNAPSHOT_VERSION, "takenAt": taken_at.isoformat(), "source": source, "sites": sites}

@@ -4,8 +4,12 @@
 Phases, persisted after every step so a crash at any point resumes where it stopped:
 
     started --escrow--> escrowed --apply+verify--> awaiting-peer --peer connected--> completed
-                                                        |--ExpressRoute lost--> rolled-back
+                                                        |--ExpressRoute lost--> rolling-back --> rolled-back
                                                         '--deadline passed--> (alert once, keep waiting)
+
+An `escrowed` rotation whose ExpressRoute went down waits (it does not re-key the VPN while the VPN
+may be the only path). In `awaiting-peer`, a Connected VPN counts as the peer's only after the tunnel
+was seen down once since the key changed, or after a settle time (ARM's status can lag the change).
 
 `started` means a rotation id was chosen and nothing outside the state may exist yet; `escrowed`
 means the new key is a Key Vault version tagged with that id; `awaiting-peer` means Azure has the new
@@ -25,17 +29,19 @@ class Phase(StrEnum):
     STARTED = "started"
     ESCROWED = "escrowed"
     AWAITING_PEER = "awaiting-peer"
+    ROLLING_BACK = "rolling-back"
     COMPLETED = "completed"
     ROLLED_BACK = "rolled-back"
 
     @property
     def in_progress(self) -> bool:
-        return self in (Phase.STARTED, Phase.ESCROWED, Phase.AWAITING_PEER)
+        return self in (Phase.STARTED, Phase.ESCROWED, Phase.AWAITING_PEER, Phase.ROLLING_BACK)
 
 
 class Step(StrEnum):
     ESCROW = "escrow"
     APPLY = "apply"
+    PEER_DOWN = "peer-down"
     COMPLETE = "complete"
     ROLLBACK = "rollback"
     ALERT = "alert"
@@ -51,6 +57,7 @@ class RotationState:
     previous_version: str | None = None
     awaiting_since: datetime | None = None
     alerted: bool = False
+    peer_seen_down: bool = False  # the VPN was seen not Connected after the key changed
     last_rotated_at: datetime | None = None
     detail: str = ""
     # False for a rotation forced while ExpressRoute was already down: losing ExpressRoute is then no
@@ -113,17 +120,29 @@ def decide_start(
     return StartDecision(True, why + (" (forced)" if force and not paths.expressroute_up else ""))
 
 
-def next_step(state: RotationState, paths: Paths, now: datetime, peer_deadline: timedelta) -> Step:
+def next_step(
+    state: RotationState,
+    paths: Paths,
+    now: datetime,
+    peer_deadline: timedelta,
+    settle: timedelta = timedelta(minutes=10),
+) -> Step:
+    expressroute_lost = state.expressroute_up_at_start and not paths.expressroute_up
     if state.phase is Phase.STARTED:
         return Step.ESCROW
     if state.phase is Phase.ESCROWED:
-        return Step.APPLY
+        return Step.WAIT if expressroute_lost else Step.APPLY
+    if state.phase is Phase.ROLLING_BACK:
+        return Step.ROLLBACK
     if state.phase is Phase.AWAITING_PEER:
-        if paths.vpn_up:
-            return Step.COMPLETE
-        if not paths.expressroute_up and state.expressroute_up_at_start:
-            return Step.ROLLBACK  # the backup is needed now, and it is down because of us
         since = state.awaiting_since or state.started_at or now
+        if paths.vpn_up:
+            settled = state.peer_seen_down or now - since >= settle
+            return Step.COMPLETE if settled else Step.WAIT
+        if expressroute_lost:
+            return Step.ROLLBACK  # the backup is needed now, and it is down because of us
+        if not state.peer_seen_down:
+            return Step.PEER_DOWN
         if not state.alerted and now - since >= peer_deadline:
             return Step.ALERT
     return Step.WAIT
@@ -141,6 +160,7 @@ def started(
         pending_version=None,
         awaiting_since=None,
         alerted=False,
+        peer_seen_down=False,
         detail="",
     )
 
@@ -153,6 +173,14 @@ def escrowed(state: RotationState, pending_version: str, previous_version: str |
 
 def awaiting_peer(state: RotationState, now: datetime) -> RotationState:
     return replace(state, phase=Phase.AWAITING_PEER, awaiting_since=now)
+
+
+def peer_down(state: RotationState) -> RotationState:
+    return replace(state, peer_seen_down=True)
+
+
+def rolling_back(state: RotationState) -> RotationState:
+    return replace(state, phase=Phase.ROLLING_BACK)
 
 
 def alerted(state: RotationState) -> RotationState:

@@ -181,6 +181,8 @@ def check_site(
             detected_by,
         )
         published = publish_failover_event(settings, recorded)
+        if recorded["kind"] in ("failover", "outage"):
+            _advance_rotation(settings, site)
         return CheckResult(
             site.name, observation.condition, "recorded", recorded, published, _reads(observation)
         )
@@ -219,3 +221,23 @@ def cleanup_history(
     if deleted:
         log.info("failover history: deleted %d event row(s) detected before %s", deleted, cutoff.isoformat())
     return deleted
+
+
+def _advance_rotation(settings: Settings, site: Site) -> None:
+    """ExpressRoute was just lost: a key rotation waiting for its peer must roll back now, not at the
+    rotation timer's next run. Never fails the failover check."""
+    if not settings.keyvault_url:
+        return
+    from shared.services.rotation import rotate_site
+
+    try:
+        outcome = rotate_site(settings, site, advance_only=True)
+    except Exception as exc:  # the failover record matters more; the rotation timer retries
+        log.error(
+            "site %s: advancing the key rotation after a failover failed: %s", site.name, type(exc).__name__
+        )
+        return
+    if outcome.steps:
+        log.warning(
+            "site %s: key rotation advanced after the failover: %s", site.name, ", ".join(outcome.steps)
+        )

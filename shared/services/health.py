@@ -39,7 +39,7 @@ from shared.report.build import SiteInputs, build_report, http_status
 from shared.report.snapshot import merge, site_entry
 from shared.services.failover import CheckResult, ObservationFailed, check_site
 from shared.settings import Settings
-from shared.spec import Site
+from shared.spec import Site, UnknownSite
 from shared.spec_source import current_spec
 
 if TYPE_CHECKING:
@@ -56,13 +56,6 @@ Clock = Callable[[], datetime]
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-class UnknownSite(KeyError):
-    def __init__(self, name: str, known: list[str]) -> None:
-        super().__init__(name)
-        self.name = name
-        self.known = known
 
 
 class SingleFlight:

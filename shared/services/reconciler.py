@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -60,6 +61,7 @@ def reconcile(
         observe=lambda s: observe_site(client, s),
         writer=ArmResourceWriter(client, lro_timeout=settings.lro_timeout),
         lock=lease,
+        apply_deadline=time.monotonic() + settings.apply_budget,
         new_shared_key=lambda: key_for_new_connection(settings, site),
         extra_findings=tuple(
             key_findings(

@@ -186,9 +186,23 @@ class _Rotation:
         )
 
     def complete(self) -> None:
+        """The peer connects: but only the key Azure really has may become `active`. An interrupted
+        rollback leaves the previous key in Azure (and the tunnel up): that finishes as a rollback."""
+        assert self.state.pending_version is not None
+        current = read_shared_key(self.client, self.rg, self.connection)
+        if current != self.vault.value(self.secret, self.state.pending_version):
+            if self.state.previous_version and current == self.vault.value(
+                self.secret, self.state.previous_version
+            ):
+                self.save(machine.rolling_back(self.state), "rollback-started", "Azure has the previous key")
+                self.rollback(None)
+                return
+            raise SharedKeyError(
+                f"connection {self.connection}: Azure has neither the pending nor the previous key "
+                "(changed by hand during the rotation?)"
+            )
         stamp = self.now().isoformat()
-        if self.state.pending_version:
-            self._tag(self.state.pending_version, ACTIVE, activatedAt=stamp)
+        self._tag(self.state.pending_version, ACTIVE, activatedAt=stamp)
         if self.state.previous_version:
             self._tag(self.state.previous_version, PREVIOUS, retiredAt=stamp)
         self.save(
@@ -197,25 +211,45 @@ class _Rotation:
             "the VPN connection is Connected with the new key",
         )
 
-    def rollback(self, paths: Paths) -> None:
+    def peer_down(self) -> None:
+        self.save(
+            machine.peer_down(self.state),
+            "peer-down",
+            "the VPN connection is down after the key change, as expected until the peer has the new key",
+        )
+
+    def rollback(self, paths: Paths | None) -> None:
+        """Restore the previous key. Persisted as `rolling-back` before Azure is touched, so a crash
+        anywhere below resumes here and finishes it (each step checks before it writes)."""
         assert self.state.previous_version is not None
+        if self.state.phase is not Phase.ROLLING_BACK:
+            why = f"ExpressRoute went {paths.expressroute_status or 'unknown'}" if paths else "resumed"
+            self.save(machine.rolling_back(self.state), "rollback-started", why)
+        previous = self._version(self.state.previous_version)
         old = self.vault.value(self.secret, self.state.previous_version)
-        write_shared_key(self.client, self.rg, self.connection, old, timeout=self.settings.lro_timeout)
         if read_shared_key(self.client, self.rg, self.connection) != old:
-            raise SharedKeyError(f"connection {self.connection}: the restored key read back differs")
-        tags = {
-            **self._base_tags(),
-            "state": ACTIVE,
-            "restoredFrom": self.state.previous_version,
-            "rotationId": f"{self.state.rotation_id}-rollback",
-        }
-        self.vault.store(self.secret, old, tags)
+            write_shared_key(self.client, self.rg, self.connection, old, timeout=self.settings.lro_timeout)
+            if read_shared_key(self.client, self.rg, self.connection) != old:
+                raise SharedKeyError(f"connection {self.connection}: the restored key read back differs")
+        restored_id = f"{self.state.rotation_id}-rollback"
+        if not any(v.tags.get("rotationId") == restored_id for v in self.versions()):
+            tags = {
+                **self._base_tags(),
+                "state": ACTIVE,
+                "restoredFrom": self.state.previous_version,
+                "rotationId": restored_id,
+                # The key is as old as it was: its age must not restart with the copy.
+                "escrowedAt": (previous.tags.get("escrowedAt") if previous else None)
+                or (
+                    previous.created.isoformat() if previous and previous.created else self.now().isoformat()
+                ),
+            }
+            self.vault.store(self.secret, old, tags)
         self._tag(self.state.previous_version, SUPERSEDED)
         if self.state.pending_version:
             self._tag(self.state.pending_version, ROLLED_BACK)
         detail = (
-            f"ExpressRoute went {paths.expressroute_status or 'unknown'} while the peer had not taken the new key: "
-            "the previous key is restored"
+            "the peer had not taken the new key while ExpressRoute was lost: the previous key is restored"
         )
         self.save(machine.rolled_back(self.state, detail), "rollback", detail)
         self.notify("RolledBack", detail)
@@ -258,8 +292,12 @@ def _plain(value: object) -> str | None:
 
 
 def _escrowed_at(versions: list[SecretVersion]) -> datetime | None:
-    active = [v for v in versions if v.tags.get("state") == ACTIVE and v.created]
-    return active[-1].created if active else None
+    """When the active key was first escrowed (a restored copy carries the original's time)."""
+    active = [v for v in versions if v.tags.get("state") == ACTIVE]
+    if not active:
+        return None
+    stamp = active[-1].tags.get("escrowedAt")
+    return datetime.fromisoformat(stamp) if stamp else active[-1].created
 
 
 def rotate_site(
@@ -268,13 +306,19 @@ def rotate_site(
     *,
     manual: bool = False,
     force: bool = False,
+    advance_only: bool = False,
+    lro_timeout: float | None = None,
     new_key: Callable[[], str] | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> RotationOutcome:
-    """Start a rotation when due (or `manual`), and advance one in progress as far as it can go now."""
+    """Start a rotation when due (or `manual`), and advance one in progress as far as it can go now.
+    `advance_only` never starts one (the failover check uses it); `lro_timeout` bounds one ARM key
+    write for callers with less time (an HTTP request): an unfinished write is verified next run."""
     make_key = new_key or (
         lambda: generate_shared_key(settings.rotation_key_length, symbols=settings.rotation_key_symbols)
     )
+    if lro_timeout is not None:
+        settings = replace(settings, lro_timeout=min(settings.lro_timeout, lro_timeout))
     run = _Rotation(settings, site, make_key, now)
     lease = Lease(
         run.tables,
@@ -290,6 +334,9 @@ def rotate_site(
         run.state, run.etag = load_state(run.tables, site.name)  # re-read under the lease
         run.outcome.phase = run.state.phase.value
         paths: Paths | None = None
+        if advance_only and not run.state.phase.in_progress:
+            run.outcome.skipped = "no rotation in progress"
+            return run.outcome
         if not run.state.phase.in_progress:
             versions = run.versions()
             age = machine.key_age_days(run.state, now(), _escrowed_at(versions))
@@ -321,6 +368,8 @@ def rotate_site(
                 run.escrow()
             elif step is Step.APPLY:
                 run.apply()
+            elif step is Step.PEER_DOWN:
+                run.peer_down()
             elif step is Step.COMPLETE:
                 run.complete()
             elif step is Step.ROLLBACK:

@@ -8,6 +8,7 @@ from shared.spec.model import (
     OnPremises,
     Site,
     Subnet,
+    UnknownSite,
     VirtualNetwork,
     Vpn,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "Site",
     "SpecError",
     "Subnet",
+    "UnknownSite",
     "VirtualNetwork",
     "Vpn",
     "dump_spec",

@@ -107,6 +107,18 @@ class Site(SpecModel):
         return list(self.express_route.advertised_prefixes or self.on_premises.address_space)
 
 
+class UnknownSite(KeyError):
+    """No site of that name in the spec; `known` lists the sites there are."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(name)
+        self.name = name
+        self.known = known
+
+    def __str__(self) -> str:
+        return f"unknown site {self.name!r} (known sites: {', '.join(self.known)})"
+
+
 class NetworkSpec(SpecModel):
     sites: list[Site] = Field(min_length=1)
 
@@ -114,5 +126,4 @@ class NetworkSpec(SpecModel):
         for site in self.sites:
             if site.name == name:
                 return site
-        known = ", ".join(s.name for s in self.sites)
-        raise KeyError(f"unknown site {name!r} (known sites: {known})")
+        raise UnknownSite(name, [s.name for s in self.sites])

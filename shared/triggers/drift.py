@@ -45,22 +45,33 @@ def parse_work_item(body: str) -> dict[str, Any]:
 @bp.timer_trigger(arg_name="timer", schedule="%HYBRIDNET_RECONCILE_SCHEDULE%", run_on_startup=False)
 @bp.queue_output(arg_name="work", queue_name=RECONCILE_QUEUE, connection=STORAGE)
 def reconcile_timer(timer: func.TimerRequest, work: func.Out[list[str]]) -> None:
+    from shared.azure.event_inbox import prune_seen
+    from shared.azure.tables import table_service
     from shared.spec_source import current_spec
 
-    spec = current_spec(Settings.from_env())
+    settings = Settings.from_env()
+    spec = current_spec(settings)
     work.set([work_item(site.name, "timer") for site in spec.sites])
     log.info("reconcile_timer: queued %d site(s) past_due=%s", len(spec.sites), timer.past_due)
+    try:
+        pruned = prune_seen(table_service(settings))
+    except Exception as exc:  # housekeeping must not stop the reconcile
+        log.error("reconcile_timer: pruning old event ids failed: %s", type(exc).__name__)
+    else:
+        if pruned:
+            log.info("reconcile_timer: forgot %d event id(s) older than Event Grid's retry window", pruned)
 
 
 @bp.queue_trigger(arg_name="msg", queue_name=RECONCILE_QUEUE, connection=STORAGE)
 def reconcile_worker(msg: func.QueueMessage) -> None:
     from shared.services.reconciler import SiteBusy, reconcile
+    from shared.spec import UnknownSite
 
     item = parse_work_item(msg.get_body().decode("utf-8", errors="replace"))
     try:
         reconcile(Settings.from_env(), item["site"], trigger=str(item.get("trigger") or "queue"))
-    except KeyError as exc:
-        log.warning("reconcile_worker: %s; work item dropped", exc.args[0])
+    except UnknownSite as exc:  # the spec changed since the item was queued
+        log.warning("reconcile_worker: %s; work item dropped", exc)
     except SiteBusy as exc:
         # Raise so the host makes the message visible again after visibilityTimeout (host.json).
         raise RuntimeError(f"{exc}; retried later") from None
@@ -76,7 +87,7 @@ def _event_fields(event: Any) -> tuple[str, str, str, dict[str, Any]]:
 @bp.event_grid_trigger(arg_name="event")
 @bp.queue_output(arg_name="work", queue_name=RECONCILE_QUEUE, connection=STORAGE)
 def arm_event(event: func.EventGridEvent, work: func.Out[str]) -> None:
-    from shared.azure.event_inbox import first_delivery, mark_pending
+    from shared.azure.event_inbox import clear_pending, first_delivery, forget_delivery, mark_pending
     from shared.azure.tables import table_service
     from shared.drift.events import decide
     from shared.spec_source import current_spec
@@ -98,30 +109,51 @@ def arm_event(event: func.EventGridEvent, work: func.Out[str]) -> None:
     if not first_delivery(tables, event_id):
         log.info("arm_event %s ignored: already handled (redelivery)", event_id)
         return
-    if not mark_pending(tables, decision.site):
-        log.info("arm_event %s: a reconcile of site %s is already queued", event_id, decision.site)
-        return
-    work.set(work_item(decision.site, "event", cause=f"{event_type} {subject}"))
+    marked = False
+    try:
+        marked = mark_pending(tables, decision.site)
+        if not marked:
+            log.info("arm_event %s: a reconcile of site %s is already queued", event_id, decision.site)
+            return
+        work.set(work_item(decision.site, "event", cause=f"{event_type} {subject}"))
+    except Exception:
+        # Undo, so that Event Grid's retry of this event is handled rather than taken for a duplicate.
+        if marked:
+            clear_pending(tables, decision.site)
+        forget_delivery(tables, event_id)
+        raise
     log.info("arm_event %s: queued a reconcile of site %s", event_id, decision.site)
 
 
 @bp.route(route="reconcile", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
-def reconcile_now(req: func.HttpRequest) -> func.HttpResponse:
+@bp.queue_output(arg_name="work", queue_name=RECONCILE_QUEUE, connection=STORAGE)
+def reconcile_now(req: func.HttpRequest, work: func.Out[str]) -> func.HttpResponse:
+    """dryRun=true (or HYBRIDNET_DRIFT_MODE=report): reconcile now and answer with the result (reads
+    only: quick). Otherwise queue it (202): applying can outlast an HTTP request."""
     from shared.drift.plan import Mode
     from shared.services.reconciler import SiteBusy, reconcile
+    from shared.spec import UnknownSite
+    from shared.spec_source import current_spec
 
+    unknown = sorted(set(req.params) - {"site", "dryRun", "code"})
+    if unknown:
+        return error_response(400, "BadParameter", f"unknown query parameter(s): {', '.join(unknown)}")
     site = req.params.get("site")
     if not site:
         return error_response(400, "MissingSite", "query parameter 'site' is required")
     dry_run = req.params.get("dryRun", "false").lower()
     if dry_run not in ("true", "false"):
         return error_response(400, "BadParameter", "dryRun must be true or false")
+    settings = Settings.from_env()
     try:
-        result = reconcile(
-            Settings.from_env(), site, trigger="manual", mode=Mode.REPORT if dry_run == "true" else None
-        )
-    except KeyError as exc:
-        return error_response(404, "UnknownSite", str(exc.args[0]))
+        current_spec(settings).site(site)
+    except UnknownSite as exc:
+        return error_response(404, "UnknownSite", str(exc), known=exc.known)
+    if dry_run == "false" and Mode(settings.drift_mode).writes:
+        work.set(work_item(site, "manual"))
+        return json_response({"queued": site, "mode": settings.drift_mode}, 202)
+    try:
+        result = reconcile(settings, site, trigger="manual", mode=Mode.REPORT)
     except SiteBusy as exc:
         return error_response(409, "SiteBusy", str(exc))
     return json_response(result.to_json())

@@ -83,7 +83,8 @@ def _headers(kind: str) -> dict[str, str]:
 
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def health(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.services.health import UnknownSite, health_report
+    from shared.services.health import health_report
+    from shared.spec import UnknownSite
 
     try:
         site, refresh, kind = parse(dict(req.params), req.headers.get("Accept", ""))

@@ -18,6 +18,8 @@ from shared.triggers.http_json import error_response, json_response
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
 
+HTTP_LRO_SECONDS = 150  # an HTTP-triggered function has 230 s in Azure
+
 
 @bp.timer_trigger(arg_name="timer", schedule="%HYBRIDNET_ROTATION_SCHEDULE%", run_on_startup=False)
 def rotation_timer(timer: func.TimerRequest) -> None:
@@ -25,20 +27,24 @@ def rotation_timer(timer: func.TimerRequest) -> None:
     from shared.spec_source import current_spec
 
     settings = Settings.from_env()
+    if not settings.keyvault_url:
+        log.warning("rotation_timer: HYBRIDNET_KEYVAULT_URL is not set, so keys are not rotated")
+        return
     for site in current_spec(settings).sites:
-        outcome = rotate_site(settings, site)
-        if outcome.error:
-            log.error("rotation_timer site=%s: %s", site.name, outcome.error)
-        elif outcome.skipped and not outcome.started:
-            try:
+        try:  # one site's failure must not stop the others (a rollback may be due further down)
+            outcome = rotate_site(settings, site)
+            if outcome.error:
+                log.error("rotation_timer site=%s: %s", site.name, outcome.error)
+            elif outcome.skipped and not outcome.started:
                 check_key(settings, site)
-            except Exception as exc:  # one site's check must not stop the others
-                log.error("rotation_timer site=%s: key check failed: %s", site.name, type(exc).__name__)
+        except Exception as exc:
+            log.error("rotation_timer site=%s failed: %s: %s", site.name, type(exc).__name__, exc)
 
 
 @bp.route(route="rotate", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
 def rotate_now(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services.rotation import rotate_site
+    from shared.spec import UnknownSite
     from shared.spec_source import current_spec
 
     unknown = sorted(set(req.params) - {"site", "force", "code"})
@@ -58,9 +64,16 @@ def rotate_now(req: func.HttpRequest) -> func.HttpResponse:
         return error_response(500, "ConfigurationError", str(exc))
     try:
         site = spec.site(site_name)
-    except KeyError as exc:
-        return error_response(404, "UnknownSite", str(exc.args[0]), known=[s.name for s in spec.sites])
-    outcome = rotate_site(settings, site, manual=True, force=force == "true")
+    except UnknownSite as exc:
+        return error_response(404, "UnknownSite", str(exc), known=exc.known)
+    try:
+        # Within the HTTP request's time: a key write still running then is verified by the timer.
+        outcome = rotate_site(
+            settings, site, manual=True, force=force == "true", lro_timeout=HTTP_LRO_SECONDS
+        )
+    except Exception as exc:
+        log.error("rotate_now site=%s failed: %s: %s", site.name, type(exc).__name__, exc)
+        return error_response(502, "RotationFailed", f"{type(exc).__name__}: the rotation could not proceed")
     if outcome.skipped:
         return json_response(outcome.to_json(), 409)
     if outcome.refused:
