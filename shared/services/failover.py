@@ -167,7 +167,11 @@ def check_site(
             stored = read_state(tables, site.name)
             if event is None or stored.last_event_id != event_id:
                 lost_race = lost_race or isinstance(exc, Conflict)
-                continue  # ours did not land: classify again against what is recorded now
+                # Ours did not land. Someone else recorded meanwhile: classify a fresh reading against
+                # what is recorded now (the old reading may predate their record, and be stale).
+                observation = observe(client, site, now)
+                confirmed, evidence = None, None
+                continue
         if event is None:
             outcome = "baseline" if stored.state is None else "pending"
             return CheckResult(site.name, observation.condition, outcome, reads=_reads(observation))
