@@ -52,7 +52,20 @@ def sample_settings() -> dict[str, str]:
 
 
 # Credentials that would make DefaultAzureCredential use something other than the managed identity.
-FOREIGN_CREDENTIALS = ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "MSI_ENDPOINT")
+FOREIGN_CREDENTIALS = (
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_CERTIFICATE_PATH",
+    "AZURE_USERNAME",
+    "AZURE_PASSWORD",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "AZURE_AUTHORITY_HOST",
+    "MSI_ENDPOINT",
+    "MSI_SECRET",
+    "IDENTITY_SERVER_THUMBPRINT",
+    "IMDS_ENDPOINT",
+)
 QUIET = "0 0 0 1 1 *"  # a timer schedule that does not fire while a test or benchmark runs
 
 

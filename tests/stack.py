@@ -23,6 +23,15 @@ def seed_spec() -> NetworkSpec:
     return NetworkSpec.model_validate(yaml.safe_load(SEED_PATH.read_text()))
 
 
+def use_simulator_identity(env: pytest.MonkeyPatch, sim: SimulatorInfo) -> None:
+    """DefaultAzureCredential gets its tokens from the simulator's managed-identity endpoint, as an
+    Azure Function gets them from the host's."""
+    for name in FOREIGN_CREDENTIALS:
+        env.delenv(name, raising=False)
+    env.setenv("IDENTITY_ENDPOINT", sim.identity_endpoint)
+    env.setenv("IDENTITY_HEADER", sim.identity_header)
+
+
 def point_app_at(
     env: pytest.MonkeyPatch,
     sim: SimulatorInfo,

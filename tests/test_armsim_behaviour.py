@@ -20,24 +20,11 @@ from azure.mgmt.network import NetworkManagementClient
 from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.runner import SimulatorThread
 from shared.spec.model import NetworkSpec
+from tests.stack import use_simulator_identity
 
 ROOT = Path(__file__).resolve().parents[1]
 RG = "hybrid-network-rg"
 API = "2024-05-01"
-ENV_TO_CLEAR = (
-    "AZURE_CLIENT_ID",
-    "AZURE_CLIENT_SECRET",
-    "AZURE_TENANT_ID",
-    "AZURE_CLIENT_CERTIFICATE_PATH",
-    "AZURE_USERNAME",
-    "AZURE_PASSWORD",
-    "AZURE_FEDERATED_TOKEN_FILE",
-    "AZURE_AUTHORITY_HOST",
-    "MSI_ENDPOINT",
-    "MSI_SECRET",
-    "IDENTITY_SERVER_THUMBPRINT",
-    "IMDS_ENDPOINT",
-)
 
 
 def load_spec() -> NetworkSpec:
@@ -47,10 +34,7 @@ def load_spec() -> NetworkSpec:
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SimulatorThread]:
     with pytest.MonkeyPatch.context() as mp, SimulatorThread(load_spec(), page_size=1) as running:
-        for name in ENV_TO_CLEAR:
-            mp.delenv(name, raising=False)
-        mp.setenv("IDENTITY_ENDPOINT", running.info.identity_endpoint)
-        mp.setenv("IDENTITY_HEADER", running.info.identity_header)
+        use_simulator_identity(mp, running.info)
         yield running
 
 

@@ -24,24 +24,11 @@ from hybridnet_dev.armsim.armevents import OID_CLAIM, PORTAL_USER_OBJECT_ID
 from hybridnet_dev.armsim.control import SimControl, SimControlError
 from hybridnet_dev.armsim.runner import SimulatorInfo, SimulatorThread
 from shared.spec.model import NetworkSpec
+from tests.stack import use_simulator_identity
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
 RG = "hybrid-network-rg"
-ENV_TO_CLEAR = (
-    "AZURE_CLIENT_ID",
-    "AZURE_CLIENT_SECRET",
-    "AZURE_TENANT_ID",
-    "AZURE_CLIENT_CERTIFICATE_PATH",
-    "AZURE_USERNAME",
-    "AZURE_PASSWORD",
-    "AZURE_FEDERATED_TOKEN_FILE",
-    "AZURE_AUTHORITY_HOST",
-    "MSI_ENDPOINT",
-    "MSI_SECRET",
-    "IDENTITY_SERVER_THUMBPRINT",
-    "IMDS_ENDPOINT",
-)
 FAST = {"retryDelays": [0.05, 0.1], "batchWindowMs": 0}
 
 
@@ -143,10 +130,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
 def sim() -> Iterator[SimulatorThread]:
     spec = NetworkSpec.model_validate(yaml.safe_load((ROOT / "examples" / "seed-network.yaml").read_text()))
     with pytest.MonkeyPatch.context() as mp, SimulatorThread(spec) as running:
-        for name in ENV_TO_CLEAR:
-            mp.delenv(name, raising=False)
-        mp.setenv("IDENTITY_ENDPOINT", running.info.identity_endpoint)
-        mp.setenv("IDENTITY_HEADER", running.info.identity_header)
+        use_simulator_identity(mp, running.info)
         yield running
 
 

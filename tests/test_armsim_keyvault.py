@@ -16,21 +16,8 @@ from azure.keyvault.secrets import SecretClient
 from hybridnet_dev.armsim.control import SimControl, SimControlError
 from hybridnet_dev.armsim.keyvault import challenge_resource
 from hybridnet_dev.armsim.runner import SimulatorThread
+from tests.stack import use_simulator_identity
 
-ENV_TO_CLEAR = (
-    "AZURE_CLIENT_ID",
-    "AZURE_CLIENT_SECRET",
-    "AZURE_TENANT_ID",
-    "AZURE_CLIENT_CERTIFICATE_PATH",
-    "AZURE_USERNAME",
-    "AZURE_PASSWORD",
-    "AZURE_FEDERATED_TOKEN_FILE",
-    "AZURE_AUTHORITY_HOST",
-    "MSI_ENDPOINT",
-    "MSI_SECRET",
-    "IDENTITY_SERVER_THUMBPRINT",
-    "IMDS_ENDPOINT",
-)
 APPLIANCE = "40.50.60.70"
 KEY = "Escrowed1Key2For3Ipsec4"
 
@@ -38,10 +25,7 @@ KEY = "Escrowed1Key2For3Ipsec4"
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SimulatorThread]:
     with pytest.MonkeyPatch.context() as mp, SimulatorThread(None, empty=True) as running:
-        for name in ENV_TO_CLEAR:
-            mp.delenv(name, raising=False)
-        mp.setenv("IDENTITY_ENDPOINT", running.info.identity_endpoint)
-        mp.setenv("IDENTITY_HEADER", running.info.identity_header)
+        use_simulator_identity(mp, running.info)
         yield running
 
 
