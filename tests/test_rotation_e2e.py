@@ -352,18 +352,78 @@ def test_two_instances_never_rotate_one_site_at_once(rig):
     assert rig.roles() == ["active", "pending"] and len(rig.keys) == 2
 
 
-def test_a_resumed_rotation_waits_while_expressroute_is_down(rig):
+def test_an_interrupted_rotation_rolls_back_when_expressroute_is_lost(rig):
+    old_key = rig.keys[0]
     rig.control.add_fault(
         "error", method="PUT", path="connections/hybrid-vpn-connection/sharedkey$", status=500, count=1
     )
     assert rig.rotate(manual=True).phase == "escrowed"
     rig.control.set_circuit(CIRCUIT, up=False)
     rig.control.clear_requests()
-    waiting = rig.rotate()
-    assert waiting.phase == "escrowed" and waiting.steps == [] and waiting.error is None
-    assert [r for r in rig.control.requests() if r["method"] == "PUT"] == []  # the VPN is left alone
-    rig.control.set_circuit(CIRCUIT, up=True)
-    assert rig.rotate().phase == "awaiting-peer"
+    outcome = rig.rotate()
+    assert outcome.phase == "rolled-back" and outcome.error is None
+    # Azure still had the old key: the VPN is left alone, and Key Vault says the old key is the one.
+    assert [
+        r for r in rig.control.requests() if r["method"] == "PUT" and r["path"].endswith("/sharedkey")
+    ] == []
+    assert rig.azure_key() == old_key
+    assert rig.roles().count("active") == 1 and "pending" not in rig.roles()
+
+
+def test_a_key_write_that_landed_before_a_crash_is_rolled_back_when_expressroute_is_lost(rig):
+    old_key = rig.keys[0]
+    rig.control.add_fault(
+        "error", method="PUT", path="connections/hybrid-vpn-connection/sharedkey$", status=500, count=1
+    )
+    assert rig.rotate(manual=True).phase == "escrowed"
+    pending = next(
+        v
+        for v in rig.control.vault_secret_versions(rig.secret, reveal=True)
+        if v["tags"]["state"] == "pending"
+    )
+    network_client(rig.settings).virtual_network_gateway_connections.begin_set_shared_key(
+        RG, CONNECTION, {"value": pending["value"]}
+    ).result()  # the write had landed; the process died before recording it
+    rig.control.set_circuit(CIRCUIT, up=False)
+    assert rig.vpn_status() == "NotConnected"  # both paths down
+    assert rig.rotate().phase == "rolled-back"
+    assert rig.azure_key() == old_key and rig.vpn_status() == "Connected"
+
+
+def test_a_deleted_expressroute_connection_counts_as_lost(rig):
+    assert rig.rotate(manual=True).phase == "awaiting-peer"
+    rig.control.delete_resource(
+        f"/subscriptions/{rig.settings.subscription_id}/resourceGroups/{RG}/providers/Microsoft.Network/connections/hybrid-er-connection"
+    )
+    outcome = rig.rotate()
+    assert outcome.error is None and outcome.phase == "rolled-back"
+    assert rig.azure_key() == rig.keys[0]
+
+
+def test_a_vpn_connection_recreated_mid_rotation_gets_the_pending_key(rig):
+    from shared.services.rotation import key_for_new_connection
+
+    assert rig.rotate(manual=True).phase == "awaiting-peer"
+    assert key_for_new_connection(rig.settings, rig.site) == rig.keys[-1]
+
+
+def test_a_key_changed_by_hand_mid_rotation_ends_it_with_that_key_escrowed(rig):
+    assert rig.rotate(manual=True).phase == "awaiting-peer"
+    by_hand = "SetByHandMidRotation123"
+    rig.keys.append(by_hand)
+    network_client(rig.settings).virtual_network_gateway_connections.begin_set_shared_key(
+        RG, CONNECTION, {"value": by_hand}
+    ).result()
+    rig.control.set_appliance(APPLIANCE, shared_key=by_hand)  # and on the appliance: the tunnel is up
+    outcome = rig.rotate()
+    assert outcome.phase == "rolled-back" and outcome.steps == ["abandon"]
+    active = [
+        v
+        for v in rig.control.vault_secret_versions(rig.secret, reveal=True)
+        if v["tags"]["state"] == "active"
+    ]
+    assert [v["value"] for v in active] == [by_hand]
+    assert rig.rotate(manual=True).started  # and a new rotation can begin
 
 
 def test_an_interrupted_rollback_is_finished_not_completed(rig):

@@ -18,34 +18,44 @@ DEADLINE = timedelta(hours=24)
 
 def test_due_key_starts_only_while_expressroute_carries_traffic():
     old = RotationState(phase=Phase.COMPLETED, last_rotated_at=NOW - timedelta(days=100))
-    age = machine.key_age_days(old, NOW, None)
+    age = machine.key_age_days(old, NOW)
     assert age == pytest.approx(100)
-    assert machine.decide_start(old, HEALTHY, age_days=age, max_age_days=90, manual=False, force=False).start
-    refused = machine.decide_start(old, ER_DOWN, age_days=age, max_age_days=90, manual=False, force=False)
+    assert machine.decide_start(
+        old, HEALTHY, age_days=age, max_age_days=90, manual=False, force=False, now=NOW
+    ).start
+    refused = machine.decide_start(
+        old, ER_DOWN, age_days=age, max_age_days=90, manual=False, force=False, now=NOW
+    )
     assert not refused.start and refused.reason.startswith("refused: ExpressRoute is NotConnected")
-    forced = machine.decide_start(old, ER_DOWN, age_days=age, max_age_days=90, manual=True, force=True)
+    forced = machine.decide_start(
+        old, ER_DOWN, age_days=age, max_age_days=90, manual=True, force=True, now=NOW
+    )
     assert forced.start and "forced" in forced.reason
 
 
 def test_young_key_is_not_due_unless_on_demand():
     young = RotationState(phase=Phase.COMPLETED, last_rotated_at=NOW - timedelta(days=3))
-    age = machine.key_age_days(young, NOW, None)
+    age = machine.key_age_days(young, NOW)
     assert not machine.decide_start(
-        young, HEALTHY, age_days=age, max_age_days=90, manual=False, force=False
+        young, HEALTHY, age_days=age, max_age_days=90, manual=False, force=False, now=NOW
     ).start
-    assert machine.decide_start(young, HEALTHY, age_days=age, max_age_days=90, manual=True, force=False).start
-
-
-def test_unknown_age_is_due_and_age_falls_back_to_the_escrow_time():
     assert machine.decide_start(
-        RotationState(), HEALTHY, age_days=None, max_age_days=90, manual=False, force=False
+        young, HEALTHY, age_days=age, max_age_days=90, manual=True, force=False, now=NOW
     ).start
-    assert machine.key_age_days(RotationState(), NOW, NOW - timedelta(days=2)) == pytest.approx(2)
+
+
+def test_unknown_age_is_due():
+    assert machine.decide_start(
+        RotationState(), HEALTHY, age_days=None, max_age_days=90, manual=False, force=False, now=NOW
+    ).start
+    assert machine.key_age_days(RotationState(), NOW) is None  # never rotated: unknown, so due
 
 
 def test_no_second_rotation_while_one_is_in_progress():
     running = machine.started(RotationState(), "r1", NOW)
-    decision = machine.decide_start(running, HEALTHY, age_days=None, max_age_days=90, manual=True, force=True)
+    decision = machine.decide_start(
+        running, HEALTHY, age_days=None, max_age_days=90, manual=True, force=True, now=NOW
+    )
     assert not decision.start and "already started" in decision.reason
 
 
@@ -54,7 +64,7 @@ def test_no_second_rotation_while_one_is_in_progress():
     [
         (Phase.STARTED, BOTH_DOWN, Step.ESCROW),
         (Phase.ESCROWED, HEALTHY, Step.APPLY),
-        (Phase.ESCROWED, ER_DOWN, Step.WAIT),  # never re-key the VPN while it may be the only path
+        (Phase.ESCROWED, ER_DOWN, Step.ROLLBACK),  # never re-key the VPN while it may be the only path
         (Phase.AWAITING_PEER, HEALTHY, Step.COMPLETE),
         (Phase.AWAITING_PEER, PEER_PENDING, Step.WAIT),
         (Phase.AWAITING_PEER, BOTH_DOWN, Step.ROLLBACK),
@@ -114,3 +124,30 @@ def test_generated_keys_fit_azure_and_appliances():
     assert not acceptable_shared_key("a-b") and not acceptable_shared_key("a~b")
     with pytest.raises(KeySpecError):
         generate_shared_key(129)
+
+
+def test_a_rolled_back_rotation_is_retried_after_a_cooldown_not_at_once():
+    rolled = machine.rolled_back(machine.started(RotationState(), "r1", NOW), "ExpressRoute lost")
+    soon = machine.decide_start(
+        rolled,
+        HEALTHY,
+        age_days=None,
+        max_age_days=90,
+        manual=False,
+        force=False,
+        now=NOW + timedelta(hours=1),
+    )
+    assert not soon.start and "rolled back" in soon.reason
+    later = machine.decide_start(
+        rolled,
+        HEALTHY,
+        age_days=None,
+        max_age_days=90,
+        manual=False,
+        force=False,
+        now=NOW + timedelta(hours=25),
+    )
+    assert later.start
+    assert machine.decide_start(
+        rolled, HEALTHY, age_days=None, max_age_days=90, manual=True, force=False, now=NOW
+    ).start

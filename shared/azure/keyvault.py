@@ -96,9 +96,7 @@ class KeyEscrow:
             return []
         except AzureError as exc:
             raise _fail("list", name, exc) from None
-        return sorted(
-            found, key=lambda v: (v.created or datetime.min.replace(tzinfo=None).astimezone(), v.version)
-        )
+        return sorted(found, key=_stored_at)
 
     def tag(self, name: str, version: str, tags: dict[str, str]) -> None:
         from azure.core.exceptions import AzureError

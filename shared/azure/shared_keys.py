@@ -29,6 +29,8 @@ def read_shared_key(client: NetworkManagementClient, resource_group: str, connec
         result = client.virtual_network_gateway_connections.get_shared_key(resource_group, connection)
     except AzureError as exc:
         raise _fail("read", connection, exc) from None
+    if not result.value:
+        raise SharedKeyError(f"connection {connection}: ARM returned no shared key")
     return str(result.value)
 
 

@@ -7,8 +7,8 @@ Phases, persisted after every step so a crash at any point resumes where it stop
                                                         |--ExpressRoute lost--> rolling-back --> rolled-back
                                                         '--deadline passed--> (alert once, keep waiting)
 
-An `escrowed` rotation whose ExpressRoute went down waits (it does not re-key the VPN while the VPN
-may be the only path). In `awaiting-peer`, a Connected VPN counts as the peer's only after the tunnel
+An `escrowed` rotation whose ExpressRoute went down rolls back rather than applying (it never re-keys
+the VPN while the VPN may be the only path). In `awaiting-peer`, a Connected VPN counts as the peer's only after the tunnel
 was seen down once since the key changed, or after a settle time (ARM's status can lag the change).
 
 `started` means a rotation id was chosen and nothing outside the state may exist yet; `escrowed`
@@ -87,9 +87,13 @@ class StartDecision:
     reason: str
 
 
-def key_age_days(state: RotationState, now: datetime, escrowed_at: datetime | None) -> float | None:
-    """Age of the key in use: since the last completed rotation, else since it was first escrowed."""
-    since = state.last_rotated_at or escrowed_at
+ROLLBACK_COOLDOWN = timedelta(hours=24)
+
+
+def key_age_days(state: RotationState, now: datetime) -> float | None:
+    """Age of the key in use, known from the last completed rotation; None (unknown: due) before the
+    first one, whenever the key was escrowed, since a key found in Azure may be years old."""
+    since = state.last_rotated_at
     return None if since is None else (now - since).total_seconds() / 86400
 
 
@@ -101,11 +105,21 @@ def decide_start(
     max_age_days: int,
     manual: bool,
     force: bool,
+    now: datetime,
 ) -> StartDecision:
     if state.phase.in_progress:
         return StartDecision(False, f"rotation {state.rotation_id} is already {state.phase.value}")
     if not manual and age_days is not None and age_days < max_age_days:
         return StartDecision(False, f"key is {age_days:.1f} days old; due at {max_age_days} days")
+    if (
+        not manual
+        and state.phase is Phase.ROLLED_BACK
+        and state.started_at
+        and now - state.started_at < ROLLBACK_COOLDOWN
+    ):
+        return StartDecision(
+            False, f"the last rotation was rolled back; retried {ROLLBACK_COOLDOWN} after it started"
+        )
     if not paths.expressroute_up and not force:
         return StartDecision(
             False,
@@ -131,7 +145,9 @@ def next_step(
     if state.phase is Phase.STARTED:
         return Step.ESCROW
     if state.phase is Phase.ESCROWED:
-        return Step.WAIT if expressroute_lost else Step.APPLY
+        # The new key may already be in Azure (a write that landed before a crash) or with the peer
+        # (it fetches the pending version): with ExpressRoute lost, go back to the previous key.
+        return Step.ROLLBACK if expressroute_lost else Step.APPLY
     if state.phase is Phase.ROLLING_BACK:
         return Step.ROLLBACK
     if state.phase is Phase.AWAITING_PEER:

@@ -17,6 +17,7 @@ from shared.azure.arm import network_client
 from shared.azure.cloudevents_out import publish
 from shared.azure.keyvault import EscrowError, KeyEscrow, SecretVersion, secret_name
 from shared.azure.leases import Lease
+from shared.azure.network_reads import read_connection
 from shared.azure.rotation_store import StateConflict, load_state, save_state
 from shared.azure.shared_keys import SharedKeyError, read_shared_key, write_shared_key
 from shared.azure.tables import table_service
@@ -106,17 +107,15 @@ class _Rotation:
 
     # observations -----------------------------------------------------------------------------
     def paths(self) -> Paths:
-        from azure.core.exceptions import AzureError
-
-        ops = self.client.virtual_network_gateway_connections
-        try:
-            er = ops.get(self.rg, self.site.express_route.connection.name).connection_status
-            vpn = ops.get(self.rg, self.connection).connection_status
-        except AzureError as exc:
+        """Both connections' status; a deleted connection counts as down (not as unreadable)."""
+        er = read_connection(self.client, self.rg, self.site.express_route.connection.name)
+        vpn = read_connection(self.client, self.rg, self.connection)
+        failed = [f"{r.name}: {r.error}" for r in (er, vpn) if r.error]
+        if failed:
             raise ObservationError(
-                f"site {self.site.name}: connection status could not be read ({getattr(exc, 'status_code', None) or type(exc).__name__})"
-            ) from None
-        return Paths(_plain(er), _plain(vpn))
+                f"site {self.site.name}: connection status could not be read ({'; '.join(failed)})"
+            )
+        return Paths(er.connection_status, vpn.connection_status)
 
     def versions(self) -> list[SecretVersion]:
         return self.vault.versions(self.secret)
@@ -128,6 +127,13 @@ class _Rotation:
 
     def _version(self, version: str) -> SecretVersion | None:
         return next((v for v in self.versions() if v.version == version), None)
+
+    def _retire_others(self, keep: set[str]) -> None:
+        """Exactly one live key: any other version still tagged pending or active (a duplicate from a
+        retried write, a copy left by a crash) becomes superseded."""
+        for version in self.versions():
+            if version.version not in keep and version.tags.get("state") in (PENDING, ACTIVE):
+                self._tag(version, SUPERSEDED)
 
     def _base_tags(self) -> dict[str, str]:
         return {"connection": self.connection_id, "site": self.site.name}
@@ -154,8 +160,10 @@ class _Rotation:
         previous = self.ensure_current_key_escrowed()
         rotation_id = self.state.rotation_id or ""
         mine = [v for v in self.versions() if v.tags.get("rotationId") == rotation_id]
-        if mine:  # escrowed before a crash: never a second key for the same rotation
+        if mine:  # escrowed before a crash (or a retried write): never a second key for one rotation
             pending = mine[-1].version
+            for duplicate in mine[:-1]:
+                self._tag(duplicate, SUPERSEDED)
         else:
             tags = {
                 **self._base_tags(),
@@ -173,7 +181,21 @@ class _Rotation:
     def apply(self) -> None:
         assert self.state.pending_version is not None
         value = self.vault.value(self.secret, self.state.pending_version)
-        if read_shared_key(self.client, self.rg, self.connection) != value:
+        current = read_shared_key(self.client, self.rg, self.connection)
+        if current != value:
+            previous = (
+                self.vault.value(self.secret, self.state.previous_version)
+                if self.state.previous_version
+                else None
+            )
+            if current != previous:
+                # Someone set a key by hand since the escrow: keep it restorable before overwriting it.
+                kept = self.ensure_current_key_escrowed()
+                self.save(
+                    machine.escrowed(self.state, self.state.pending_version, kept),
+                    "escrow",
+                    "a key set by hand meanwhile is escrowed as the one to restore",
+                )
             write_shared_key(self.client, self.rg, self.connection, value, timeout=self.settings.lro_timeout)
             if read_shared_key(self.client, self.rg, self.connection) != value:
                 raise SharedKeyError(
@@ -197,14 +219,21 @@ class _Rotation:
                 self.save(machine.rolling_back(self.state), "rollback-started", "Azure has the previous key")
                 self.rollback(None)
                 return
-            raise SharedKeyError(
-                f"connection {self.connection}: Azure has neither the pending nor the previous key "
-                "(changed by hand during the rotation?)"
-            )
+            # A key set by hand during the rotation, and the tunnel is up with it: that key is the one
+            # in use. Escrow it as active and end this rotation (the next one starts when due).
+            kept = self.ensure_current_key_escrowed()
+            if self.state.pending_version:
+                self._tag(self.state.pending_version, ROLLED_BACK)
+            self._retire_others({kept})
+            detail = "Azure's key was changed by hand during the rotation: that key is escrowed as active"
+            self.save(machine.rolled_back(self.state, detail), "abandon", detail)
+            self.notify("Abandoned", detail)
+            return
         stamp = self.now().isoformat()
         self._tag(self.state.pending_version, ACTIVE, activatedAt=stamp)
         if self.state.previous_version:
             self._tag(self.state.previous_version, PREVIOUS, retiredAt=stamp)
+        self._retire_others({self.state.pending_version})
         self.save(
             machine.completed(self.state, self.now()),
             "complete",
@@ -232,7 +261,8 @@ class _Rotation:
             if read_shared_key(self.client, self.rg, self.connection) != old:
                 raise SharedKeyError(f"connection {self.connection}: the restored key read back differs")
         restored_id = f"{self.state.rotation_id}-rollback"
-        if not any(v.tags.get("rotationId") == restored_id for v in self.versions()):
+        restored = [v for v in self.versions() if v.tags.get("rotationId") == restored_id]
+        if not restored:
             tags = {
                 **self._base_tags(),
                 "state": ACTIVE,
@@ -244,10 +274,13 @@ class _Rotation:
                     previous.created.isoformat() if previous and previous.created else self.now().isoformat()
                 ),
             }
-            self.vault.store(self.secret, old, tags)
+            restored_version = self.vault.store(self.secret, old, tags)
+        else:
+            restored_version = restored[-1].version
         self._tag(self.state.previous_version, SUPERSEDED)
         if self.state.pending_version:
             self._tag(self.state.pending_version, ROLLED_BACK)
+        self._retire_others({restored_version})
         detail = (
             "the peer had not taken the new key while ExpressRoute was lost: the previous key is restored"
         )
@@ -291,15 +324,6 @@ def _plain(value: object) -> str | None:
     return None if value is None else str(getattr(value, "value", value))
 
 
-def _escrowed_at(versions: list[SecretVersion]) -> datetime | None:
-    """When the active key was first escrowed (a restored copy carries the original's time)."""
-    active = [v for v in versions if v.tags.get("state") == ACTIVE]
-    if not active:
-        return None
-    stamp = active[-1].tags.get("escrowedAt")
-    return datetime.fromisoformat(stamp) if stamp else active[-1].created
-
-
 def rotate_site(
     settings: Settings,
     site: Site,
@@ -338,14 +362,19 @@ def rotate_site(
             run.outcome.skipped = "no rotation in progress"
             return run.outcome
         if not run.state.phase.in_progress:
-            versions = run.versions()
-            age = machine.key_age_days(run.state, now(), _escrowed_at(versions))
+            age = machine.key_age_days(run.state, now())
             if not manual and age is not None and age < site.max_key_age_days:
                 run.outcome.skipped = f"key is {age:.1f} days old; due at {site.max_key_age_days} days"
                 return run.outcome
             paths = run.paths()
             decision = machine.decide_start(
-                run.state, paths, age_days=age, max_age_days=site.max_key_age_days, manual=manual, force=force
+                run.state,
+                paths,
+                age_days=age,
+                max_age_days=site.max_key_age_days,
+                manual=manual,
+                force=force,
+                now=now(),
             )
             if not decision.start:
                 run.outcome.refused = decision.reason
@@ -359,8 +388,8 @@ def rotate_site(
             run.outcome.started = True
         deadline = timedelta(hours=settings.rotation_peer_deadline_hours)
         for _ in range(MAX_STEPS):
-            if run.state.phase is Phase.AWAITING_PEER or paths is None:
-                paths = run.paths()
+            if paths is None or run.state.phase in (Phase.ESCROWED, Phase.AWAITING_PEER):
+                paths = run.paths()  # fresh before every step that touches the VPN
             step = machine.next_step(run.state, paths, now(), deadline)
             if step is Step.WAIT:
                 break
@@ -428,7 +457,15 @@ def key_for_new_connection(settings: Settings, site: Site) -> str:
         return generate_shared_key(settings.rotation_key_length, symbols=settings.rotation_key_symbols)
     vault = KeyEscrow(settings.keyvault_url, settings.arm_ca_bundle, settings.arm_retry_total)
     name = secret_name(site.name)
-    active = [v for v in vault.versions(name) if v.tags.get("state") == ACTIVE]
+    versions = vault.versions(name)
+    from shared.azure.rotation_store import load_state
+    from shared.azure.tables import table_service as tables_for
+
+    state, _ = load_state(tables_for(settings), site.name)
+    if state.phase in (Phase.ESCROWED, Phase.AWAITING_PEER) and state.pending_version:
+        # Mid-rotation the peer is told to take the pending key: a re-created connection uses it too.
+        return vault.value(name, state.pending_version)
+    active = [v for v in versions if v.tags.get("state") == ACTIVE]
     if active:
         return vault.value(name, active[-1].version)
     key = generate_shared_key(settings.rotation_key_length, symbols=settings.rotation_key_symbols)
