@@ -7,16 +7,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.azurite import Azurite
+from shared.azure.keyvault import secret_name
+from shared.spec import NetworkSpec
+from shared.spec.load import SpecError, load_spec_file
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = REPO_ROOT / ".run"
@@ -90,10 +96,22 @@ def app_settings(sim: dict[str, str], *, storage: str, spec_path: str | Path) ->
     }
 
 
-def _circuit_names(spec_path: str) -> list[str]:
-    from shared.spec.load import load_spec_file
+APPLIANCE_PICKUP_DELAY = 15.0  # seconds between a new key in Key Vault and the appliance using it
 
-    spec = load_spec_file(spec_path)
+
+def _fire(host_info: dict[str, Any], function: str) -> None:
+    """Run a timer function now, through the host's admin endpoint (as `func` does)."""
+    request = urllib.request.Request(
+        f"{host_info['baseUrl']}/admin/functions/{function}",
+        data=b'{"input": ""}',
+        method="POST",
+        headers={"x-functions-key": host_info["masterKey"], "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30):
+        pass
+
+
+def _circuit_names(spec: NetworkSpec) -> list[str]:
     return sorted(
         {site.express_route.connection.circuit_id.rstrip("/").split("/")[-1] for site in spec.sites}
     )
@@ -103,9 +121,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hybridnet up", description=__doc__)
     parser.add_argument("--spec", default=str(REPO_ROOT / "examples/seed-network.yaml"))
     parser.add_argument("--port", type=int, default=7071, help="the local Functions host's port")
+    parser.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="keep Azurite's data from the last run (by default it is cleared: the simulated network starts afresh)",
+    )
     args = parser.parse_args(argv)
 
+    try:
+        spec = load_spec_file(args.spec)
+    except SpecError as exc:
+        print(f"hybridnet up: {exc}", file=sys.stderr)
+        return 1
     RUN_DIR.mkdir(exist_ok=True)
+    if not args.keep_data:
+        # Records of a previous simulated network (failovers, runs, rotations) would describe a
+        # network that no longer exists: the simulator starts from the spec every time.
+        shutil.rmtree(RUN_DIR / "azurite", ignore_errors=True)
     children: list[subprocess.Popen[str]] = []
     azurite = Azurite(str(RUN_DIR / "azurite")).start()
     try:
@@ -137,10 +169,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             "the local Functions host",
         )
         children.append(host)
+        control = SimControl(sim_info["controlUrl"])
         # Resource changes in the simulated network reach the app as Event Grid deliveries do in Azure.
-        SimControl(sim_info["controlUrl"]).subscribe_events(
+        control.subscribe_events(
             f"{host_info['baseUrl']}/runtime/webhooks/eventgrid?functionName=arm_event&code={host_info['eventGridKey']}"
         )
+        # Each simulated appliance is run by "on-premises automation" that takes new keys from Key Vault.
+        for site in spec.sites:
+            control.appliance_follow(
+                site.on_premises.appliance_ip, secret_name(site.name), APPLIANCE_PICKUP_DELAY
+            )
+        _fire(host_info, "failover_poll")  # a first snapshot now, not at the next minute
         health_url = f"{host_info['baseUrl']}/api/health?code={host_info['functionKey']}"
         stack = {
             "health": health_url,
@@ -149,14 +188,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             "azurite": azurite.connection_string,
         }
         (RUN_DIR / "stack.json").write_text(json.dumps(stack, indent=2))
+        # The same settings for the CLI in another terminal: `set -a; . .run/app.env; set +a`.
+        app_env = {
+            k: v
+            for k, v in env.items()
+            if k in sample_settings() or k.startswith(("HYBRIDNET_", "IDENTITY_"))
+        }
+        (RUN_DIR / "app.env").write_text(
+            "".join(f"{k}={shlex.quote(v)}\n" for k, v in sorted(app_env.items()))
+        )
         print(json.dumps({"healthUrl": health_url, "controlUrl": sim_info["controlUrl"]}), flush=True)
         circuits = "\n".join(
             f"  circuit down:  curl -X PUT -d '{{\"up\": false}}' {sim_info['controlUrl']}/_sim/circuits/{name}"
-            for name in _circuit_names(args.spec)
+            for name in _circuit_names(spec)
         )
         print(
             f"\nhybridnet is running on the simulated network from {args.spec}.\n"
             f"  health:        curl '{health_url}'\n{circuits}\n"
+            f"  CLI:           set -a; . {RUN_DIR}/app.env; set +a; .venv/bin/hybridnet plan\n"
             f"  logs:          {RUN_DIR}/*.log   details: {RUN_DIR}/stack.json\n"
             "Ctrl-C stops everything.",
             file=sys.stderr,

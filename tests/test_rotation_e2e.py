@@ -459,3 +459,15 @@ def test_a_detected_failover_rolls_back_a_waiting_rotation_at_once(rig):
     state, _ = load_state(table_service(rig.settings), rig.site.name)
     assert state.phase is Phase.ROLLED_BACK  # without waiting for the rotation timer
     assert rig.azure_key() == old_key and rig.vpn_status() == "Connected"
+
+
+def test_an_appliance_following_key_vault_completes_rotations_by_itself(rig):
+    import time
+
+    rig.control.appliance_follow(APPLIANCE, rig.secret, delay_seconds=0.2)
+    assert rig.rotate(manual=True).phase == "awaiting-peer"
+    deadline = time.monotonic() + 5
+    while rig.vpn_status() != "Connected" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert rig.vpn_status() == "Connected"
+    assert rig.rotate().phase == "completed"

@@ -142,6 +142,12 @@ class SimControl:
             )
         )
 
+    def appliance_follow(self, ip: str, secret: str, delay_seconds: float = 10) -> dict[str, Any]:
+        """From now on the appliance takes each new version of `secret`, `delay_seconds` after it is
+        written (on-premises automation polling Key Vault)."""
+        body = {"secret": secret, "delaySeconds": delay_seconds}
+        return self._call("PUT", f"/_sim/appliances/{urllib.parse.quote(ip, safe='')}/follow", body)
+
     def appliance_pickup(self, ip: str, secret: str, version: str | None = None) -> dict[str, Any]:
         """The appliance at ``ip`` reads ``secret`` (latest or ``version``) from the vault and uses it as key."""
         body: dict[str, Any] = {"secret": secret}

@@ -57,6 +57,7 @@ class ControlApi:
             web.delete("/_sim/topics/{topic}/events", self.delete_topic_events),
             web.get("/_sim/vault/secrets/{name}/versions", self.get_vault_versions),
             web.post("/_sim/appliances/{ip}/pickup", self.post_pickup),
+            web.put("/_sim/appliances/{ip}/follow", self.put_follow),
             web.get("/msi/token", self.token),
         ]
 
@@ -181,6 +182,19 @@ class ControlApi:
             raise ArmError(400, "InvalidRequest", "'version' must be a string.")
         result = self.sim.appliance_pickup(request.match_info["ip"], body["secret"], version)
         return web.json_response(result)
+
+    async def put_follow(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        delay = body.get("delaySeconds", 10) if isinstance(body, dict) else None
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("secret"), str)
+            or not isinstance(delay, int | float)
+        ):
+            raise ArmError(400, "InvalidRequest", 'Body must be {"secret": str, "delaySeconds": number?}.')
+        return web.json_response(
+            self.sim.follow_secret(request.match_info["ip"], body["secret"], float(delay))
+        )
 
     async def token(self, request: web.Request) -> web.Response:
         header = request.headers.get("X-IDENTITY-HEADER")

@@ -26,6 +26,7 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,6 +129,7 @@ class Vault:
     def __init__(self) -> None:
         self.secrets: dict[str, list[SecretVersion]] = {}  # lower-case name -> versions, oldest first
         self.url = ""  # set when the listener is up
+        self.on_new_version: list[Callable[[str], None]] = []  # called with the secret's name
 
     # --- in-process API (control API, appliance pickup) ---------------------------------------------
     def versions(self, name: str) -> list[SecretVersion]:
@@ -151,6 +153,8 @@ class Vault:
         canonical = existing[0].name if existing else name
         item = SecretVersion(canonical, secrets.token_hex(16), value, **attributes)
         self.secrets.setdefault(name.lower(), []).append(item)
+        for listener in self.on_new_version:
+            listener(canonical)
         return item
 
     def summary(self) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime as dt
 import logging
@@ -136,6 +137,27 @@ class Simulator:
             ) from None
         log.info("appliance %s picked up secret %s version %s", ip, item.name, item.version)
         return {**result, "secret": item.name, "version": item.version}
+
+    def follow_secret(self, ip: str, secret: str, delay: float) -> dict[str, Any]:
+        """Simulate on-premises automation that polls Key Vault: `delay` seconds after a new version of
+        `secret` is written, the appliance configures the latest version (as `appliance_pickup`)."""
+        self.physics.appliance(ip)  # 404-free: appliances exist implicitly
+
+        def on_new_version(name: str) -> None:
+            if name.lower() != secret.lower():
+                return
+
+            def pick_up() -> None:
+                try:
+                    self.appliance_pickup(ip, secret)
+                except ArmError as err:
+                    log.warning("appliance %s could not pick up %s: %s", ip, secret, err.message)
+
+            asyncio.get_running_loop().call_later(delay, pick_up)
+
+        self.vault.on_new_version.append(on_new_version)
+        log.info("appliance %s follows secret %s (%.1f s after each new version)", ip, secret, delay)
+        return {"ip": ip, "follows": secret, "delaySeconds": delay}
 
     def state(self) -> dict[str, Any]:
         summary = self.physics.summary()
