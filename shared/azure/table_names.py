@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -14,18 +15,20 @@ EVENTS_SEEN = "hybridnetEventsSeen"
 ROTATION = "hybridnetRotation"
 FAILOVER = "hybridnetFailover"
 
-_clients: dict[tuple[int, str], TableClient] = {}
+# Per service object (weakly: a service that is gone takes its clients with it, and a new object that
+# happens to reuse its id() never gets them).
+_clients: weakref.WeakKeyDictionary[TableServiceClient, dict[str, TableClient]] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
 def table(service: TableServiceClient, name: str) -> TableClient:
     """The table's client, the table created on first use; one client per table and service, reused."""
-    key = (id(service), name)
-    client = _clients.get(key)
+    client = _clients.get(service, {}).get(name)
     if client is None:
         with _lock:
-            client = _clients.get(key)
+            clients = _clients.setdefault(service, {})
+            client = clients.get(name)
             if client is None:
                 service.create_table_if_not_exists(name)
-                client = _clients[key] = service.get_table_client(name)
+                client = clients[name] = service.get_table_client(name)
     return client
