@@ -22,6 +22,18 @@ def event_type(kind: str) -> str:
     return TYPE_PREFIX + "".join(part.capitalize() for part in kind.split("-"))
 
 
+class _DropKnownSdkNoise(logging.Filter):
+    """azure-eventgrid 4.22 also hands the per-call transport options below to its CloudEvent model,
+    which logs a warning for each option on every send: noise, since the pipeline does use them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "is not a known attribute of class" not in record.getMessage()
+
+
+for _name in ("azure.eventgrid._legacy._generated._serialization", "azure.eventgrid._serialization"):
+    logging.getLogger(_name).addFilter(_DropKnownSdkNoise())
+
+
 @lru_cache(maxsize=4)
 def _client(endpoint: str, key: str, ca_bundle: str | None) -> EventGridPublisherClient:
     from azure.core.credentials import AzureKeyCredential
