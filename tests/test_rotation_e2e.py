@@ -471,3 +471,28 @@ def test_an_appliance_following_key_vault_completes_rotations_by_itself(rig):
         time.sleep(0.05)
     assert rig.vpn_status() == "Connected"
     assert rig.rotate().phase == "completed"
+
+
+def test_the_rotation_timer_spreads_sites_over_the_queue(rig):
+    import time
+    import urllib.request
+
+    from hybridnet_dev.funchost.server import LocalHost
+    from tests.stack import ROOT
+
+    with LocalHost("function_app", app_dir=str(ROOT), port=0, enable_timers=False) as host:
+        request = urllib.request.Request(
+            f"{host.info.base_url}/admin/functions/rotation_timer",
+            data=b'{"input": ""}',
+            method="POST",
+            headers={"x-functions-key": host.info.master_key, "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 202
+        deadline = time.monotonic() + 15
+        state, _ = load_state(table_service(rig.settings), rig.site.name)
+        while state.phase is not Phase.AWAITING_PEER and time.monotonic() < deadline:
+            time.sleep(0.1)
+            state, _ = load_state(table_service(rig.settings), rig.site.name)
+    assert state.phase is Phase.AWAITING_PEER  # never rotated: due; the worker started and applied it
+    rig.keys.append(rig.azure_key())

@@ -1,13 +1,15 @@
 """IPsec shared-key rotation triggers.
 
-- rotation_timer: on HYBRIDNET_ROTATION_SCHEDULE, advance rotations in progress (peer picked up the
-  key? ExpressRoute lost? deadline passed?), start the ones that are due, and check each idle site's
-  key against Key Vault;
+- rotation_timer: on HYBRIDNET_ROTATION_SCHEDULE, one queue message per site (as drift does, so that
+  many sites' key writes spread over instances and no invocation outlives its timeout);
+- rotation_worker: for one site, advance a rotation in progress (peer picked up the key? ExpressRoute
+  lost? deadline passed?), start one that is due, or check the idle key against Key Vault;
 - rotate_now: POST /api/rotate?site=NAME[&force=true] (admin key) rotates on demand.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 
 import azure.functions as func
@@ -19,26 +21,50 @@ bp = func.Blueprint()
 log = logging.getLogger(__name__)
 
 HTTP_LRO_SECONDS = 150  # an HTTP-triggered function has 230 s in Azure
+ROTATION_QUEUE = "hybridnet-rotation"
+STORAGE = "AzureWebJobsStorage"
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%HYBRIDNET_ROTATION_SCHEDULE%", run_on_startup=False)
-def rotation_timer(timer: func.TimerRequest) -> None:
-    from shared.services.rotation import check_key, rotate_site
+@bp.queue_output(arg_name="work", queue_name=ROTATION_QUEUE, connection=STORAGE)
+def rotation_timer(timer: func.TimerRequest, work: func.Out[list[str]]) -> None:
     from shared.spec_source import current_spec
 
     settings = Settings.from_env()
     if not settings.keyvault_url:
         log.warning("rotation_timer: HYBRIDNET_KEYVAULT_URL is not set, so keys are not rotated")
         return
-    for site in current_spec(settings).sites:
-        try:  # one site's failure must not stop the others (a rollback may be due further down)
-            outcome = rotate_site(settings, site)
-            if outcome.error:
-                log.error("rotation_timer site=%s: %s", site.name, outcome.error)
-            elif outcome.skipped and not outcome.started:
-                check_key(settings, site)
-        except Exception as exc:
-            log.error("rotation_timer site=%s failed: %s: %s", site.name, type(exc).__name__, exc)
+    sites = current_spec(settings).sites
+    work.set([json.dumps({"site": site.name}) for site in sites])
+    log.info("rotation_timer: queued %d site(s) past_due=%s", len(sites), timer.past_due)
+
+
+@bp.queue_trigger(arg_name="msg", queue_name=ROTATION_QUEUE, connection=STORAGE)
+def rotation_worker(msg: func.QueueMessage) -> None:
+    from shared.services.rotation import check_key, rotate_site
+    from shared.spec import UnknownSite
+    from shared.spec_source import current_spec
+
+    try:
+        name = json.loads(msg.get_body())["site"]
+    except (ValueError, KeyError, TypeError):
+        raise ValueError('rotation work item is not {"site": NAME}') from None
+    settings = Settings.from_env()
+    try:
+        site = current_spec(settings).site(name)
+    except UnknownSite as exc:  # the spec changed since the item was queued
+        log.warning("rotation_worker: %s; work item dropped", exc)
+        return
+    outcome = rotate_site(settings, site)
+    if outcome.error:
+        # Recorded in the rotation history; the next timer run resumes from the persisted phase.
+        log.error("rotation_worker site=%s: %s", site.name, outcome.error)
+    elif (
+        outcome.skipped
+        and not outcome.started
+        and outcome.phase not in ("started", "escrowed", "awaiting-peer")
+    ):
+        check_key(settings, site)
 
 
 @bp.route(route="rotate", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
