@@ -64,6 +64,21 @@ class Rig:
         connection = network_client(self.settings).virtual_network_gateway_connections.get(RG, CONNECTION)
         return str(getattr(connection.connection_status, "value", connection.connection_status))
 
+    def set_azure_key(self, value: str) -> None:
+        """As a person (or a write that landed before a crash) would, through the sharedkey endpoint."""
+        network_client(self.settings).virtual_network_gateway_connections.begin_set_shared_key(
+            RG, CONNECTION, {"value": value}
+        ).result()
+
+    def fail_next_key_write(self) -> None:
+        self.control.add_fault(
+            "error", method="PUT", path="connections/hybrid-vpn-connection/sharedkey$", status=500, count=1
+        )
+
+    def pending_value(self) -> str:
+        versions = self.control.vault_secret_versions(self.secret, reveal=True)
+        return next(v["value"] for v in versions if v["tags"]["state"] == "pending")
+
     def versions(self) -> list[dict]:
         return self.control.vault_secret_versions(self.secret)
 
@@ -168,9 +183,7 @@ def test_vault_failure_before_escrow_leaves_azure_untouched_and_the_next_run_con
 
 
 def test_arm_failure_after_escrow_resumes_without_a_second_key(rig):
-    rig.control.add_fault(
-        "error", method="PUT", path="connections/hybrid-vpn-connection/sharedkey$", status=500, count=1
-    )
+    rig.fail_next_key_write()
     failed = rig.rotate(manual=True)
     assert failed.error and failed.steps == ["start", "escrow"]
     assert rig.azure_key() == rig.keys[0]
@@ -181,19 +194,10 @@ def test_arm_failure_after_escrow_resumes_without_a_second_key(rig):
 
 
 def test_key_applied_before_a_crash_is_verified_not_written_again(rig):
-    rig.control.add_fault(
-        "error", method="PUT", path="connections/hybrid-vpn-connection/sharedkey$", status=500, count=1
-    )
+    rig.fail_next_key_write()
     assert rig.rotate(manual=True).phase == "escrowed"
     # As if that run's write had landed and the process died before recording it:
-    pending = next(
-        v
-        for v in rig.control.vault_secret_versions(rig.secret, reveal=True)
-        if v["tags"]["state"] == "pending"
-    )
-    network_client(rig.settings).virtual_network_gateway_connections.begin_set_shared_key(
-        RG, CONNECTION, {"value": pending["value"]}
-    ).result()
+    rig.set_azure_key(rig.pending_value())
     rig.control.clear_requests()
     resumed = rig.rotate()
     assert resumed.steps == ["apply", "peer-down"] and resumed.phase == "awaiting-peer"
@@ -220,9 +224,7 @@ def test_a_key_changed_by_hand_is_detected_and_escrowed_before_the_next_rotation
     assert check_key(rig.settings, rig.site) is True
     by_hand = "ChangedByHand0123456789abcdef"
     rig.keys.append(by_hand)
-    network_client(rig.settings).virtual_network_gateway_connections.begin_set_shared_key(
-        RG, CONNECTION, {"value": by_hand}
-    ).result()
+    rig.set_azure_key(by_hand)
     assert check_key(rig.settings, rig.site) is False
     rig.control.set_appliance(APPLIANCE, shared_key=by_hand)
     rig.rotate(manual=True)
@@ -238,9 +240,7 @@ def test_no_key_ever_reaches_logs_tables_responses_errors_or_events(rig, caplog,
     rig.control.set_circuit(CIRCUIT, up=False)
     outcomes.append(rig.rotate())  # rollback
     rig.control.set_circuit(CIRCUIT, up=True)
-    rig.control.add_fault(
-        "error", method="PUT", path="connections/hybrid-vpn-connection/sharedkey$", status=500, count=1
-    )
+    rig.fail_next_key_write()
     outcomes.append(rig.rotate(manual=True))  # fails after escrow
     outcomes.append(rig.rotate())
     rig.control.appliance_pickup(APPLIANCE, rig.secret)
@@ -289,9 +289,7 @@ def test_key_drift_is_reported_by_the_reconciler(rig):
     rig.rotate()
     by_hand = "AnotherHandMadeKey42"
     rig.keys.append(by_hand)
-    network_client(rig.settings).virtual_network_gateway_connections.begin_set_shared_key(
-        RG, CONNECTION, {"value": by_hand}
-    ).result()
+    rig.set_azure_key(by_hand)
     assert check_key(rig.settings, rig.site) is False
     result = reconcile(rig.settings, rig.site.name, trigger="manual", mode=Mode.REPORT)
     (finding,) = result.findings
@@ -354,9 +352,7 @@ def test_two_instances_never_rotate_one_site_at_once(rig):
 
 def test_an_interrupted_rotation_rolls_back_when_expressroute_is_lost(rig):
     old_key = rig.keys[0]
-    rig.control.add_fault(
-        "error", method="PUT", path="connections/hybrid-vpn-connection/sharedkey$", status=500, count=1
-    )
+    rig.fail_next_key_write()
     assert rig.rotate(manual=True).phase == "escrowed"
     rig.control.set_circuit(CIRCUIT, up=False)
     rig.control.clear_requests()
@@ -372,18 +368,9 @@ def test_an_interrupted_rotation_rolls_back_when_expressroute_is_lost(rig):
 
 def test_a_key_write_that_landed_before_a_crash_is_rolled_back_when_expressroute_is_lost(rig):
     old_key = rig.keys[0]
-    rig.control.add_fault(
-        "error", method="PUT", path="connections/hybrid-vpn-connection/sharedkey$", status=500, count=1
-    )
+    rig.fail_next_key_write()
     assert rig.rotate(manual=True).phase == "escrowed"
-    pending = next(
-        v
-        for v in rig.control.vault_secret_versions(rig.secret, reveal=True)
-        if v["tags"]["state"] == "pending"
-    )
-    network_client(rig.settings).virtual_network_gateway_connections.begin_set_shared_key(
-        RG, CONNECTION, {"value": pending["value"]}
-    ).result()  # the write had landed; the process died before recording it
+    rig.set_azure_key(rig.pending_value())  # the write had landed; the process died before recording it
     rig.control.set_circuit(CIRCUIT, up=False)
     assert rig.vpn_status() == "NotConnected"  # both paths down
     assert rig.rotate().phase == "rolled-back"
@@ -411,9 +398,7 @@ def test_a_key_changed_by_hand_mid_rotation_ends_it_with_that_key_escrowed(rig):
     assert rig.rotate(manual=True).phase == "awaiting-peer"
     by_hand = "SetByHandMidRotation123"
     rig.keys.append(by_hand)
-    network_client(rig.settings).virtual_network_gateway_connections.begin_set_shared_key(
-        RG, CONNECTION, {"value": by_hand}
-    ).result()
+    rig.set_azure_key(by_hand)
     rig.control.set_appliance(APPLIANCE, shared_key=by_hand)  # and on the appliance: the tunnel is up
     outcome = rig.rotate()
     assert outcome.phase == "rolled-back" and outcome.steps == ["abandon"]

@@ -17,7 +17,7 @@ from typing import Any
 import azure.functions as func
 
 from shared.settings import Settings
-from shared.triggers.http_json import error_response, json_response
+from shared.triggers.http_json import error_response, json_response, site_and_flag
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -135,21 +135,16 @@ def reconcile_now(req: func.HttpRequest, work: func.Out[str]) -> func.HttpRespon
     from shared.spec import UnknownSite
     from shared.spec_source import current_spec
 
-    unknown = sorted(set(req.params) - {"site", "dryRun", "code"})
-    if unknown:
-        return error_response(400, "BadParameter", f"unknown query parameter(s): {', '.join(unknown)}")
-    site = req.params.get("site")
-    if not site:
-        return error_response(400, "MissingSite", "query parameter 'site' is required")
-    dry_run = req.params.get("dryRun", "false").lower()
-    if dry_run not in ("true", "false"):
-        return error_response(400, "BadParameter", "dryRun must be true or false")
+    parsed = site_and_flag(req, "dryRun")
+    if isinstance(parsed, func.HttpResponse):
+        return parsed
+    site, dry_run = parsed
     settings = Settings.from_env()
     try:
         current_spec(settings).site(site)
     except UnknownSite as exc:
         return error_response(404, "UnknownSite", str(exc), known=exc.known)
-    if dry_run == "false" and Mode(settings.drift_mode).writes:
+    if not dry_run and Mode(settings.drift_mode).writes:
         work.set(work_item(site, "manual"))
         return json_response({"queued": site, "mode": settings.drift_mode}, 202)
     try:

@@ -15,7 +15,7 @@ import logging
 import azure.functions as func
 
 from shared.settings import Settings, SettingsError
-from shared.triggers.http_json import error_response, json_response
+from shared.triggers.http_json import error_response, json_response, site_and_flag
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -73,15 +73,10 @@ def rotate_now(req: func.HttpRequest) -> func.HttpResponse:
     from shared.spec import UnknownSite
     from shared.spec_source import current_spec
 
-    unknown = sorted(set(req.params) - {"site", "force", "code"})
-    if unknown:
-        return error_response(400, "BadParameter", f"unknown query parameter(s): {', '.join(unknown)}")
-    site_name = req.params.get("site")
-    if not site_name:
-        return error_response(400, "MissingSite", "query parameter 'site' is required")
-    force = req.params.get("force", "false").lower()
-    if force not in ("true", "false"):
-        return error_response(400, "BadParameter", "force must be true or false")
+    parsed = site_and_flag(req, "force")
+    if isinstance(parsed, func.HttpResponse):
+        return parsed
+    site_name, force = parsed
     try:
         settings = Settings.from_env()
         settings.require_vault()
@@ -94,9 +89,7 @@ def rotate_now(req: func.HttpRequest) -> func.HttpResponse:
         return error_response(404, "UnknownSite", str(exc), known=exc.known)
     try:
         # Within the HTTP request's time: a key write still running then is verified by the timer.
-        outcome = rotate_site(
-            settings, site, manual=True, force=force == "true", lro_timeout=HTTP_LRO_SECONDS
-        )
+        outcome = rotate_site(settings, site, manual=True, force=force, lro_timeout=HTTP_LRO_SECONDS)
     except Exception as exc:
         log.error("rotate_now site=%s failed: %s: %s", site.name, type(exc).__name__, exc)
         return error_response(502, "RotationFailed", f"{type(exc).__name__}: the rotation could not proceed")
