@@ -71,9 +71,20 @@ def _apply(args: argparse.Namespace) -> int:
     import json
 
     from shared.drift.plan import Mode
-    from shared.services.reconciler import SiteBusy, reconcile
+    from shared.drift.reconcile import ReconcileResult
+    from shared.services.reconciler import RunNotRecorded, SiteBusy, StorageUnavailable, reconcile
     from shared.settings import Settings
     from shared.spec_source import current_spec
+
+    def show(name: str, result: ReconcileResult) -> None:
+        if args.json:
+            print(json.dumps(result.to_json(), indent=2))
+            return
+        print(f"site {name}: {result.outcome}")
+        for r in result.results:
+            print(f"  {r.outcome.value:8} {r.action.describe()}{f': {r.detail}' if r.detail else ''}")
+        for f in result.remaining:
+            print(f"  remains  {f.message}")
 
     settings = Settings.from_env()
     names = [args.site] if args.site else [s.name for s in current_spec(settings).sites]
@@ -81,18 +92,16 @@ def _apply(args: argparse.Namespace) -> int:
     for name in names:
         try:
             result = reconcile(settings, name, trigger="manual", mode=Mode(args.mode))
-        except SiteBusy as exc:
-            print(str(exc), file=sys.stderr)
+        except RunNotRecorded as exc:  # what was done is still shown, and why it is not in the history
+            show(name, exc.result)
+            print(f"hybridnet apply: {exc}", file=sys.stderr)
             exit_code = 1
             continue
-        if args.json:
-            print(json.dumps(result.to_json(), indent=2))
-        else:
-            print(f"site {name}: {result.outcome}")
-            for r in result.results:
-                print(f"  {r.outcome.value:8} {r.action.describe()}{f': {r.detail}' if r.detail else ''}")
-            for f in result.remaining:
-                print(f"  remains  {f.message}")
+        except (SiteBusy, StorageUnavailable) as exc:
+            print(f"hybridnet apply: {exc}", file=sys.stderr)
+            exit_code = 1
+            continue
+        show(name, result)
         if result.outcome in ("error", "partial"):
             exit_code = 1
     return exit_code

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import json
+import logging
+import time
 import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from shared.azure.leases import describe, transient
 from shared.azure.table_names import RUNS, table
 from shared.drift.reconcile import ReconcileResult
 
 if TYPE_CHECKING:
     from azure.data.tables import TableServiceClient
 
+log = logging.getLogger(__name__)
+
 MAX_PROPERTY_CHARS = 30_000  # Table Storage: 64 KiB per string property (UTF-16)
+RECORD_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between attempts to write a run row (6 attempts)
 
 
 def newest_first_key(moment: datetime) -> str:
@@ -29,8 +35,19 @@ def _bounded_json(value: Any) -> str:
 
 
 def record_run(
-    service: TableServiceClient, result: ReconcileResult, *, trigger: str, run_id: str | None = None
+    service: TableServiceClient,
+    result: ReconcileResult,
+    *,
+    trigger: str,
+    run_id: str | None = None,
+    delays: tuple[float, ...] | None = None,
 ) -> str:
+    """Write the run's row; a transient failure (Table Storage unreachable, 5xx, 429) is retried after
+    each of `delays` (default RECORD_DELAYS). The row key is fixed before the first attempt, so a retry after an attempt that
+    landed but went unanswered finds its own row (409) and counts as written. Raises the last error."""
+    from azure.core.exceptions import AzureError, ResourceExistsError
+
+    delays = RECORD_DELAYS if delays is None else delays
     run_id = run_id or uuid.uuid4().hex
     entity = {
         "PartitionKey": result.site,
@@ -47,8 +64,26 @@ def record_run(
         "actions": _bounded_json([r.to_json() for r in result.results]),
         "error": result.error or "",
     }
-    table(service, RUNS).create_entity(entity)
-    return run_id
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            table(service, RUNS).create_entity(entity, retry_total=0)  # the attempts and delays are ours
+            return run_id
+        except ResourceExistsError:
+            return run_id  # an earlier, unanswered attempt of ours landed
+        except AzureError as exc:
+            if attempt > len(delays) or not transient(exc):
+                raise
+            log.warning(
+                "run %s of site %s: recording failed (%s), attempt %d; retrying in %gs",
+                run_id,
+                result.site,
+                describe(exc),
+                attempt,
+                delays[attempt - 1],
+            )
+            time.sleep(delays[attempt - 1])
 
 
 def latest_runs(service: TableServiceClient, site: str, limit: int = 10) -> list[dict[str, Any]]:

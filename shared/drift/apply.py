@@ -16,6 +16,11 @@ class WriteError(Exception):
     """A write did not succeed. The message is safe to record (no bodies, no keys)."""
 
 
+class WritesStopped(WriteError):
+    """Raised by a writer before it writes anything: no write may happen any more in this pass (the
+    site's lock was lost). This action and every later one are skipped with the message."""
+
+
 class ResourceWriter(Protocol):
     def put(
         self,
@@ -64,7 +69,11 @@ def apply_plan(
         return [ActionResult(a, Outcome.NOT_RUN, "report mode") for a in plan.actions]
     results: list[ActionResult] = []
     failed: set[str] = set()
+    stopped: str | None = None
     for action in plan.actions:
+        if stopped is not None:
+            results.append(ActionResult(action, Outcome.SKIPPED, stopped))
+            continue
         if deadline is not None and clock() >= deadline:
             failed.add(id_key(action.resource_id))
             results.append(
@@ -98,6 +107,10 @@ def apply_plan(
                 if_match=action.if_match,
                 create_only=action.if_match is None,
             )
+        except WritesStopped as exc:
+            stopped = f"not written: {exc}"
+            results.append(ActionResult(action, Outcome.SKIPPED, stopped))
+            continue
         except WriteError as exc:
             failed.add(id_key(action.resource_id))
             results.append(ActionResult(action, Outcome.FAILED, str(exc)))
@@ -106,4 +119,4 @@ def apply_plan(
     return results
 
 
-__all__ = ["ActionResult", "Mode", "Outcome", "ResourceWriter", "WriteError", "apply_plan"]
+__all__ = ["ActionResult", "Mode", "Outcome", "ResourceWriter", "WriteError", "WritesStopped", "apply_plan"]

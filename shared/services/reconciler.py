@@ -1,20 +1,29 @@
-"""Reconcile one site: under its lease, observe/diff/plan/apply through the SDK, record the run."""
+"""Reconcile one site: under its lease, observe/diff/plan/apply through the SDK, record the run.
+
+The lease is short (HYBRIDNET_LEASE_SECONDS) and renewed in the background while the pass works; every
+ARM write first renews it and stops the pass's writes when it is no longer ours. The run is recorded
+BEFORE the lease is released (and the release never raises), so a Table Storage failure at the end
+loses neither the record nor blocks the site for longer than one lease."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared.azure.arm import network_client
 from shared.azure.event_inbox import clear_pending
-from shared.azure.leases import Lease
+from shared.azure.leases import Lease, LeaseLost, describe
 from shared.azure.network_state import ArmResourceWriter, observe_site
 from shared.azure.rotation_store import load_all_states, load_state
 from shared.azure.run_log import record_run
 from shared.azure.tables import table_service
+from shared.drift.apply import ResourceWriter, WritesStopped
 from shared.drift.plan import Mode
 from shared.drift.reconcile import ReconcileResult, SiteBusy, reconcile_site
 from shared.drift.resources import Kind, arm_id
@@ -23,11 +32,113 @@ from shared.rotation.machine import RotationState
 from shared.services.instance import instance_id
 from shared.services.rotation import key_for_new_connection
 from shared.settings import Settings
+from shared.spec import Site
 from shared.spec_source import current_spec
 
+if TYPE_CHECKING:
+    from azure.data.tables import TableServiceClient
+
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_CONCURRENT_SITES = 32  # below the ARM client's connection pool (shared.azure.arm.MAX_CONCURRENT_CALLS)
+
+
+class StorageUnavailable(RuntimeError):
+    """Table Storage could not be reached (after retries) for something the pass cannot do without: the
+    site's lease, its rotation state, or the run's record. A dependency outage, not a bad request."""
+
+
+class RunNotRecorded(StorageUnavailable):
+    """The pass ran (ARM may have been changed) but its run row could not be written. `result` is the
+    run; it is also in the error log line, so nothing about it is lost."""
+
+    def __init__(self, message: str, result: ReconcileResult, run_id: str) -> None:
+        super().__init__(message)
+        self.result = result
+        self.run_id = run_id
+
+
+class _ReleasedAfterRecord:
+    """The site lock handed to the pass: acquiring takes the lease; the pass's release is deferred, the
+    service releases the lease itself once the run is recorded."""
+
+    def __init__(self, lease: Lease, site: str) -> None:
+        self._lease = lease
+        self._site = site
+        self.acquired = False
+
+    def acquire(self) -> bool:
+        from azure.core.exceptions import AzureError
+
+        try:
+            self.acquired = self._lease.acquire()
+        except AzureError as exc:
+            raise StorageUnavailable(
+                f"site {self._site}: the site's lease could not be taken: Table Storage failed ({describe(exc)})"
+            ) from None
+        return self.acquired
+
+    def release(self) -> None:
+        pass  # see reconcile(): after the run is recorded
+
+
+class _LeaseGuardedWriter:
+    """Every write renews the lease first; once it is not ours any more, nothing more is written."""
+
+    def __init__(self, writer: ResourceWriter, lease: Lease) -> None:
+        self._writer = writer
+        self._lease = lease
+
+    def put(
+        self,
+        kind: Kind,
+        resource_id: str,
+        body: Mapping[str, Any],
+        *,
+        if_match: str | None,
+        create_only: bool,
+    ) -> None:
+        try:
+            self._lease.ensure_held()
+        except LeaseLost as exc:
+            raise WritesStopped(str(exc)) from None
+        self._writer.put(kind, resource_id, body, if_match=if_match, create_only=create_only)
+
+
+def _record(tables: TableServiceClient, result: ReconcileResult, *, trigger: str) -> str:
+    """record_run (which retries); when it still fails, the run goes to the error log whole and
+    RunNotRecorded says so."""
+    from azure.core.exceptions import AzureError
+
+    run_id = uuid.uuid4().hex
+    try:
+        return record_run(tables, result, trigger=trigger, run_id=run_id)
+    except AzureError as exc:
+        log.error(
+            "reconcile site=%s run=%s: the run could not be recorded (%s); the run: %s",
+            result.site,
+            run_id,
+            describe(exc),
+            json.dumps(result.to_json(), default=str),
+        )
+        raise RunNotRecorded(
+            f"site {result.site}: run {run_id} ({result.outcome}) could not be recorded: Table Storage "
+            f"failed ({describe(exc)}); the run is in the error log",
+            result,
+            run_id,
+        ) from None
+
+
+def _storage(site: Site, what: str, call: Callable[[], T]) -> T:
+    from azure.core.exceptions import AzureError
+
+    try:
+        return call()
+    except AzureError as exc:
+        raise StorageUnavailable(
+            f"site {site.name}: {what}: Table Storage failed ({describe(exc)})"
+        ) from None
 
 
 def reconcile(
@@ -39,7 +150,8 @@ def reconcile(
     rotation: RotationState | None = None,
 ) -> ReconcileResult:
     """Raises KeyError for an unknown site and SiteBusy when another instance is applying changes to
-    it (the lease is taken only when there is something to write)."""
+    it (the lease is taken only when there is something to write); StorageUnavailable when Table
+    Storage fails for the lease or the state, RunNotRecorded (carrying the result) for the record."""
     spec = current_spec(settings)
     site = spec.site(site_name)
     subscription = settings.require_subscription()
@@ -49,27 +161,36 @@ def reconcile(
     lease = Lease(tables, "reconcile", site.name, holder, ttl=timedelta(seconds=settings.lease_seconds))
     if trigger == "event":
         # Changes from now on queue a new reconcile (only event work items mark a site pending).
-        clear_pending(tables, site.name)
+        _storage(site, "clearing its pending mark", lambda: clear_pending(tables, site.name))
     client = network_client(settings)
     if rotation is None:
-        rotation, _ = load_state(tables, site.name)
+        rotation, _ = _storage(site, "reading its rotation state", lambda: load_state(tables, site.name))
     connection_id = arm_id(subscription, site.resource_group, Kind.CONNECTION, site.vpn.connection.name)
-    result = reconcile_site(
-        site,
-        subscription,
-        mode or Mode(settings.drift_mode),
-        observe=lambda s: observe_site(client, s),
-        writer=ArmResourceWriter(client, lro_timeout=settings.lro_timeout),
-        lock=lease,
-        apply_deadline=time.monotonic() + settings.apply_budget,
-        new_shared_key=lambda: key_for_new_connection(settings, site),
-        extra_findings=tuple(
-            key_findings(
-                site.name, connection_id, rotation, max_age_days=site.max_key_age_days, now=datetime.now(UTC)
-            )
-        ),
-    )
-    run_id = record_run(tables, result, trigger=trigger)
+    lock = _ReleasedAfterRecord(lease, site.name)
+    try:
+        result = reconcile_site(
+            site,
+            subscription,
+            mode or Mode(settings.drift_mode),
+            observe=lambda s: observe_site(client, s),
+            writer=_LeaseGuardedWriter(ArmResourceWriter(client, lro_timeout=settings.lro_timeout), lease),
+            lock=lock,
+            apply_deadline=time.monotonic() + settings.apply_budget,
+            new_shared_key=lambda: key_for_new_connection(settings, site),
+            extra_findings=tuple(
+                key_findings(
+                    site.name,
+                    connection_id,
+                    rotation,
+                    max_age_days=site.max_key_age_days,
+                    now=datetime.now(UTC),
+                )
+            ),
+        )
+        run_id = _record(tables, result, trigger=trigger)  # before the release, whatever it does
+    finally:
+        if lock.acquired:
+            lease.release()  # never raises: retried, logged, and the lease expires on its own
     log.info(
         "reconcile site=%s run=%s trigger=%s mode=%s outcome=%s findings=%d actions=%d",
         site.name,
