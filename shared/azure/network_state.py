@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from shared.azure.lro_errors import lro_failure
 from shared.drift.apply import WriteError
 from shared.drift.observed import ObservedResource, ObservedSite, ObserveFailed, observed_site
 from shared.drift.resources import Kind, name_of, resource_group_of
@@ -146,7 +147,8 @@ class ArmResourceWriter:
                     f"{kind.value}/{name}: changed since it was read (ETag mismatch); not written, the next "
                     "pass re-plans from the new state"
                 ) from None
-            raise WriteError(f"{kind.value}/{name}: {describe_error(exc, secret)}") from None
+            failure = lro_failure(exc, secret=secret)  # the operation's own error, not "ARM answered 200"
+            raise WriteError(f"{kind.value}/{name}: {failure or describe_error(exc, secret)}") from None
         state = getattr(result, "provisioning_state", None) if result is not None else None
         if state is not None and str(getattr(state, "value", state)) == "Failed":
             raise WriteError(f"{kind.value}/{name}: the operation ended with provisioning state Failed")

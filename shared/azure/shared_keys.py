@@ -14,6 +14,11 @@ class SharedKeyError(Exception):
 
 
 def _fail(operation: str, connection: str, exc: Exception, secret: str | None = None) -> SharedKeyError:
+    from shared.azure.lro_errors import lro_failure
+
+    failure = lro_failure(exc, secret=secret)  # a failed operation names its own error code and message
+    if failure:
+        return SharedKeyError(f"{operation} of the shared key of connection {connection} failed: {failure}")
     status = getattr(exc, "status_code", None)
     error = getattr(exc, "error", None)
     code = getattr(error, "code", None) if error is not None else None
