@@ -125,6 +125,7 @@ class Settings:
     failover_hold_count: int = 1
     failover_retention_days: float = 365
     failover_evidence_timeout: float = 30
+    failover_alert_min_seconds: float = 5
     events_topic_endpoint: str | None = None
     events_topic_key: str | None = field(default=None, repr=False)  # a secret: never in repr/logs
     health_stale_seconds: float = 120
@@ -179,6 +180,9 @@ class Settings:
             ),
             failover_evidence_timeout=_number(
                 env, "HYBRIDNET_FAILOVER_EVIDENCE_TIMEOUT", 30, minimum=1, maximum=300
+            ),
+            failover_alert_min_seconds=_number(
+                env, "HYBRIDNET_FAILOVER_ALERT_MIN_SECONDS", 5, minimum=0, maximum=300
             ),
             events_topic_endpoint=_topic_endpoint(env),
             events_topic_key=_text(env, "HYBRIDNET_EVENTS_TOPIC_KEY") or None,

@@ -33,7 +33,15 @@ SAMPLE = json.loads((Path(__file__).parent / "fixtures/alerts/common-alert-schem
 def stack(azurite, tmp_path_factory) -> Iterator[tuple[str, str, SimControl, Settings]]:
     spec_path, _ = unique_spec(tmp_path_factory.mktemp("alerts"))
     with SimulatorThread(seed_spec()) as sim, pytest.MonkeyPatch.context() as env:
-        point_app_at(env, sim.info, storage=azurite.connection_string, spec_path=spec_path)
+        # Each alert here is checked on its own (no minimum interval): what they test is recording exactly
+        # once. Coalescing bursts of alerts: tests/test_alerts_lease.py.
+        point_app_at(
+            env,
+            sim.info,
+            storage=azurite.connection_string,
+            spec_path=spec_path,
+            HYBRIDNET_FAILOVER_ALERT_MIN_SECONDS="0",
+        )
         with LocalHost("function_app", app_dir=str(ROOT), port=0, enable_timers=False) as host:
             yield (
                 host.info.base_url,

@@ -138,23 +138,26 @@ class Claim:
     claimed_at: datetime | None  # the winning claim's time (ours when granted)
 
 
-def claim_refresh(service: TableServiceClient, now: datetime, min_interval: float) -> Claim:
+def claim_refresh(
+    service: TableServiceClient, now: datetime, min_interval: float, *, key: tuple[str, str] = CLAIM_KEY
+) -> Claim:
     """Claim the right to run a live check now: granted unless another refresh (any instance) claimed
-    within `min_interval` seconds, or claims concurrently and wins the ETag race. 1 read + 1 write."""
+    within `min_interval` seconds, or claims concurrently and wins the ETag race. 1 read + 1 write.
+    `key` names what is claimed (default: the health refresh; the alert checks claim one per site)."""
     from azure.core import MatchConditions
     from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
     from azure.data.tables import UpdateMode
 
     client = health_table(service)
     try:
-        current = client.get_entity(*CLAIM_KEY)
+        current = client.get_entity(*key)
     except ResourceNotFoundError:
         current = None
     if current is not None:
         last = datetime.fromisoformat(current["claimedAt"])
         if (now - last).total_seconds() < min_interval:
             return Claim(False, last)
-    entity = {"PartitionKey": CLAIM_KEY[0], "RowKey": CLAIM_KEY[1], "claimedAt": now.isoformat()}
+    entity = {"PartitionKey": key[0], "RowKey": key[1], "claimedAt": now.isoformat()}
     try:
         if current is None:
             client.create_entity(entity)

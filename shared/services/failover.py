@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -29,10 +29,12 @@ from shared.azure.failover_store import (
     new_event_id,
     read_state,
 )
+from shared.azure.health_snapshot import claim_refresh
 from shared.azure.learned_routes import onprem_route_counts
 from shared.azure.network_reads import ResourceRead, read_connection
 from shared.azure.tables import table_service
 from shared.failover.classify import Condition, Observation, classify
+from shared.services.coalesce import Coalescer
 from shared.settings import Settings
 from shared.spec import Site
 from shared.spec_source import current_spec
@@ -60,14 +62,17 @@ class ObservationFailed(RuntimeError):
 class CheckResult:
     site: str
     condition: Condition
-    outcome: str  # baseline | unchanged | pending | recorded | already-recorded | unconfirmed
+    # baseline | unchanged | pending | recorded | already-recorded | unconfirmed; for an alert answered
+    # by another instance's check: checked-elsewhere (the condition is then the recorded one)
+    outcome: str
     event: dict[str, Any] | None = None
     published: bool = False
     # The last reads of (ExpressRoute, VPN) connection: status, provisioning state, bytes (health snapshot).
     reads: tuple[ResourceRead, ResourceRead] | None = None
+    coalesced: bool = False  # an alert answered by a check shared with other alerts
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body = {
             "site": self.site,
             "condition": self.condition.value,
             "activePath": self.condition.path.value,
@@ -76,6 +81,9 @@ class CheckResult:
             "event": self.event,
             "published": self.published,
         }
+        if self.coalesced:
+            body["coalesced"] = True
+        return body
 
 
 def _now() -> datetime:
@@ -194,6 +202,46 @@ def check_site(
         "site %s: no stable result after %d attempts; the next check retries", site.name, MAX_ATTEMPTS
     )
     return CheckResult(site.name, observation.condition, "unconfirmed", reads=_reads(observation))
+
+
+ALERT_CLAIMS = "alert"  # partition of the per-site claim rows in the health table
+_alert_checks = Coalescer()
+
+
+def check_site_for_alert(
+    settings: Settings,
+    site: Site,
+    *,
+    detail: str = "",
+    tables: TableServiceClient | None = None,
+    client: NetworkManagementClient | None = None,
+    now: Clock = _now,
+) -> CheckResult:
+    """check_site for an Azure Monitor alert, coalesced per site as the health refresh is (single flight
+    + minimum interval): checks of a site start at least HYBRIDNET_FAILOVER_ALERT_MIN_SECONDS apart, in
+    this instance (shared.services.coalesce.Coalescer) and across instances (a claim row per site, as
+    `?refresh=true` claims one). An alert inside the interval is answered at once from the check in
+    progress or the latest one (`coalesced`), and one follow-up check runs when the interval ends, so
+    every alert is still followed by a check that started after it arrived. A burst of alerts costs
+    about one check (2 ARM reads) per interval, not one per alert."""
+    tables = tables if tables is not None else table_service(settings)
+    client = client if client is not None else network_client(settings)
+    minimum = settings.failover_alert_min_seconds
+
+    def run() -> CheckResult:
+        claim = claim_refresh(tables, now(), minimum, key=(ALERT_CLAIMS, site.name))
+        if claim.granted:
+            return check_site(settings, site, "alert", detail=detail, tables=tables, client=client, now=now)
+        # Another instance checked this site moments ago, maybe before this alert arrived: answer with
+        # what is recorded, and check again once its interval is over.
+        _alert_checks.follow_up(site.name, run, min_interval=minimum)
+        stored = read_state(tables, site.name)
+        if stored.state is None:  # nothing recorded yet: no answer without a check
+            return check_site(settings, site, "alert", detail=detail, tables=tables, client=client, now=now)
+        return CheckResult(site.name, stored.state.condition, "checked-elsewhere", coalesced=True)
+
+    result, shared = _alert_checks.do(site.name, run, min_interval=minimum)
+    return replace(result, coalesced=True) if shared else result
 
 
 def check_sites(

@@ -24,10 +24,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from shared.azure.arm import network_client
 from shared.azure.failover_store import failover_events
@@ -37,6 +37,7 @@ from shared.azure.run_log import latest_runs
 from shared.azure.tables import table_service
 from shared.report.build import SiteInputs, build_report, http_status
 from shared.report.snapshot import merge, site_entry
+from shared.services.coalesce import SingleFlight
 from shared.services.failover import CheckResult, ObservationFailed, check_site
 from shared.settings import Settings
 from shared.spec import Site, UnknownSite
@@ -50,41 +51,11 @@ log = logging.getLogger(__name__)
 
 EVENTS_READ = 100  # newest failover events read per site (the 30-day timeline and the recent list)
 REFRESH_WAIT_SECONDS = 15.0  # how long a refresh that lost the claim waits for the winner's snapshot
-T = TypeVar("T")
 Clock = Callable[[], datetime]
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-class SingleFlight:
-    """Concurrent calls with the same key share one execution and its result (or exception)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._flights: dict[Any, Future[Any]] = {}
-
-    def do(self, key: Any, fn: Callable[[], T]) -> tuple[T, bool]:
-        """(result, shared): `shared` is True for the callers that waited on another's execution."""
-        with self._lock:
-            flight = self._flights.get(key)
-            leader = flight is None
-            if flight is None:
-                flight = self._flights[key] = Future()
-        if not leader:
-            return flight.result(), True
-        try:
-            result = fn()
-        except BaseException as exc:
-            flight.set_exception(exc)
-            raise
-        else:
-            flight.set_result(result)
-            return result, False
-        finally:
-            with self._lock:
-                self._flights.pop(key, None)
 
 
 # --- writing: the poll --------------------------------------------------------------------------------

@@ -61,7 +61,7 @@ def failover_poll(timer: func.TimerRequest) -> None:
 @bp.route(route="alerts", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def failover_alert(req: func.HttpRequest) -> func.HttpResponse:
     from shared.failover.alerts import AlertError, parse_alert, sites_for_targets
-    from shared.services.failover import ObservationFailed, check_site
+    from shared.services.failover import ObservationFailed, check_site_for_alert
     from shared.spec_source import current_spec
 
     try:
@@ -87,7 +87,7 @@ def failover_alert(req: func.HttpRequest) -> func.HttpResponse:
     results = []
     for site in sites:
         try:
-            results.append(check_site(settings, site, "alert", detail=detail).to_json())
+            results.append(check_site_for_alert(settings, site, detail=detail).to_json())
         except ObservationFailed as exc:
             # 503: Azure Monitor's webhook retries; the timer poll is the backstop either way.
             return error_response(503, "ObservationFailed", str(exc))
