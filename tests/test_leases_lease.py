@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableServiceClient, UpdateMode
 
 from hybridnet_dev.armsim.control import SimControl
@@ -43,12 +44,10 @@ def wait_for(predicate: Callable[[], Any], timeout: float) -> Any:
 
 
 def lease_row(service: TableServiceClient, key: str) -> dict[str, Any] | None:
-    rows = list(
-        service.get_table_client(LEASES).query_entities(
-            "PartitionKey eq 'lease' and RowKey eq @key", parameters={"key": key}
-        )
-    )
-    return dict(rows[0]) if rows else None
+    try:
+        return dict(service.get_table_client(LEASES).get_entity("lease", key))
+    except ResourceNotFoundError:  # no such row (or no lease table yet)
+        return None
 
 
 def take_over(service: TableServiceClient, key: str, holder: str = "another-instance") -> None:
@@ -282,3 +281,27 @@ def test_a_failed_rotation_lease_release_delays_the_failover_rollback_one_lease_
 
     assert wait_for(rolled_back, LEASE_SECONDS + 5)
     assert time.monotonic() - failed_at <= LEASE_SECONDS + 5
+
+
+def test_a_pass_longer_than_its_lease_keeps_it_by_renewing(stack):
+    """The lease lasts 10 s; a write that takes 12 s keeps it (renewed every ~3 s), so a second reconciler
+    arriving after 11 s is still turned away rather than writing alongside."""
+    stack.control.patch_resource(LNG, {"gatewayIpAddress": "40.50.60.71"})
+    stack.control.add_fault("latency", method="PUT", path="localNetworkGateways", latency_ms=12_000, count=1)
+    stack.control.clear_requests()
+    outcomes: list[str] = []
+    first = threading.Thread(
+        target=lambda: outcomes.append(
+            reconcile(stack.settings, stack.site, trigger="manual", mode=Mode.ENFORCE).outcome
+        )
+    )
+    first.start()
+    key = f"reconcile:{stack.site}"
+    assert wait_for(lambda: lease_row(stack.direct, key), 10)  # the first pass holds the lease
+    time.sleep(LEASE_SECONDS + 1)  # longer than the lease, while the first pass still waits for ARM
+    assert first.is_alive()
+    with pytest.raises(SiteBusy):
+        reconcile(stack.settings, stack.site, trigger="manual", mode=Mode.ENFORCE)
+    first.join()
+    assert outcomes == ["fixed"]
+    assert len([r for r in stack.control.requests() if r["method"] == "PUT"]) == 1

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 PARTITION = "lease"
 DEFAULT_TTL = timedelta(seconds=90)
 RELEASE_DELAYS = (0.5, 1.0, 2.0)  # seconds between the attempts to delete the lease (4 attempts)
+# Per Table call: a lease operation that hangs must not hold the pass (or its release) for minutes.
+CALL_TIMEOUTS: dict[str, float] = {"connection_timeout": 5.0, "read_timeout": 5.0}
 
 
 class LeaseLost(RuntimeError):
@@ -73,8 +75,8 @@ class Lease:
         self._expires_at: datetime | None = None
         self._lost: str | None = None
         self._io = threading.Lock()  # one Table operation on this lease at a time (worker vs renewer)
-        self._stop = threading.Event()
-        self._renewer: threading.Thread | None = None
+        self._stop = threading.Event()  # the current renewal thread's; a new one per thread
+        self._renewing = False
 
     @property
     def name(self) -> str:
@@ -113,10 +115,10 @@ class Lease:
             entity = self._entity(now)
             client = self._table()
             try:  # the common case, no lease row: one insert
-                self._etag = client.create_entity(entity)["etag"]
+                self._etag = client.create_entity(entity, **CALL_TIMEOUTS)["etag"]
             except ResourceExistsError:
                 try:
-                    current = client.get_entity(PARTITION, self._key)
+                    current = client.get_entity(PARTITION, self._key, **CALL_TIMEOUTS)
                 except ResourceNotFoundError:
                     return False  # released between our insert and read: the next run takes it
                 expired = datetime.fromisoformat(current["expiresAt"]) <= now
@@ -128,6 +130,7 @@ class Lease:
                         mode=UpdateMode.REPLACE,
                         etag=current.metadata["etag"],
                         match_condition=MatchConditions.IfNotModified,
+                        **CALL_TIMEOUTS,
                     )["etag"]
                 except (ResourceModifiedError, ResourceNotFoundError):
                     return False  # someone took or released it between our read and write
@@ -154,6 +157,7 @@ class Lease:
                     etag=self._etag,
                     match_condition=MatchConditions.IfNotModified,
                     retry_total=1,  # the loop tries again in renew_every; a write decides on what it knows
+                    **CALL_TIMEOUTS,
                 )["etag"]
             except (ResourceModifiedError, ResourceNotFoundError):
                 self._lost = (
@@ -162,6 +166,7 @@ class Lease:
                 )
                 log.error("%s: no further writes under it", self._lost)
                 self._stop.set()
+                self._renewing = False
                 return False
             except AzureError as exc:
                 log.warning(
@@ -188,14 +193,16 @@ class Lease:
             )
 
     def _start_renewing(self) -> None:
-        if self._renew_every <= 0 or (self._renewer is not None and self._renewer.is_alive()):
+        if self._renew_every <= 0 or self._renewing:
             return
-        self._stop.clear()
-        self._renewer = threading.Thread(target=self._renew_loop, name=f"lease-{self._key}", daemon=True)
-        self._renewer.start()
+        self._stop = stop = threading.Event()
+        self._renewing = True
+        threading.Thread(
+            target=self._renew_loop, args=(stop,), name=f"lease-{self._key}", daemon=True
+        ).start()
 
-    def _renew_loop(self) -> None:
-        while not self._stop.wait(self._renew_every):
+    def _renew_loop(self, stop: threading.Event) -> None:
+        while not stop.wait(self._renew_every):
             try:
                 self.renew()
             except Exception:  # never let the thread die silently while the lease is relied on
@@ -210,10 +217,8 @@ class Lease:
         from azure.core import MatchConditions
         from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNotFoundError
 
-        self._stop.set()
-        renewer, self._renewer = self._renewer, None
-        if renewer is not None and renewer is not threading.current_thread():
-            renewer.join(timeout=self._ttl.total_seconds())
+        self._stop.set()  # the renewal thread ends at its next wake-up (a renewal in flight is awaited below)
+        self._renewing = False
         with self._io:
             if self._etag is None:
                 return True
@@ -226,6 +231,7 @@ class Lease:
                         etag=self._etag,
                         match_condition=MatchConditions.IfNotModified,
                         retry_total=0,  # the attempts and delays are ours, and bounded
+                        **CALL_TIMEOUTS,
                     )
                 except (ResourceModifiedError, ResourceNotFoundError):
                     pass  # not ours any more, or already gone

@@ -68,7 +68,8 @@ def record_run(
     while True:
         attempt += 1
         try:
-            table(service, RUNS).create_entity(entity, retry_total=0)  # the attempts and delays are ours
+            # The attempts and delays are ours; an attempt that hangs gives way to the next.
+            table(service, RUNS).create_entity(entity, retry_total=0, connection_timeout=5, read_timeout=15)
             return run_id
         except ResourceExistsError:
             return run_id  # an earlier, unanswered attempt of ours landed

@@ -212,7 +212,8 @@ def reconcile_many(
     mode: Mode | None = None,
     max_workers: int = MAX_CONCURRENT_SITES,
 ) -> dict[str, ReconcileResult | str]:
-    """Reconcile several sites concurrently (bounded); a busy site maps to the reason it was skipped."""
+    """Reconcile several sites concurrently (bounded); a busy site, or one whose lease or record Table
+    Storage failed, maps to the reason."""
 
     rotations = load_all_states(table_service(settings))  # one query instead of one read per site
 
@@ -221,7 +222,7 @@ def reconcile_many(
             return reconcile(
                 settings, name, trigger=trigger, mode=mode, rotation=rotations.get(name, RotationState())
             )
-        except SiteBusy as exc:
+        except (SiteBusy, StorageUnavailable) as exc:  # one site's trouble does not hide the others' runs
             return str(exc)
 
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(site_names)))) as pool:
