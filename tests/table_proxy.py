@@ -24,6 +24,7 @@ class Fault:
     method: str
     path: re.Pattern[str]
     remaining: int | None  # None: every matching request
+    after: bool = False  # forward it first (Azurite acts on it), then drop the answer
 
 
 @dataclass(frozen=True)
@@ -48,14 +49,18 @@ class TableProxy:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
+            def _drop(self) -> None:
+                with proxy._lock:
+                    proxy.requests.append(Seen(self.command, self.path, None))
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+
             def _relay(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                if proxy._drops(self.command, self.path):
-                    with proxy._lock:
-                        proxy.requests.append(Seen(self.command, self.path, None))
-                    self.close_connection = True
-                    self.connection.shutdown(socket.SHUT_RDWR)
+                fault = proxy._fault(self.command, self.path)
+                if fault is not None and not fault.after:
+                    self._drop()
                     return
                 upstream = http.client.HTTPConnection("127.0.0.1", proxy._azurite.table_port, timeout=30)
                 try:
@@ -65,6 +70,9 @@ class TableProxy:
                     payload = response.read()
                 finally:
                     upstream.close()
+                if fault is not None:  # Azurite acted on it; the answer is lost on the way back
+                    self._drop()
+                    return
                 with proxy._lock:
                     proxy.requests.append(Seen(self.command, self.path, response.status))
                 self.send_response(response.status, response.reason)
@@ -87,10 +95,11 @@ class TableProxy:
         """Azurite's connection string with the Table endpoint through the proxy."""
         return connection_string(self._azurite.blob_port, self._azurite.queue_port, self.port)
 
-    def drop(self, method: str, path: str, *, count: int | None = None) -> None:
-        """Drop requests with this method whose path matches the regular expression `path`."""
+    def drop(self, method: str, path: str, *, count: int | None = None, after: bool = False) -> None:
+        """Drop requests with this method whose path matches the regular expression `path` (with
+        `after`, once Azurite has acted on them: the answer is what is lost)."""
         with self._lock:
-            self._faults.append(Fault(method.upper(), re.compile(path), count))
+            self._faults.append(Fault(method.upper(), re.compile(path), count, after))
 
     def clear(self) -> None:
         with self._lock:
@@ -105,16 +114,16 @@ class TableProxy:
                 if r.status is None and r.method == method and re.search(path, r.path)
             ]
 
-    def _drops(self, method: str, path: str) -> bool:
+    def _fault(self, method: str, path: str) -> Fault | None:
         with self._lock:
             if self.down:
-                return True
+                return Fault(method, re.compile(""), None)
             for fault in self._faults:
                 if fault.method == method and fault.path.search(path) and fault.remaining != 0:
                     if fault.remaining is not None:
                         fault.remaining -= 1
-                    return True
-            return False
+                    return fault
+            return None
 
     def __enter__(self) -> TableProxy:
         self._thread.start()

@@ -126,6 +126,21 @@ def test_a_failed_release_is_retried_logged_and_never_raises(azurite, direct, ca
         other.release()
 
 
+def test_a_renewal_that_landed_unanswered_is_recognised_as_ours(azurite, direct):
+    """The renewal's answer is lost after Azurite replaced the row; the SDK's retry then fails its
+    If-Match. The row still names this holder: the lease is ours, not lost."""
+    with TableProxy(azurite) as proxy:
+        service = TableServiceClient.from_connection_string(proxy.connection_string)
+        lease = Lease(service, "test", f"unanswered-{time.monotonic_ns()}", "me", renew_every=0)
+        assert lease.acquire()
+        proxy.drop("PUT", LEASES, count=1, after=True)
+        lease.ensure_held()  # no LeaseLost
+        assert len(proxy.dropped("PUT", LEASES)) == 1 and lease.lost is None
+        lease.ensure_held()  # and the ETag it adopted is the row's current one
+        assert lease.release() is True
+        assert lease_row(direct, lease.name) is None
+
+
 # --- a reconcile pass ---------------------------------------------------------------------------------
 
 

@@ -159,11 +159,23 @@ class Lease:
                     retry_total=1,  # the loop tries again in renew_every; a write decides on what it knows
                     **CALL_TIMEOUTS,
                 )["etag"]
-            except (ResourceModifiedError, ResourceNotFoundError):
+            except ResourceModifiedError:
+                # Our own earlier attempt may have landed unanswered (a retried request then fails its
+                # If-Match): the row says whose lease it is.
+                mine = self._still_mine()
+                if mine is not None:
+                    self._etag, self._expires_at = mine
+                    return True
                 self._lost = (
-                    f"lease {self._key} was taken over or removed by another holder "
+                    f"lease {self._key} was taken over by another holder "
                     f"(it expired at {self._expires_at.isoformat() if self._expires_at else 'unknown'})"
                 )
+                log.error("%s: no further writes under it", self._lost)
+                self._stop.set()
+                self._renewing = False
+                return False
+            except ResourceNotFoundError:
+                self._lost = f"lease {self._key} was removed by another holder"
                 log.error("%s: no further writes under it", self._lost)
                 self._stop.set()
                 self._renewing = False
@@ -175,6 +187,18 @@ class Lease:
                 return False
             self._expires_at = now + self._ttl
             return True
+
+    def _still_mine(self) -> tuple[str, datetime] | None:
+        """(etag, expiry) of the lease row when it is still this holder's, else None."""
+        from azure.core.exceptions import AzureError
+
+        try:
+            row = self._table().get_entity(PARTITION, self._key, **CALL_TIMEOUTS)
+        except AzureError:
+            return None
+        if row.get("holder") != self._holder:
+            return None
+        return row.metadata["etag"], datetime.fromisoformat(row["expiresAt"])
 
     def ensure_held(self, *, margin: timedelta | None = None) -> None:
         """Before a write: renew now; raise LeaseLost when the lease is not ours any more, or when it could
