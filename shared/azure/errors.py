@@ -30,14 +30,15 @@ def _where(exc: BaseException) -> str:
 
 
 def _dependency(exc: BaseException, where: str) -> str:
-    """Which service: from the address (Azure's host names and the local stack's paths)."""
-    text = where.lower()
+    """Which service: from the address or the request the error names (Azure's host names, the local
+    stack's paths)."""
+    text = f"{where} {exc}".lower()
     if "vault" in text:
         return "Key Vault"
-    if ".table." in text or "/tables" in text or "devstoreaccount" in text or "querytable" in text:
-        return "Table Storage"
     if ".queue." in text or "/messages" in text:
         return "Queue Storage"
+    if any(m in text for m in (".table.", "/tables", "(partitionkey=", "devstoreaccount")):
+        return "Table Storage"
     if "/providers/" in text or "management." in text:
         return "Azure Resource Manager"
     if type(exc).__module__.startswith("azure.identity"):
