@@ -123,7 +123,11 @@ _NAMED = re.compile(
 _SHAREDKEY_BODY = re.compile(r"""(?is)(sharedkey.{0,200}?["']value["']\s*:\s*)("(?:[^"\\]|\\.)*"|'[^']*')""")
 # A function key in a URL: ...?code=KEY or &code=KEY
 _QUERY_CODE = re.compile(r"(?i)([?&]code=)[^&\s#\"']+")
-_BEARER = re.compile(r"(?i)\b(bearer|basic|sharedkey|sharedkeylite)\s+[A-Za-z0-9._~+/=:-]{8,}")
+# An Authorization header's credentials, whatever the scheme; a bearer token anywhere.
+_AUTHORIZATION = re.compile(
+    r"""(?i)\b(authorization["']?\s*[:=]\s*["']?)(?:(bearer|basic|sharedkey(?:lite)?)\s+)?[^\s"',;]+"""
+)
+_BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}=*")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 
 
@@ -142,7 +146,8 @@ def redact(text: Any, *, secrets: Iterable[str | None] = (), limit: int = MAX_ME
     out = _SHAREDKEY_BODY.sub(lambda m: m.group(1) + _quoted(m.group(2)), out)
     out = _NAMED.sub(lambda m: m.group("name") + _quoted(m.group("value")), out)
     out = _QUERY_CODE.sub(lambda m: m.group(1) + REDACTED, out)
-    out = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", out)
+    out = _AUTHORIZATION.sub(lambda m: m.group(1) + (f"{m.group(2)} " if m.group(2) else "") + REDACTED, out)
+    out = _BEARER.sub(f"Bearer {REDACTED}", out)
     out = _JWT.sub(REDACTED, out)
     if limit and len(out) > limit:
         out = out[:limit] + f"... ({len(out) - limit} more characters cut)"

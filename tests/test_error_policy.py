@@ -66,6 +66,9 @@ CONNECTION = f"{RG_ID}/connections/hybrid-vpn-connection"
         ("Authorization: Bearer eyJhbGciOiJIUzI1.eyJzdWIiOiIxMjM0.c2lnbmF0dXJl", "eyJzdWIiOiIxMjM0"),
         ("client_secret=hunter2hunter2 password: 'p4ss word'", "hunter2"),
         ("X-IDENTITY-HEADER: 6f1e-identity-header-value", "6f1e-identity"),
+        ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA"),
+        ("Authorization: SharedKey devstoreaccount1:Zm9vYmFyYmF6cXV4", "Zm9vYmFyYmF6cXV4"),
+        ("token was bearer abcdefghijklmnopqrstuvwxyz0123", "abcdefghijklmnop"),
     ],
 )
 def test_redact_removes_every_kind_of_secret(text, leaked):
@@ -80,6 +83,8 @@ def test_redact_keeps_resource_details_and_arm_codes():
         f"action 'Microsoft.Network/connections/write' over scope '{CONNECTION}'\"}}}}"
     )
     assert redact(text) == text
+    prose = "basic connectivity failed; the sharedkey operation of connection c was refused (400)"
+    assert redact(prose) == prose
 
 
 def test_redact_cuts_only_after_replacing_so_no_half_secret_survives():
