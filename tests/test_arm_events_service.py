@@ -65,3 +65,12 @@ def test_an_event_without_an_id_is_rejected_before_anything_is_recorded(setup):
     # Nothing was marked pending: the next proper event is queued at once.
     assert handle(settings, str(uuid.uuid4()), lambda s, c: queued.append((s, c))).queued
     assert queued == [(site, f"{WRITE} {LNG}")]
+
+
+def test_the_inbox_refuses_to_remember_an_id_less_event(setup):
+    from shared.azure.event_inbox import first_delivery
+
+    settings, _ = setup
+    for event_id in (None, "", "  "):
+        with pytest.raises(ValueError, match="non-empty string"):
+            first_delivery(table_service(settings), event_id)
