@@ -13,6 +13,7 @@ run: setup ## the app on the simulated seed network: Azurite + simulator + local
 test: setup ## lint, then the whole test suite (it starts Azurite and simulators itself)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest
 
 bench: setup ## benchmarks: print the numbers the issues set targets for

@@ -5,12 +5,14 @@ Keep this module thin and cheap to import: Azure SDKs are imported lazily by `sh
 
 import azure.functions as func
 
+from shared.errors import install_log_redaction
 from shared.telemetry import configure_telemetry
 from shared.triggers.drift import bp as drift_blueprint
 from shared.triggers.failover import bp as failover_blueprint
 from shared.triggers.health import bp as health_blueprint
 from shared.triggers.rotation import bp as rotation_blueprint
 
+install_log_redaction()  # every log record is redacted (shared.errors), whatever writes it
 configure_telemetry()  # Application Insights via OpenTelemetry, only when its connection string is set
 
 app = func.FunctionApp()

@@ -10,10 +10,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from shared.errors import ConfigurationError
+
 DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
 
 
-class SettingsError(ValueError):
+class SettingsError(ConfigurationError, ValueError):
     """An app setting is missing or malformed. The message names the setting."""
 
 

@@ -19,6 +19,9 @@ PENDING_TTL = timedelta(minutes=5)  # a lost work item delays events no longer t
 
 def _row_key(event_id: str) -> str:
     # Event ids are free text: keys may not hold '/', '\\', '#', '?' — a digest always fits.
+    if not isinstance(event_id, str) or not event_id.strip():
+        # Never a digest of "None" or "": every id-less event would look like a redelivery of the first.
+        raise ValueError(f"an event id must be a non-empty string, not {event_id!r}")
     return hashlib.sha256(event_id.encode()).hexdigest()
 
 

@@ -11,6 +11,7 @@ from shared.azure.lro_errors import lro_failure
 from shared.drift.apply import WriteError
 from shared.drift.observed import ObservedResource, ObservedSite, ObserveFailed, observed_site
 from shared.drift.resources import Kind, name_of, resource_group_of
+from shared.errors import redact
 from shared.spec import Site
 
 if TYPE_CHECKING:
@@ -39,17 +40,16 @@ def _list(what: str, call: Callable[[], Any]) -> list[Any]:
 
 
 def describe_error(exc: Exception, secret: str | None = None) -> str:
-    """Status, code and ARM's message, with `secret` redacted before anything is cut."""
+    """Status, code and ARM's message, redacted (shared.errors.redact: `secret` and anything secret-looking)
+    before anything is cut."""
     from azure.core.exceptions import HttpResponseError
 
     if isinstance(exc, HttpResponseError):
         code = exc.error.code if exc.error is not None else None
         message = (exc.error.message if exc.error is not None else "") or ""
-        if secret:
-            message = message.replace(secret, "***")
         text = f"ARM answered {exc.status_code}{f' {code}' if code else ''}"
         if message:
-            text += f": {message[:300]}"
+            text += f": {redact(message, secrets=(secret,), limit=300)}"
         return text
     return f"{type(exc).__name__} (ARM could not be reached)"
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from shared.azure.leases import describe, transient
 from shared.azure.table_names import RUNS, table
 from shared.drift.reconcile import ReconcileResult
+from shared.errors import redact
 
 if TYPE_CHECKING:
     from azure.data.tables import TableServiceClient
@@ -62,7 +63,7 @@ def record_run(
         "openBySeverity": _bounded_json(result.open_findings_by_severity()),
         "findings": _bounded_json([f.to_json() for f in result.findings]),
         "actions": _bounded_json([r.to_json() for r in result.results]),
-        "error": result.error or "",
+        "error": redact(result.error) if result.error else "",
     }
     attempt = 0
     while True:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from shared.errors import redact
+
 if TYPE_CHECKING:
     from azure.mgmt.network import NetworkManagementClient
 
@@ -24,7 +26,7 @@ def _fail(operation: str, connection: str, exc: Exception, secret: str | None = 
     code = getattr(error, "code", None) if error is not None else None
     text = f"{operation} of the shared key of connection {connection} failed ({status or type(exc).__name__}"
     text += f" {code})" if code else ")"
-    return SharedKeyError(text.replace(secret, "***") if secret else text)
+    return SharedKeyError(redact(text, secrets=(secret,)))
 
 
 def read_shared_key(client: NetworkManagementClient, resource_group: str, connection: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from shared.drift.plan import Action, Mode, Plan
 from shared.drift.resources import Kind, id_key
+from shared.errors import safe_message
 
 
 class WriteError(Exception):
@@ -97,7 +98,7 @@ def apply_plan(
                     key = new_shared_key()
                 except Exception as exc:  # Key Vault down, not configured...: this action fails, not the run
                     raise WriteError(
-                        f"no pre-shared key for the new connection: {type(exc).__name__}: {exc}"
+                        f"no pre-shared key for the new connection: {safe_message(exc)}"
                     ) from None
                 body = {**body, "properties": {**body["properties"], "sharedKey": key}}
             writer.put(

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from shared.errors import BadRequest
 from shared.spec import Site
 
 HANDLED_TYPES = frozenset(
@@ -18,6 +19,31 @@ HANDLED_TYPES = frozenset(
     }
 )
 OBJECT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier"
+MAX_EVENT_ID_CHARS = 1024
+
+
+class InvalidEvent(BadRequest):
+    """The event cannot be handled at all (no id: redeliveries could not be recognised)."""
+
+    code = "InvalidEvent"
+
+
+def require_event_id(event_id: object, *, event_type: object = None, subject: object = None) -> str:
+    """The event's id as a non-empty string, or InvalidEvent naming the event."""
+    if isinstance(event_id, str) and event_id.strip() and len(event_id) <= MAX_EVENT_ID_CHARS:
+        return event_id
+    if event_id is None:
+        what = "no id"
+    elif not isinstance(event_id, str):
+        what = f"a non-string id ({type(event_id).__name__})"
+    elif not event_id.strip():
+        what = "an empty id"
+    else:
+        what = f"an id of {len(event_id)} characters (at most {MAX_EVENT_ID_CHARS})"
+    raise InvalidEvent(
+        f"Event Grid event with {what} rejected (type {event_type or '(none)'}, subject "
+        f"{subject or '(none)'}): the id is what recognises redeliveries, so it is neither recorded nor acted on"
+    )
 
 
 @dataclass(frozen=True)
@@ -75,13 +101,15 @@ def site_for_resource(resource_id: str, sites: Iterable[Site]) -> Site | None:
 
 def decide(
     *,
-    event_id: str,
+    event_id: object,
     event_type: str,
     subject: str,
     data: Mapping[str, Any],
     sites: Iterable[Site],
     own_principal_ids: Iterable[str],
 ) -> EventDecision:
+    """Raises InvalidEvent for an event without a usable id (checked before anything else)."""
+    event_id = require_event_id(event_id, event_type=event_type, subject=subject)
     if event_type not in HANDLED_TYPES:
         return EventDecision(event_id, None, f"event type {event_type} is not handled")
     resource_id = str(data.get("resourceUri") or subject or "")

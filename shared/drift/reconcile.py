@@ -16,6 +16,7 @@ from shared.drift.diff import diff
 from shared.drift.findings import SEVERITY_ORDER, Finding
 from shared.drift.observed import ObservedSite, ObserveFailed
 from shared.drift.plan import Mode, Plan, plan
+from shared.errors import Busy
 from shared.spec import Site
 
 
@@ -73,8 +74,10 @@ class SiteLock(Protocol):
     def release(self) -> None: ...
 
 
-class SiteBusy(Exception):
+class SiteBusy(Busy):
     """Another reconciler holds the site's lock."""
+
+    code = "SiteBusy"
 
 
 def reconcile_site(

@@ -11,13 +11,14 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from shared.errors import BadRequest
 from shared.spec.model import Site
 
 COMMON_SCHEMA_ID = "azureMonitorCommonAlertSchema"
 MONITOR_CONDITIONS = ("Fired", "Resolved")
 
 
-class AlertError(ValueError):
+class AlertError(BadRequest, ValueError):
     """The payload is not a usable common-schema alert; the message says why (for a 400)."""
 
     def __init__(self, code: str, message: str) -> None:

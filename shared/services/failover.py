@@ -33,6 +33,7 @@ from shared.azure.health_snapshot import claim_refresh
 from shared.azure.learned_routes import onprem_route_counts
 from shared.azure.network_reads import ResourceRead, read_connection
 from shared.azure.tables import table_service
+from shared.errors import ObservationFailed as AppObservationFailed
 from shared.failover.classify import Condition, Observation, classify
 from shared.services.coalesce import Coalescer
 from shared.settings import Settings
@@ -49,7 +50,7 @@ MAX_ATTEMPTS = 6  # conflicts/unknown outcomes/unstable re-reads before giving u
 Clock = Callable[[], datetime]
 
 
-class ObservationFailed(RuntimeError):
+class ObservationFailed(AppObservationFailed):
     """A connection could not be read: an ARM problem is not a network outage, so nothing is classified.
     `reads` holds what was read (the health snapshot shows the error per connection)."""
 

@@ -27,6 +27,7 @@ from shared.drift.apply import ResourceWriter, WritesStopped
 from shared.drift.plan import Mode
 from shared.drift.reconcile import ReconcileResult, SiteBusy, reconcile_site
 from shared.drift.resources import Kind, arm_id
+from shared.errors import DependencyUnavailable
 from shared.rotation.findings import key_findings
 from shared.rotation.machine import RotationState
 from shared.services.instance import instance_id
@@ -44,7 +45,7 @@ T = TypeVar("T")
 MAX_CONCURRENT_SITES = 32  # below the ARM client's connection pool (shared.azure.arm.MAX_CONCURRENT_CALLS)
 
 
-class StorageUnavailable(RuntimeError):
+class StorageUnavailable(DependencyUnavailable):
     """Table Storage could not be reached (after retries) for something the pass cannot do without: the
     site's lease, its rotation state, or the run's record. A dependency outage, not a bad request."""
 
@@ -54,7 +55,7 @@ class RunNotRecorded(StorageUnavailable):
     run; it is also in the error log line, so nothing about it is lost."""
 
     def __init__(self, message: str, result: ReconcileResult, run_id: str) -> None:
-        super().__init__(message)
+        super().__init__(message, code="RunNotRecorded", run_id=run_id)
         self.result = result
         self.run_id = run_id
 

@@ -20,11 +20,12 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from shared.errors import ConfigurationError
 from shared.spec.model import NetworkSpec, Site
 from shared.spec.rules import check_site, check_sites, check_spec_sites, suggest
 
 
-class SpecError(Exception):
+class SpecError(ConfigurationError):
     """The spec is unusable. ``errors`` holds one complete, self-contained line per problem."""
 
     def __init__(self, errors: Sequence[str], source: str = "<spec>") -> None:

@@ -7,6 +7,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, Strict
 from pydantic.alias_generators import to_camel
 
+from shared.errors import NotFound
+
 # Integers in the spec are strict: YAML `yes`/`true` or "10" must not silently become 1 or 10.
 StrictInt = Annotated[int, Strict()]
 StrictBool = Annotated[bool, Strict()]
@@ -107,11 +109,13 @@ class Site(SpecModel):
         return list(self.express_route.advertised_prefixes or self.on_premises.address_space)
 
 
-class UnknownSite(KeyError):
+class UnknownSite(NotFound, KeyError):
     """No site of that name in the spec; `known` lists the sites there are."""
 
+    code = "UnknownSite"
+
     def __init__(self, name: str, known: list[str]) -> None:
-        super().__init__(name)
+        super().__init__(name, known=known)
         self.name = name
         self.known = known
 

@@ -16,8 +16,9 @@ from typing import Any
 
 import azure.functions as func
 
+from shared.errors import ObservationFailed, safe_message
 from shared.settings import Settings
-from shared.triggers.http_json import error_response, json_response, site_and_flag
+from shared.triggers.http_json import json_errors, json_response, response_for, site_and_flag
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -45,8 +46,7 @@ def parse_work_item(body: str) -> dict[str, Any]:
 @bp.timer_trigger(arg_name="timer", schedule="%HYBRIDNET_RECONCILE_SCHEDULE%", run_on_startup=False)
 @bp.queue_output(arg_name="work", queue_name=RECONCILE_QUEUE, connection=STORAGE)
 def reconcile_timer(timer: func.TimerRequest, work: func.Out[list[str]]) -> None:
-    from shared.azure.event_inbox import prune_seen
-    from shared.azure.tables import table_service
+    from shared.services.arm_events import prune_seen_events
     from shared.spec_source import current_spec
 
     settings = Settings.from_env()
@@ -54,9 +54,9 @@ def reconcile_timer(timer: func.TimerRequest, work: func.Out[list[str]]) -> None
     work.set([work_item(site.name, "timer") for site in spec.sites])
     log.info("reconcile_timer: queued %d site(s) past_due=%s", len(spec.sites), timer.past_due)
     try:
-        pruned = prune_seen(table_service(settings))
+        pruned = prune_seen_events(settings)
     except Exception as exc:  # housekeeping must not stop the reconcile
-        log.error("reconcile_timer: pruning old event ids failed: %s", type(exc).__name__)
+        log.error("reconcile_timer: pruning old event ids failed: %s", safe_message(exc))
     else:
         if pruned:
             log.info("reconcile_timer: forgot %d event id(s) older than Event Grid's retry window", pruned)
@@ -77,62 +77,39 @@ def reconcile_worker(msg: func.QueueMessage) -> None:
         raise RuntimeError(f"{exc}; retried later") from None
 
 
-def _event_fields(event: Any) -> tuple[str, str, str, dict[str, Any]]:
-    """Event Grid schema arrives as func.EventGridEvent, CloudEvents as func.CloudEvent."""
+def _event_fields(event: Any) -> tuple[object, str, str, dict[str, Any]]:
+    """Event Grid schema arrives as func.EventGridEvent, CloudEvents as func.CloudEvent. The id is
+    passed on as it came (None when absent): the service rejects an event without one."""
     event_type = getattr(event, "event_type", None) or getattr(event, "type", None) or ""
     data = event.get_json() or {}
-    return str(event.id), str(event_type), str(event.subject or ""), data if isinstance(data, dict) else {}
+    return event.id, str(event_type), str(event.subject or ""), data if isinstance(data, dict) else {}
 
 
 @bp.event_grid_trigger(arg_name="event")
 @bp.queue_output(arg_name="work", queue_name=RECONCILE_QUEUE, connection=STORAGE)
 def arm_event(event: func.EventGridEvent, work: func.Out[str]) -> None:
-    from shared.azure.event_inbox import clear_pending, first_delivery, forget_delivery, mark_pending
-    from shared.azure.tables import table_service
-    from shared.drift.events import decide
-    from shared.spec_source import current_spec
+    from shared.services.arm_events import handle_arm_event
 
-    settings = Settings.from_env()
     event_id, event_type, subject, data = _event_fields(event)
-    decision = decide(
+    outcome = handle_arm_event(
+        Settings.from_env(),
         event_id=event_id,
         event_type=event_type,
         subject=subject,
         data=data,
-        sites=current_spec(settings).sites,
-        own_principal_ids=settings.own_principal_ids,
+        enqueue=lambda site, cause: work.set(work_item(site, "event", cause=cause)),
     )
-    if decision.site is None:
-        log.info("arm_event %s ignored: %s", event_id, decision.ignored)
-        return
-    tables = table_service(settings)
-    if not first_delivery(tables, event_id):
-        log.info("arm_event %s ignored: already handled (redelivery)", event_id)
-        return
-    marked = False
-    try:
-        marked = mark_pending(tables, decision.site)
-        if not marked:
-            log.info("arm_event %s: a reconcile of site %s is already queued", event_id, decision.site)
-            return
-        work.set(work_item(decision.site, "event", cause=f"{event_type} {subject}"))
-    except Exception:
-        # Undo, so that Event Grid's retry of this event is handled rather than taken for a duplicate.
-        if marked:
-            clear_pending(tables, decision.site)
-        forget_delivery(tables, event_id)
-        raise
-    log.info("arm_event %s: queued a reconcile of site %s", event_id, decision.site)
+    log.info("arm_event %s: %s", outcome.event_id, outcome.detail)
 
 
 @bp.route(route="reconcile", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
 @bp.queue_output(arg_name="work", queue_name=RECONCILE_QUEUE, connection=STORAGE)
+@json_errors
 def reconcile_now(req: func.HttpRequest, work: func.Out[str]) -> func.HttpResponse:
     """dryRun=true (or HYBRIDNET_DRIFT_MODE=report): reconcile now and answer with the result (reads
     only: quick). Otherwise queue it (202): applying can outlast an HTTP request."""
     from shared.drift.plan import Mode
-    from shared.services.reconciler import SiteBusy, reconcile
-    from shared.spec import UnknownSite
+    from shared.services.reconciler import reconcile
     from shared.spec_source import current_spec
 
     parsed = site_and_flag(req, "dryRun")
@@ -140,15 +117,12 @@ def reconcile_now(req: func.HttpRequest, work: func.Out[str]) -> func.HttpRespon
         return parsed
     site, dry_run = parsed
     settings = Settings.from_env()
-    try:
-        current_spec(settings).site(site)
-    except UnknownSite as exc:
-        return error_response(404, "UnknownSite", str(exc), known=exc.known)
+    current_spec(settings).site(site)  # UnknownSite: 404 with the known names
     if not dry_run and Mode(settings.drift_mode).writes:
         work.set(work_item(site, "manual"))
         return json_response({"queued": site, "mode": settings.drift_mode}, 202)
-    try:
-        result = reconcile(settings, site, trigger="manual", mode=Mode.REPORT)
-    except SiteBusy as exc:
-        return error_response(409, "SiteBusy", str(exc))
+    result = reconcile(settings, site, trigger="manual", mode=Mode.REPORT)  # SiteBusy: 409
+    if result.outcome == "error":
+        # ARM could not be read: no finding can be trusted. 503 + Retry-After; the run is in the body.
+        return response_for(ObservationFailed(result.error, run=result.to_json()))
     return json_response(result.to_json())

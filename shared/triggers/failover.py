@@ -15,9 +15,8 @@ import time
 
 import azure.functions as func
 
-from shared.settings import Settings, SettingsError
-from shared.spec.load import SpecError
-from shared.triggers.http_json import error_response, json_response
+from shared.settings import Settings
+from shared.triggers.http_json import error_response, json_body, json_errors, json_response
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -59,22 +58,20 @@ def failover_poll(timer: func.TimerRequest) -> None:
 
 
 @bp.route(route="alerts", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@json_errors
 def failover_alert(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.failover.alerts import AlertError, parse_alert, sites_for_targets
-    from shared.services.failover import ObservationFailed, check_site_for_alert
+    """Errors (shared.triggers.http_json): a bad body 400; a broken setting or spec 500
+    ConfigurationError; Table Storage or ARM out of reach 503 with Retry-After (Azure Monitor's webhook
+    retries; the timer poll is the backstop either way)."""
+    from shared.failover.alerts import parse_alert, sites_for_targets
+    from shared.services.failover import check_site_for_alert
     from shared.spec_source import current_spec
 
-    try:
-        alert = parse_alert(req.get_body())
-    except AlertError as exc:
-        return error_response(400, exc.code, str(exc))
-    try:
-        settings = Settings.from_env()
-        spec = current_spec(settings)
-        subscription = settings.require_subscription()
-    except (SettingsError, SpecError) as exc:
-        log.error("failover_alert: configuration error: %s", exc)
-        return error_response(500, "ConfigurationError", str(exc))
+    json_body(req)  # bounded: size and nesting checked before the alert is read
+    alert = parse_alert(req.get_body())  # AlertError: 400 with its code
+    settings = Settings.from_env()
+    spec = current_spec(settings)
+    subscription = settings.require_subscription()
     sites, unknown = sites_for_targets(alert.target_ids, spec.sites, subscription)
     if not sites:
         return error_response(
@@ -84,13 +81,7 @@ def failover_alert(req: func.HttpRequest) -> func.HttpResponse:
             targets=list(alert.target_ids),
         )
     detail = f"alert {alert.alert_rule or alert.alert_id} {alert.monitor_condition}"
-    results = []
-    for site in sites:
-        try:
-            results.append(check_site_for_alert(settings, site, detail=detail).to_json())
-        except ObservationFailed as exc:
-            # 503: Azure Monitor's webhook retries; the timer poll is the backstop either way.
-            return error_response(503, "ObservationFailed", str(exc))
+    results = [check_site_for_alert(settings, site, detail=detail).to_json() for site in sites]
     return json_response(
         {
             "alertId": alert.alert_id,

@@ -13,9 +13,9 @@ import logging
 
 import azure.functions as func
 
-from shared.settings import Settings, SettingsError
-from shared.spec.load import SpecError
-from shared.triggers.http_json import JSON, error_response
+from shared.errors import BadRequest
+from shared.settings import Settings
+from shared.triggers.http_json import JSON, json_errors
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -24,10 +24,6 @@ PARAMETERS = ("site", "refresh", "format", "code")
 BOOLEANS = {"true": True, "false": False}
 FORMATS = ("json", "html")
 HTML = "text/html"
-
-
-class BadRequest(ValueError):
-    pass
 
 
 def _quality(accept: str, media: str) -> float:
@@ -82,27 +78,15 @@ def _headers(kind: str) -> dict[str, str]:
 
 
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@json_errors
 def health(req: func.HttpRequest) -> func.HttpResponse:
+    """Errors (shared.triggers.http_json): bad parameters 400, an unknown site 404 with the known names,
+    a broken setting or spec 500 ConfigurationError, Table Storage (or, with refresh, ARM) out of reach
+    503 with Retry-After."""
     from shared.services.health import health_report
-    from shared.spec import UnknownSite
 
-    try:
-        site, refresh, kind = parse(dict(req.params), req.headers.get("Accept", ""))
-    except BadRequest as exc:
-        return error_response(400, "BadRequest", str(exc))
-    try:
-        settings = Settings.from_env()
-        report, status = health_report(settings, site=site, live=refresh)
-    except UnknownSite as exc:
-        return error_response(404, "UnknownSite", f"unknown site {exc.name!r}", known=exc.known)
-    except (SettingsError, SpecError) as exc:
-        log.error("health: configuration error: %s", exc)
-        return error_response(500, "ConfigurationError", str(exc))
-    except Exception as exc:
-        log.exception("health: the report could not be read")
-        return error_response(
-            503, "ReportUnavailable", f"the health report could not be read ({type(exc).__name__})"
-        )
+    site, refresh, kind = parse(dict(req.params), req.headers.get("Accept", ""))
+    report, status = health_report(Settings.from_env(), site=site, live=refresh)
     if kind == "html":
         from shared.report.html import render_html
 
@@ -115,6 +99,7 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.route(route="health/schema", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@json_errors
 def health_schema(req: func.HttpRequest) -> func.HttpResponse:
     """The report's JSON Schema (no data in it: anonymous, cacheable)."""
     from shared.report.schema import HEALTH_SCHEMA

@@ -15,7 +15,7 @@ import logging
 import azure.functions as func
 
 from shared.settings import Settings, SettingsError
-from shared.triggers.http_json import error_response, json_response, site_and_flag
+from shared.triggers.http_json import error_response, json_errors, json_response, site_and_flag
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ def rotation_worker(msg: func.QueueMessage) -> None:
 
 
 @bp.route(route="rotate", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@json_errors
 def rotate_now(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services.rotation import rotate_site
     from shared.spec import UnknownSite
