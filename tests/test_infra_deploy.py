@@ -193,6 +193,24 @@ def test_preprovision_refuses_without_a_spec(project):
     assert "KEY_VAULT_CREATE_MODE" not in log.read_text()
 
 
+def test_preprovision_checks_the_spec_the_app_will_run(project):
+    """The file HYBRIDNET_SPEC_PATH names in infra/main.parameters.json, not a fixed name."""
+    root, bin_dir, log = project
+    _azd_stub(bin_dir, log, {})
+    parameters = json.loads((INFRA / "main.parameters.json").read_text())
+    parameters["parameters"]["hybridnetSettings"]["value"]["HYBRIDNET_SPEC_PATH"] = "specs/prod.yaml"
+    (root / "infra" / "main.parameters.json").write_text(json.dumps(parameters))
+    shutil.copy(SEED, root / "network.yaml")  # present, but not the one the app runs
+    result = _run_hook("preprovision.sh", root, bin_dir)
+    assert result.returncode == 1
+    assert "specs/prod.yaml not found" in result.stderr
+    (root / "specs").mkdir()
+    shutil.copy(SEED, root / "specs" / "prod.yaml")
+    result = _run_hook("preprovision.sh", root, bin_dir)
+    assert result.returncode == 0, result.stderr
+    assert "specs/prod.yaml valid" in result.stdout
+
+
 def test_preprovision_refuses_an_invalid_spec_naming_the_error(project):
     root, bin_dir, log = project
     _azd_stub(bin_dir, log, {})

@@ -1,6 +1,13 @@
 # azd preprovision hook (azure.yaml) for Windows: the same checks as preprovision.sh.
 $ErrorActionPreference = 'Stop'
-$spec = if ($env:HYBRIDNET_SPEC_FILE) { $env:HYBRIDNET_SPEC_FILE } else { 'network.yaml' }
+$spec = $env:HYBRIDNET_SPEC_FILE
+if (-not $spec) {
+  # The spec the app will run: HYBRIDNET_SPEC_PATH of infra/main.parameters.json (network.yaml).
+  try {
+    $spec = (Get-Content 'infra/main.parameters.json' -Raw | ConvertFrom-Json).parameters.hybridnetSettings.value.HYBRIDNET_SPEC_PATH
+  } catch { $spec = $null }
+  if (-not $spec) { $spec = 'network.yaml' }
+}
 $sites = if ($env:HYBRIDNET_SITES_FILE) { $env:HYBRIDNET_SITES_FILE } else { 'infra/sites.json' }
 $py = if ($env:HYBRIDNET_PYTHON) { $env:HYBRIDNET_PYTHON } elseif (Test-Path '.venv/Scripts/python.exe') { '.venv/Scripts/python.exe' } else { 'python' }
 
@@ -10,7 +17,7 @@ function Fail([string]$message) {
 }
 
 if (-not (Test-Path $spec)) {
-  Fail "$spec not found: the app deploys with its spec (HYBRIDNET_SPEC_PATH=network.yaml). Create it (copy examples/seed-network.yaml to $spec, edit it), then run: $py -m shared.cli infra-sites $spec"
+  Fail "$spec not found: the app deploys with its spec (HYBRIDNET_SPEC_PATH=$spec in infra/main.parameters.json). Create it (copy examples/seed-network.yaml to $spec, edit it), then run: $py -m shared.cli infra-sites $spec"
 }
 & $py -c 'import shared.cli' 2>$null
 if ($LASTEXITCODE -ne 0) { Fail "cannot run $py -m shared.cli (install requirements first, or set HYBRIDNET_PYTHON)" }

@@ -8,12 +8,20 @@
 # Overrides (tests, unusual layouts): HYBRIDNET_PYTHON, HYBRIDNET_SPEC_FILE, HYBRIDNET_SITES_FILE.
 set -u
 
-SPEC="${HYBRIDNET_SPEC_FILE:-network.yaml}"
 SITES="${HYBRIDNET_SITES_FILE:-infra/sites.json}"
 PY="${HYBRIDNET_PYTHON:-}"
 if [ -z "$PY" ]; then
   if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
 fi
+# The spec the app will run: HYBRIDNET_SPEC_PATH of infra/main.parameters.json (network.yaml).
+SPEC="${HYBRIDNET_SPEC_FILE:-$("$PY" -c '
+import json
+try:
+    with open("infra/main.parameters.json") as f:
+        print(json.load(f)["parameters"]["hybridnetSettings"]["value"].get("HYBRIDNET_SPEC_PATH") or "network.yaml")
+except (OSError, ValueError, KeyError):
+    print("network.yaml")
+' 2>/dev/null || echo network.yaml)}"
 
 fail() {
   echo "preprovision: $1" >&2
@@ -21,7 +29,7 @@ fail() {
   exit 1
 }
 
-[ -f "$SPEC" ] || fail "$SPEC not found: the app deploys with its spec (HYBRIDNET_SPEC_PATH=network.yaml). \
+[ -f "$SPEC" ] || fail "$SPEC not found: the app deploys with its spec (HYBRIDNET_SPEC_PATH=$SPEC in infra/main.parameters.json). \
 Create it (cp examples/seed-network.yaml $SPEC, edit it), then run: $PY -m shared.cli infra-sites $SPEC"
 "$PY" -c "import shared.cli" 2>/dev/null || fail "cannot run $PY -m shared.cli (run 'make setup' first, or set HYBRIDNET_PYTHON)"
 "$PY" -m shared.cli validate "$SPEC" || fail "$SPEC is not valid (errors above): fix it before deploying"
