@@ -167,7 +167,13 @@ def _infra_sites(args: argparse.Namespace) -> int:
     expected = sites_document(spec)
     out = Path(args.out)
     if not args.check:
-        out.write_text(render(expected))
+        partial = out.with_name(out.name + ".tmp")
+        try:  # all or nothing: a crash leaves the old file, never half of the new one
+            partial.write_text(render(expected))
+            partial.replace(out)
+        except OSError as exc:
+            print(f"{out}: cannot write it ({exc.strerror or exc})", file=sys.stderr)
+            return 1
         print(f"{out}: written from {args.file} ({len(expected['sites'])} site(s))")
         return 0
     try:

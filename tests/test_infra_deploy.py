@@ -122,6 +122,13 @@ def test_infra_sites_writes_then_checks(tmp_path, capsys):
     assert out.read_text() == before  # --check writes nothing
 
 
+def test_infra_sites_says_why_it_cannot_write(tmp_path, capsys):
+    out = tmp_path / "missing-dir" / "sites.json"
+    assert cli_main(["infra-sites", str(SEED), "--out", str(out)]) == 1
+    assert f"{out}: cannot write it" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_infra_sites_refuses_an_invalid_spec_and_writes_nothing(tmp_path, capsys):
     spec = tmp_path / "network.yaml"
     data = seed_data()
