@@ -14,9 +14,6 @@ param location string
 @description('Resource group for the app itself (not a site resource group).')
 param appResourceGroupName string = 'rg-${environmentName}'
 
-@description('The sites, mirroring the spec (examples/seed-network.yaml): name, resourceGroup, vnet, onPremises, expressRoute {gatewayName, connectionName, circuitId}, vpn {gatewayName, connectionName, localNetworkGatewayName}.')
-param sites array
-
 @description('Every HYBRIDNET_* app setting (mode, schedules, tunables): merged into the app settings as is.')
 param hybridnetSettings object
 
@@ -27,11 +24,24 @@ param wireEventGrid string = 'false'
 @description('Create metric alerts (ExpressRoute BgpAvailability, VPN tunnel bandwidth) that call POST /api/alerts.')
 param enableAlerts bool = false
 
+@description('Event Grid system topics that already exist, by site resource group name: { "<resource group>": "<topic name>" }. A resource group holds at most one system topic; the subscription is added to the one named here.')
+param existingSystemTopics object = {}
+
+@description('\'recover\' after `azd down` left the vault soft-deleted (set by infra/hooks/preprovision.sh).')
+@allowed(['default', 'recover'])
+param keyVaultCreateMode string = 'default'
+
+// The sites come from the spec, the only place they are declared: `hybridnet infra-sites network.yaml`
+// writes infra/sites.json and the preprovision hook refuses to deploy when it disagrees with the spec.
+// loadJsonContent reads it at compile time, so every loop below runs over values known before the
+// deployment starts.
+var siteData = loadJsonContent('sites.json')
+var sites = siteData.sites
 var contract = loadJsonContent('app-contract.json')
 var token = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName, app: 'hybridnet' }
-var siteScopes = [for site in sites: '${subscription().id}/resourceGroups/${site.resourceGroup}']
-var circuitScopes = [for site in sites: join(take(split(site.expressRoute.circuitId, '/'), 5), '/')]
+var siteScopes = [for rg in siteData.resourceGroups: '${subscription().id}/resourceGroups/${rg}']
+var circuitScopes = [for c in siteData.circuits: '/subscriptions/${c.subscriptionId}/resourceGroups/${c.resourceGroup}']
 
 resource appGroup 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: appResourceGroupName
@@ -47,11 +57,13 @@ module app 'modules/app.bicep' = {
     token: token
     tags: tags
     hybridnetSettings: hybridnetSettings
+    keyVaultCreateMode: keyVaultCreateMode
   }
 }
 
-// Exactly the Microsoft.Network actions the code calls (tests/test_infra.py derives them), assignable only
-// at the sites' resource groups. No deletes, no wildcards.
+// Exactly the Microsoft.Network actions the code calls, plus the linked actions ARM checks on what the
+// request bodies reference (tests/test_infra.py derives both), assignable only at the sites' resource
+// groups. No deletes, no wildcards.
 resource networkRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(subscription().id, 'hybridnet-network', environmentName)
   properties: {
@@ -64,12 +76,13 @@ resource networkRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
         notActions: []
       }
     ]
-    assignableScopes: union(siteScopes, []) // union() drops duplicates (sites sharing a group)
+    assignableScopes: siteScopes
   }
 }
 
-// Connecting a gateway to an ExpressRoute circuit joins the circuit, which usually lives elsewhere: a second
-// role with only that action, assigned on each circuit itself.
+// Connecting a gateway to an ExpressRoute circuit joins the circuit, which usually lives elsewhere (another
+// resource group, often another subscription): a second role with only that action, assigned on each
+// circuit itself.
 resource circuitRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(subscription().id, 'hybridnet-circuit', environmentName)
   properties: {
@@ -82,16 +95,15 @@ resource circuitRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
         notActions: []
       }
     ]
-    assignableScopes: union(circuitScopes, [])
+    assignableScopes: circuitScopes
   }
 }
 
 module site 'modules/site.bicep' = [
-  for s in sites: {
-    name: 'hybridnet-site-${s.name}'
-    scope: resourceGroup(s.resourceGroup)
+  for rg in siteData.resourceGroups: {
+    name: 'hybridnet-rg-${uniqueString(rg)}'
+    scope: resourceGroup(rg)
     params: {
-      siteName: s.name
       principalId: app.outputs.principalId
       clientId: app.outputs.clientId
       networkRoleId: networkRole.id
@@ -101,18 +113,19 @@ module site 'modules/site.bicep' = [
       eventGridIdentityId: app.outputs.eventGridIdentityId
       deadLetterStorageId: app.outputs.storageId
       deadLetterContainer: app.outputs.deadLetterContainer
+      existingTopicName: contains(existingSystemTopics, rg) ? existingSystemTopics[rg] : ''
     }
   }
 ]
 
 module circuitAccess 'modules/circuit-access.bicep' = [
-  for s in sites: {
-    name: 'hybridnet-circuit-${s.name}'
-    scope: resourceGroup(split(s.expressRoute.circuitId, '/')[2], split(s.expressRoute.circuitId, '/')[4])
+  for c in siteData.circuits: {
+    name: 'hybridnet-circuit-${uniqueString(c.id)}'
+    scope: resourceGroup(c.subscriptionId, c.resourceGroup)
     params: {
-      circuitName: last(split(s.expressRoute.circuitId, '/'))
+      circuitName: c.name
       principalId: app.outputs.principalId
-      circuitRoleId: circuitRole.id
+      circuitRoleName: circuitRole.name
     }
   }
 ]
@@ -131,5 +144,6 @@ module alerts 'modules/alerts.bicep' = if (enableAlerts && wireEventGrid == 'tru
 output AZURE_RESOURCE_GROUP string = appGroup.name
 output AZURE_FUNCTION_APP_NAME string = app.outputs.functionAppName
 output AZURE_KEY_VAULT_URI string = app.outputs.keyVaultUri
+output AZURE_KEY_VAULT_NAME string = app.outputs.keyVaultName
 output HYBRIDNET_APP_PRINCIPAL_ID string = app.outputs.principalId
 output AZURE_STORAGE_ACCOUNT string = app.outputs.storageName

@@ -159,6 +159,50 @@ def _health(args: argparse.Namespace) -> int:
     return 0 if status == 200 else 2
 
 
+def _infra_sites(args: argparse.Namespace) -> int:
+    """Write (or with --check, compare) infra/sites.json from the spec: the only place sites are declared."""
+    import json
+    from pathlib import Path
+
+    from shared.deploy_params import differences, render, sites_document
+
+    try:
+        spec = load_spec_file(args.file)
+    except SpecError as exc:
+        print(f"{args.file}: {len(exc.errors)} error(s); fix the spec first", file=sys.stderr)
+        for error in exc.errors:
+            print(f"  {error}", file=sys.stderr)
+        return 1
+    expected = sites_document(spec)
+    out = Path(args.out)
+    if not args.check:
+        partial = out.with_name(out.name + ".tmp")
+        try:  # all or nothing: a crash leaves the old file, never half of the new one
+            partial.write_text(render(expected))
+            partial.replace(out)
+        except OSError as exc:
+            print(f"{out}: cannot write it ({exc.strerror or exc})", file=sys.stderr)
+            return 1
+        print(f"{out}: written from {args.file} ({len(expected['sites'])} site(s))")
+        return 0
+    try:
+        actual = json.loads(out.read_text())
+    except FileNotFoundError:
+        problems = ["the file does not exist"]
+    except (OSError, ValueError) as exc:
+        problems = [f"the file cannot be read as JSON ({exc})"]
+    else:
+        problems = differences(expected, actual)
+    if problems:
+        print(f"{out} disagrees with {args.file}:", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        print(f"regenerate it: hybridnet infra-sites {args.file} --out {out}", file=sys.stderr)
+        return 1
+    print(f"{out}: agrees with {args.file} ({len(expected['sites'])} site(s))")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hybridnet", description="Keep an ExpressRoute + VPN failover hybrid network healthy."
@@ -201,6 +245,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     health.add_argument("--refresh", action="store_true", help="check live first (as ?refresh=true)")
     health.set_defaults(handler=_health)
+    infra_sites = sub.add_parser(
+        "infra-sites",
+        help="write infra/sites.json (the deployment's sites) from the spec; --check: exit 1 when they disagree",
+    )
+    infra_sites.add_argument("file", help="the spec YAML file (network.yaml)")
+    infra_sites.add_argument("--out", default="infra/sites.json", help="default: infra/sites.json")
+    infra_sites.add_argument("--check", action="store_true", help="compare only; write nothing")
+    infra_sites.set_defaults(handler=_infra_sites)
     return parser
 
 

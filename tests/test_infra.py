@@ -1,18 +1,18 @@
 """Checks of `infra/` that run without Azure and without the Bicep CLI.
 
-No Bicep parser exists as a Python package (the package lists hold only wrappers that drive the Bicep
-CLI, which cannot be installed here), so these tests do not parse Bicep. Instead:
-- the facts that matter most live in JSON next to the templates, which the Bicep loads with
-  `loadJsonContent` (`infra/app-contract.json`: the custom roles' actions and the Event Grid event
-  types; `infra/main.parameters.json`: the site parameters and every HYBRIDNET_* setting). The tests read
-  that JSON and check, as text, that the templates really use it;
-- the few facts read from Bicep text (the literal app setting names, wildcard/delete actions) are
-  extracted with small regular expressions over simple, known shapes, not a general parser.
+Every `.bicep` file is parsed with a real Bicep parser (pycep-parser; tests/infra_bicep.py), and the parse
+tree is what these tests read: which file the templates load, which settings the app gets, which filters
+the Event Grid subscription has, and the compiler's "known at the start of the deployment" rules (a loop
+over runtime values, BCP178, and its kin). The facts that matter most live in JSON next to the templates,
+which the Bicep loads with `loadJsonContent` (`infra/app-contract.json`: the custom roles' actions and the
+Event Grid event types; `infra/sites.json`: the sites, generated from the spec). What is NOT verified here:
+types against the Azure resource schemas and what ARM itself decides (README "What is checked here").
 
 The ARM operations the app calls are derived from the code itself: every `client.<group>.<method>(...)`
 in `shared/azure/*.py` (and `ops.<method>(...)` where `ops` is picked from a dict of operation groups),
 with the operation groups taken from the installed azure-mgmt-network client. So a new SDK call fails
-here until `shared/azure/permissions.py` maps it and the role grants exactly the new set.
+here until `shared/azure/permissions.py` maps it and the role grants exactly the new set. The linked
+actions (what a request body references) are derived in tests/test_infra_links.py.
 """
 
 from __future__ import annotations
@@ -21,18 +21,42 @@ import ast
 import importlib.util
 import json
 import re
+import typing
 from pathlib import Path
 
 import pytest
 import yaml
 
-from shared.azure.permissions import CIRCUIT_ACTIONS, UnmappedOperation, actions_for, required_actions
+from shared.azure.permissions import (
+    CHILD,
+    CIRCUIT_ACTIONS,
+    LINKED_ACTIONS,
+    REFERENCES,
+    SELF,
+    WRITE_MODELS,
+    UnmappedOperation,
+    actions_for,
+    body_references,
+    linked_action,
+    reference_actions,
+    required_actions,
+    resource_type_of,
+    written_groups,
+)
+from shared.drift.desired import desired_site
 from shared.drift.events import HANDLED_TYPES
+from tests.infra_bicep import Template, chain, function, load, load_text
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
 CONTRACT = json.loads((INFRA / "app-contract.json").read_text())
 PARAMETERS = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
+
+
+def template(relative: str) -> Template:
+    return load(INFRA / relative)
+
 
 # In local.settings.sample.json but deliberately not set in Azure.
 LOCAL_ONLY = {
@@ -50,6 +74,85 @@ INFRA_ONLY = {
     "AZURE_CLIENT_ID": "the user-assigned identity DefaultAzureCredential uses",
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "Application Insights (shared/telemetry.py)",
 }
+
+
+# --- the templates parse and compile-time rules hold ------------------------------------------------
+
+
+def test_every_bicep_file_is_found_and_parses():
+    names = {p.relative_to(INFRA).as_posix() for p in BICEP_FILES}
+    assert {"main.bicep", "modules/app.bicep", "modules/site.bicep", "modules/circuit-access.bicep"} <= names
+    for path in BICEP_FILES:
+        tree = load(path).tree
+        assert tree.get("resources") or tree.get("modules"), f"{path}: parsed to nothing"
+
+
+def test_a_syntax_error_fails_the_parse():
+    from lark.exceptions import LarkError
+
+    with pytest.raises(LarkError):
+        load_text("resource x 'Microsoft.Web/sites@2024-04-01' = {\n  name: 'a'\n")  # unclosed
+
+
+@pytest.mark.parametrize("path", BICEP_FILES, ids=lambda p: p.relative_to(INFRA).as_posix())
+def test_nothing_needs_a_value_known_only_during_the_deployment(path):
+    assert load(path).start_of_deployment_violations() == []
+
+
+OLD_APP_SETTINGS_LOOP = """
+param hybridnetSettings object
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: 'id'
+  location: 'x'
+}
+var fixedSettings = {
+  AZURE_CLIENT_ID: identity.properties.clientId
+}
+var allSettings = union(fixedSettings, hybridnetSettings)
+resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
+  name: 'app'
+  location: 'x'
+  properties: {
+    siteConfig: {
+      appSettings: [for item in items(allSettings): { name: item.key, value: string(item.value) }]
+    }
+  }
+}
+"""
+
+
+def test_the_checker_rejects_the_old_app_settings_loop_and_its_kin():
+    assert any("BCP178" in p for p in load_text(OLD_APP_SETTINGS_LOOP).start_of_deployment_violations())
+    kin = """
+module m 'm.bicep' = {
+  name: 'm'
+}
+resource a 'Microsoft.Web/sites@2024-04-01' existing = {
+  name: m.outputs.appName
+}
+resource b 'Microsoft.Web/sites@2024-04-01' = if (a.properties.enabled) {
+  name: 'b-${a.properties.defaultHostName}'
+}
+resource c 'Microsoft.Web/sites@2024-04-01' = {
+  name: '${a.name}-ok'
+}
+"""
+    problems = load_text(kin).start_of_deployment_violations()
+    assert any(p.startswith("inline.bicep: a.name: BCP120 existing") for p in problems), problems
+    assert any(p.startswith("inline.bicep: b.name: BCP120") for p in problems), problems
+    assert any(p.startswith("inline.bicep: b: BCP177") for p in problems), problems
+    assert not any(p.startswith("inline.bicep: c.") for p in problems), problems
+
+
+def test_app_settings_are_the_appsettings_config_child_not_a_loop():
+    app = template("modules/app.bicep")
+    child = app.resources["functionApp__appSettings"]
+    assert child["type"] == "Microsoft.Web/sites/config"
+    assert child["config"]["name"] == "appsettings"
+    kind, args = function(child["config"]["properties"])
+    assert (kind, args["arg_1"], args["arg_2"]) == ("union", "fixedSettings", "hybridnetSettings")
+    site_config = app.resources["functionApp"]["config"]["properties"]["siteConfig"]
+    assert "appSettings" not in site_config
 
 
 # --- the ARM operations the code calls ----------------------------------------------------------------
@@ -130,8 +233,165 @@ def test_every_called_operation_has_an_rbac_mapping():
     assert not unmapped, "map these in shared/azure/permissions.py: " + "; ".join(unmapped)
 
 
-def test_custom_roles_grant_exactly_what_the_code_calls():
-    required = required_actions(called_operations())
+# --- what the request bodies can reference (ARM's linked access checks) -------------------------------
+
+
+def _model_fields(cls: type) -> dict[str, object]:
+    from azure.mgmt.network._utils.model_base import _RestField
+
+    out: dict[str, object] = {}
+    for klass in reversed(cls.__mro__):
+        out.update({k: v for k, v in vars(klass).items() if isinstance(v, _RestField)})
+    return out
+
+
+def _writable(rest_field: object) -> bool:
+    visibility = getattr(rest_field, "_visibility", None)
+    return visibility is None or bool({"create", "update"} & set(visibility))
+
+
+def _model_in(annotation: object) -> type | None:
+    from azure.mgmt.network._utils.model_base import Model
+
+    if isinstance(annotation, type) and issubclass(annotation, Model):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def sdk_reference_fields(root_models: set[str]) -> dict[str, str]:
+    """Every writable attribute of the SDK models the code PUTs whose value is another resource (a model
+    with a writable `id`), as "<Model>.<attribute>" -> the referenced model's name. Children listed as CHILD
+    in REFERENCES are walked into (they travel inside the body); references are not."""
+    from azure.mgmt.network import models
+
+    found: dict[str, str] = {}
+    seen: set[type] = set()
+
+    def walk(cls: type) -> None:
+        if cls in seen:
+            return
+        seen.add(cls)
+        hints = typing.get_type_hints(cls, localns={"_models": models})
+        for name, rest_field in _model_fields(cls).items():
+            if name == "id" or not _writable(rest_field):
+                continue
+            sub = _model_in(hints.get(name))
+            if sub is None:
+                continue
+            key = f"{cls.__name__}.{name}"
+            sub_fields = _model_fields(sub)
+            is_reference = "id" in sub_fields and _writable(sub_fields["id"])
+            if is_reference and REFERENCES.get(key) != CHILD:
+                found[key] = sub.__name__
+            else:
+                walk(sub)
+
+    for model in sorted(root_models):
+        walk(getattr(models, model))
+    return found
+
+
+def linked_reference_fields() -> set[str]:
+    """The reference fields the code's request bodies can carry, from the SDK models it writes."""
+    roots = {WRITE_MODELS[g] for g in written_groups(called_operations())}
+    fields = sdk_reference_fields(roots)
+    unmapped = sorted(set(fields) - set(REFERENCES))
+    assert not unmapped, (
+        "classify these body references in shared/azure/permissions.py REFERENCES: " + ", ".join(unmapped)
+    )
+    return set(fields)
+
+
+def linked_reference_types() -> set[str]:
+    return {REFERENCES[f] for f in linked_reference_fields()} - {CHILD, SELF}
+
+
+def test_the_code_writes_through_every_group_it_has_a_body_model_for():
+    written = written_groups(called_operations())
+    assert written == set(WRITE_MODELS), f"writes: {sorted(written)}; models for: {sorted(WRITE_MODELS)}"
+
+
+def test_the_body_walk_finds_the_references_issue_11_names():
+    types = linked_reference_types()
+    for expected in (
+        "networkSecurityGroups",
+        "routeTables",
+        "natGateways",
+        "ddosProtectionPlans",
+        "serviceEndpointPolicies",
+        "publicIPAddresses",
+        "virtualNetworks/subnets",
+        "localNetworkGateways",
+        "virtualNetworkGateways",
+        "expressRouteCircuits",
+    ):
+        assert f"Microsoft.Network/{expected}" in types, expected
+
+
+def test_every_reference_field_is_classified_and_every_type_has_a_decision():
+    fields = sdk_reference_fields({WRITE_MODELS[g] for g in written_groups(called_operations())})
+    assert set(fields) <= set(REFERENCES), sorted(set(fields) - set(REFERENCES))
+    stale = sorted(k for k, v in REFERENCES.items() if v != CHILD and k not in fields)
+    assert not stale, f"REFERENCES entries the SDK models no longer have: {stale}"
+    for resource_type in {v for v in REFERENCES.values() if v not in (CHILD, SELF)}:
+        linked_action(resource_type)  # raises when undecided
+    assert set(LINKED_ACTIONS) == {v for v in REFERENCES.values() if v not in (CHILD, SELF)}
+
+
+def test_the_bodies_the_code_creates_reference_only_classified_types():
+    """The create bodies (shared/drift/desired.py) for the seed, walked as plain JSON."""
+    from shared.spec.load import load_spec_file
+
+    spec = load_spec_file(ROOT / "examples" / "seed-network.yaml")
+    desired = desired_site(spec.sites[0], "00000000-0000-0000-0000-000000000001")
+    found = set()
+    for resource in desired.resources:
+        found |= body_references(resource.body, own_id=resource.id)
+    assert found == {
+        "Microsoft.Network/virtualNetworks/subnets",
+        "Microsoft.Network/publicIPAddresses",
+        "Microsoft.Network/virtualNetworkGateways",
+        "Microsoft.Network/localNetworkGateways",
+        "Microsoft.Network/expressRouteCircuits",
+    }
+    assert found <= linked_reference_types()
+
+
+def test_body_references_reads_ids_anywhere_but_not_the_resource_itself():
+    vnet = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v"
+    body = {
+        "id": vnet,
+        "properties": {
+            "subnets": [
+                {
+                    "id": f"{vnet}/subnets/a",
+                    "properties": {
+                        "networkSecurityGroup": {
+                            "id": "/subscriptions/s/resourceGroups/o/providers/Microsoft.Network/networkSecurityGroups/n"
+                        },
+                        "routeTable": {
+                            "id": "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/routeTables/r"
+                        },
+                    },
+                }
+            ]
+        },
+    }
+    assert body_references(body, own_id=vnet) == {
+        "Microsoft.Network/networkSecurityGroups",
+        "Microsoft.Network/routeTables",
+    }
+    assert resource_type_of(f"{vnet}/subnets/a") == "Microsoft.Network/virtualNetworks/subnets"
+
+
+def test_custom_roles_grant_exactly_what_the_code_calls_and_references():
+    calls = required_actions(called_operations())
+    linked = reference_actions(linked_reference_fields())
+    required = calls | linked
     network = set(CONTRACT["networkRoleActions"])
     circuit = set(CONTRACT["circuitRoleActions"])
     assert network | circuit == required, (
@@ -139,6 +399,20 @@ def test_custom_roles_grant_exactly_what_the_code_calls():
     )
     assert circuit == set(CIRCUIT_ACTIONS) & required
     assert not network & circuit
+
+
+def test_the_role_grants_the_join_actions_for_what_subnets_reference():
+    network = set(CONTRACT["networkRoleActions"])
+    for kind in (
+        "networkSecurityGroups",
+        "routeTables",
+        "natGateways",
+        "ddosProtectionPlans",
+        "serviceEndpointPolicies",
+    ):
+        assert f"Microsoft.Network/{kind}/join/action" in network, kind
+    assert "Microsoft.Network/virtualNetworks/subnets/join/action" in network
+    assert "Microsoft.Network/publicIPAddresses/join/action" in network
 
 
 def test_roles_have_no_wildcards_and_no_deletes():
@@ -156,56 +430,107 @@ def test_the_key_rotation_actions_are_in_the_role():
 
 
 def test_templates_use_the_contract_and_assign_roles_only_at_site_and_circuit_scope():
-    main = (INFRA / "main.bicep").read_text()
-    assert "loadJsonContent('app-contract.json')" in main
-    assert "actions: contract.networkRoleActions" in main
-    assert "actions: contract.circuitRoleActions" in main
-    everything = "\n".join(p.read_text() for p in INFRA.rglob("*.bicep"))
+    main = template("main.bicep")
+    kind, args = function(main.variables["contract"]["value"])
+    assert (kind, args["file_path"]) == ("load_json_content", "app-contract.json")
+    roles = {name: main.resources[name]["config"]["properties"] for name in ("networkRole", "circuitRole")}
+    assert chain(roles["networkRole"]["permissions"][0]["actions"]) == "contract.networkRoleActions"
+    assert chain(roles["circuitRole"]["permissions"][0]["actions"]) == "contract.circuitRoleActions"
+    assert roles["networkRole"]["assignableScopes"] == "siteScopes"
+    assert roles["circuitRole"]["assignableScopes"] == "circuitScopes"
+    everything = "\n".join(p.read_text() for p in BICEP_FILES)
     # No built-in Network Contributor (4d97b98b-1d4f-4787-a291-c67834d212e7), no "*" actions anywhere.
     assert "4d97b98b-1d4f-4787-a291-c67834d212e7" not in everything
     assert not re.search(r"'[^']*Microsoft\.Network/\*", everything)
-    site = (INFRA / "modules" / "site.bicep").read_text()
-    assert "targetScope = 'resourceGroup'" in site and "networkRoleId" in site
+    site = template("modules/site.bicep")
+    assert site.tree["globals"]["scope"]["value"] == "resourceGroup"
+    assignment = site.resources["networkRoleAssignment"]["config"]["properties"]
+    assert assignment["roleDefinitionId"] == "networkRoleId"
+
+
+def test_the_circuit_role_id_is_built_in_the_circuits_own_subscription():
+    main = template("main.bicep")
+    circuit = main.modules["circuitAccess"]["config"]
+    assert chain(circuit["loop_type"]["detail"]["array_name"]) == "siteData.circuits"
+    kind, args = function(circuit["config"]["scope"])
+    assert kind == "resource_group"
+    assert chain(args["subscription_id"]) == "c.subscriptionId"
+    assert chain(args["resource_group_name"]) == "c.resourceGroup"
+    # main passes the role's name (a GUID), never its id (which would name main's subscription)
+    assert chain(circuit["config"]["params"]["circuitRoleName"]) == "circuitRole.name"
+    access = template("modules/circuit-access.bicep")
+    kind, args = function(access.variables["circuitRoleId"]["value"])
+    assert kind == "subscription_resource_id"
+    assert args["subscription_id"] is None  # the module's deployment subscription: the circuit's
+    assert (args["resource_type"], args["resource_name_1"]) == (
+        "Microsoft.Authorization/roleDefinitions",
+        "circuitRoleName",
+    )
+    assert access.resources["circuitJoin"]["config"]["properties"]["roleDefinitionId"] == "circuitRoleId"
 
 
 # --- Event Grid -------------------------------------------------------------------------------------
 
 
+def _subscription_properties() -> dict:
+    site = template("modules/site.bicep")
+    kind, args = function(site.resources["toApp"]["config"]["config"]["properties"])
+    assert kind == "union"
+    return args["arg_1"]
+
+
 def test_event_subscription_includes_exactly_the_handled_event_types():
     assert set(CONTRACT["includedEventTypes"]) == set(HANDLED_TYPES)
     assert len(CONTRACT["includedEventTypes"]) == len(HANDLED_TYPES)
-    site = (INFRA / "modules" / "site.bicep").read_text()
-    assert "includedEventTypes: includedEventTypes" in site
-    assert "includedEventTypes: contract.includedEventTypes" in (INFRA / "main.bicep").read_text()
+    assert _subscription_properties()["filter"]["includedEventTypes"] == "includedEventTypes"
+    params = template("main.bicep").modules["site"]["config"]["config"]["params"]
+    assert chain(params["includedEventTypes"]) == "contract.includedEventTypes"
 
 
 def test_event_subscription_targets_the_event_grid_trigger_and_filters_our_own_writes():
-    site = (INFRA / "modules" / "site.bicep").read_text()
     drift = (ROOT / "shared" / "triggers" / "drift.py").read_text()
     assert re.search(r"def arm_event\(", drift)
-    assert "endpointType: 'AzureFunction'" in site
-    assert "'${functionAppId}/functions/arm_event'" in site
-    assert "/providers/Microsoft.Network/'" in site  # subject filter
-    # Event Grid advanced filter keys cannot contain dots in a key name, so the objectidentifier claim
-    # (a URI) cannot be a key; appid (the identity's client id) and the role evidence's principalId can.
-    assert "key: 'data.claims.appid'" in site
-    assert "key: 'data.authorization.evidence.principalId'" in site
-    assert site.count("operatorType: 'StringNotIn'") == 2
-    assert "deadLetterWithResourceIdentity" in site and "retryPolicy" in site
+    props = _subscription_properties()
+    assert props["destination"]["endpointType"] == "AzureFunction"
+    assert props["destination"]["properties"]["resourceId"] == "${functionAppId}/functions/arm_event"
+    assert props["filter"]["subjectBeginsWith"].endswith("/providers/Microsoft.Network/")
+    # Only the appid claim: the role evidence's principalId (a three-level key, absent from Microsoft's
+    # ResourceWriteSuccess example) is dropped; the app re-checks every claim (shared/drift/events.py).
+    assert [(f["operatorType"], f["key"]) for f in props["filter"]["advancedFilters"]] == [
+        ("StringNotIn", "data.claims.appid")
+    ]
+    assert props["filter"]["advancedFilters"][0]["values"] == ["clientId"]
+    assert "retryPolicy" in props
+    site = template("modules/site.bicep")
+    dead_letter = site.variables["ownDeadLetter"]["value"]
+    assert "deadLetterWithResourceIdentity" in dead_letter
+
+
+def test_an_existing_system_topic_is_used_instead_of_creating_a_second_one():
+    site = template("modules/site.bicep")
+    assert site.tree["parameters"]["existingTopicName"]["default"] == ""
+    topic = site.resources["topic"]["config"]
+    assert chain(topic["condition"]) != "wireEventGrid"  # created only when no topic exists
+    assert "ownTopic" in json.dumps(topic["condition"])
+    assert topic["config"]["name"] == "topicName"
+    assert site.resources["toApp"]["config"]["config"]["name"] == "${topicName}/hybridnet-arm-event"
+    main = template("main.bicep")
+    assert "existingSystemTopics" in main.tree["parameters"]
+    site_module = main.modules["site"]["config"]
+    assert chain(site_module["loop_type"]["detail"]["array_name"]) == "siteData.resourceGroups"
+    assert "existingSystemTopics" in json.dumps(site_module["config"]["params"]["existingTopicName"])
+    assert PARAMETERS["existingSystemTopics"]["value"] == {}
 
 
 # --- app settings -----------------------------------------------------------------------------------
 
 
 def _infra_app_settings() -> set[str]:
-    """Literal names in app.bicep's `fixedSettings` object, plus the keys of the `hybridnetSettings`
-    parameter (merged into appSettings by app.bicep)."""
-    app = (INFRA / "modules" / "app.bicep").read_text()
-    block = re.search(r"var fixedSettings = \{\n(.*?)\n\}", app, re.S)
-    assert block, "app.bicep: `var fixedSettings = {...}` not found"
-    fixed = set(re.findall(r"^\s*'?([A-Za-z_][A-Za-z0-9_]*)'?\s*:", block.group(1), re.M))
-    assert "union(fixedSettings, hybridnetSettings)" in app
-    return fixed | set(PARAMETERS["hybridnetSettings"]["value"])
+    """The keys of app.bicep's `fixedSettings` object, plus the keys of the `hybridnetSettings` parameter
+    (both merged into the `appsettings` config child)."""
+    fixed = template("modules/app.bicep").variables["fixedSettings"]["value"]
+    assert isinstance(fixed, dict) and fixed, "app.bicep: `var fixedSettings = {...}` not found"
+    return set(fixed) | set(PARAMETERS["hybridnetSettings"]["value"])
 
 
 def test_infra_sets_every_setting_the_app_reads():
@@ -233,42 +558,20 @@ def test_every_timer_schedule_setting_is_set_in_infra():
 # --- parameters -------------------------------------------------------------------------------------
 
 
-def test_main_parameters_carry_the_seed_values():
-    seed = yaml.safe_load((ROOT / "examples" / "seed-network.yaml").read_text())["sites"]
-    sites = PARAMETERS["sites"]["value"]
-    assert len(sites) == len(seed)
-    for param, spec in zip(sites, seed, strict=True):
-        assert param["name"] == spec["name"]
-        assert param["resourceGroup"] == spec["resourceGroup"] == "hybrid-network-rg"
-        assert param["vnet"] == {
-            "name": spec["vnet"]["name"],
-            "addressSpace": spec["vnet"]["addressSpace"],
-            "gatewaySubnet": spec["vnet"]["gatewaySubnet"],
-        }
-        assert param["onPremises"] == spec["onPremises"]
-        er, vpn = spec["expressRoute"], spec["vpn"]
-        assert param["expressRoute"] == {
-            "gatewayName": er["gateway"]["name"],
-            "connectionName": er["connection"]["name"],
-            "circuitId": er["connection"]["circuitId"],
-        }
-        assert param["vpn"] == {
-            "gatewayName": vpn["gateway"]["name"],
-            "connectionName": vpn["connection"]["name"],
-            "localNetworkGatewayName": vpn["localNetworkGateway"]["name"],
-        }
-    assert sites[0]["vnet"]["addressSpace"] == ["10.20.0.0/16"]
-    assert sites[0]["vnet"]["gatewaySubnet"] == "10.20.255.224/27"
-    assert sites[0]["onPremises"] == {"addressSpace": ["10.10.0.0/16"], "applianceIp": "40.50.60.70"}
-
-
-@pytest.mark.parametrize("name", ["environmentName", "location", "sites", "hybridnetSettings"])
+@pytest.mark.parametrize(
+    "name", ["environmentName", "location", "hybridnetSettings", "existingSystemTopics", "keyVaultCreateMode"]
+)
 def test_main_bicep_declares_each_parameter_given(name):
-    assert re.search(rf"^param {name} ", (INFRA / "main.bicep").read_text(), re.M)
+    assert name in template("main.bicep").tree["parameters"]
     assert name in PARAMETERS
+
+
+def test_every_parameter_given_is_declared():
+    assert set(PARAMETERS) <= set(template("main.bicep").tree["parameters"])
 
 
 def test_azure_yaml_points_azd_at_the_function_app():
     azure = yaml.safe_load((ROOT / "azure.yaml").read_text())
     assert azure["services"]["api"] == {"project": ".", "language": "python", "host": "function"}
-    assert "'azd-service-name': 'api'" in (INFRA / "modules" / "app.bicep").read_text()
+    tags = template("modules/app.bicep").resources["functionApp"]["config"]["tags"]
+    assert function(tags)[1]["arg_2"] == {"'azd-service-name'": "api"}

@@ -1,25 +1,36 @@
-"""The Azure RBAC actions behind every Microsoft.Network SDK call the adapter layer makes.
+"""The Azure RBAC actions behind every Microsoft.Network SDK call the adapter layer makes, and behind every
+resource its request bodies can reference.
 
-Pure data, no SDK import. `tests/test_infra.py` scans `shared/azure/*.py` for the calls that are really
-made (`client.<operation group>.<method>(...)`, and `ops.<method>(...)` where `ops` was picked from a
-dict of operation groups) and fails when a call has no entry here; the custom role in
-`infra/app-contract.json` must then grant exactly `required_actions(calls)`: nothing more, nothing less.
+Pure data, no SDK import. `tests/test_infra.py` derives from the code:
+- the calls really made: every `client.<operation group>.<method>(...)` in `shared/azure/*.py` (and
+  `ops.<method>(...)` where `ops` was picked from a dict of operation groups); a call without an entry
+  here fails the test;
+- the references the request bodies can carry: a write sends the spec's body when it creates a resource
+  (shared/drift/desired.py) and, when it updates one, the body ARM returned with fields patched
+  (shared/drift/plan.py), so it can send back any writable reference of the SDK model of that resource.
+  The test walks those models (from the operation groups the code writes through, `WRITE_MODELS`) and
+  fails on any reference field that `REFERENCES` does not classify.
+The custom roles in `infra/app-contract.json` must then grant exactly the actions of the calls plus the
+linked actions of the references: nothing more, nothing less.
 
-Action names are the ones Microsoft publishes in "Azure resource provider operations" (Networking).
-ARM compares them case-insensitively; they are written here in the documented casing.
+Linked access: ARM checks, on each resource a PUT body references, that the caller may "join" it, and
+answers 403 LinkedAuthorizationFailed otherwise (e.g. "... does not have permission to perform action
+'Microsoft.Network/networkSecurityGroups/join/action' on the linked scope(s) ..."). Action names are the
+ones Microsoft publishes in "Azure permissions for Networking" (Azure RBAC resource provider operations);
+ARM compares them case-insensitively; they are written here in the documented casing. Resource types for
+which that list publishes no join action (local network gateways, virtual network gateways and their NAT
+rules, IP allocations, Virtual WAN hub route tables and route maps) need no linked action: read access
+on them is what the calls already hold.
 
-A PUT that references another resource also needs that resource's `join/action` (ARM checks it on the
-referenced resource, which for the ExpressRoute circuit may live in another resource group):
-- a gateway's ipConfigurations reference the GatewaySubnet and a public IP;
-- a load balancer's internal front end references a subnet;
-- an ExpressRoute connection's `peer` references the circuit.
-Local network gateways and virtual network gateways publish no join action: read access is enough to
-reference them from a connection.
+Linked checks run on the referenced resource, where the role is assigned: the network role is
+assignable only at the sites' resource groups, so an NSG, route table, NAT gateway... in another resource
+group needs the same role assigned there too (README "Deploying").
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 NET = "Microsoft.Network"
 SUBNET_JOIN = f"{NET}/virtualNetworks/subnets/join/action"
@@ -37,11 +48,15 @@ RESOURCE_TYPES: dict[str, str] = {
     "load_balancers": f"{NET}/loadBalancers",
 }
 
-# PUT of this group's resource also joins these referenced resources.
-JOINS_ON_WRITE: dict[str, frozenset[str]] = {
-    "virtual_network_gateways": frozenset({SUBNET_JOIN, PUBLIC_IP_JOIN}),
-    "load_balancers": frozenset({SUBNET_JOIN}),
-    "virtual_network_gateway_connections": frozenset({CIRCUIT_JOIN}),
+# Operation group -> the SDK model of the body its writes send (azure.mgmt.network.models).
+WRITE_MODELS: dict[str, str] = {
+    "virtual_networks": "VirtualNetwork",
+    "subnets": "Subnet",
+    "public_ip_addresses": "PublicIPAddress",
+    "virtual_network_gateways": "VirtualNetworkGateway",
+    "local_network_gateways": "LocalNetworkGateway",
+    "virtual_network_gateway_connections": "VirtualNetworkGatewayConnection",
+    "load_balancers": "LoadBalancer",
 }
 
 # Methods whose action is not the plain read/write of the group's resource type.
@@ -65,6 +80,132 @@ SPECIAL: dict[tuple[str, str], frozenset[str]] = {
 READ_METHODS = frozenset({"get", "list", "list_all"})
 WRITE_METHODS = frozenset({"begin_create_or_update", "update_tags"})
 
+# --- references in request bodies --------------------------------------------------------------------
+
+CHILD = "child"  # a child of the resource being written, sent inside its body: its own fields are walked
+SELF = "self"  # a reference to another part of the same resource (an LB rule to its own probe): no check
+
+# "<SDK model>.<attribute>" -> CHILD, SELF, or the ARM resource type the reference points at. Every
+# writable model-typed attribute reachable from WRITE_MODELS whose model carries an `id` must be here.
+REFERENCES: dict[str, str] = {
+    # virtual network: subnets and peerings travel inside the VNet's body
+    "VirtualNetworkPropertiesFormat.subnets": CHILD,
+    "VirtualNetworkPropertiesFormat.virtual_network_peerings": CHILD,
+    "VirtualNetworkPropertiesFormat.ddos_protection_plan": f"{NET}/ddosProtectionPlans",
+    "VirtualNetworkPropertiesFormat.ip_allocations": f"{NET}/IpAllocations",
+    "VirtualNetworkPeeringPropertiesFormat.remote_virtual_network": f"{NET}/virtualNetworks",
+    # subnet
+    "SubnetPropertiesFormat.network_security_group": f"{NET}/networkSecurityGroups",
+    "SubnetPropertiesFormat.route_table": f"{NET}/routeTables",
+    "SubnetPropertiesFormat.nat_gateway": f"{NET}/natGateways",
+    "SubnetPropertiesFormat.service_endpoint_policies": f"{NET}/serviceEndpointPolicies",
+    "SubnetPropertiesFormat.ip_allocations": f"{NET}/IpAllocations",
+    "SubnetPropertiesFormat.service_gateway": f"{NET}/serviceGateways",
+    "SubnetPropertiesFormat.delegations": CHILD,
+    "SubnetPropertiesFormat.application_gateway_ip_configurations": CHILD,
+    "ApplicationGatewayIPConfigurationPropertiesFormat.subnet": f"{NET}/virtualNetworks/subnets",
+    "ServiceEndpointPropertiesFormat.network_identifier": f"{NET}/networkIdentifiers",
+    "IpamPoolPrefixAllocation.pool": f"{NET}/networkManagers/ipamPools",
+    # public IP address
+    "PublicIPAddressPropertiesFormat.public_ip_prefix": f"{NET}/publicIPPrefixes",
+    "PublicIPAddressPropertiesFormat.nat_gateway": f"{NET}/natGateways",
+    "PublicIPAddressPropertiesFormat.linked_public_ip_address": f"{NET}/publicIPAddresses",
+    "PublicIPAddressPropertiesFormat.service_public_ip_address": f"{NET}/publicIPAddresses",
+    "DdosSettings.ddos_protection_plan": f"{NET}/ddosProtectionPlans",
+    "DdosSettings.ddos_custom_policy": f"{NET}/ddosCustomPolicies",
+    "DdosFrontendIpConfigurationSettings.ddos_custom_policy": f"{NET}/ddosCustomPolicies",
+    # virtual network gateway
+    "VirtualNetworkGatewayPropertiesFormat.ip_configurations": CHILD,
+    "VirtualNetworkGatewayPropertiesFormat.nat_rules": CHILD,
+    "VirtualNetworkGatewayPropertiesFormat.virtual_network_gateway_policy_groups": CHILD,
+    "VirtualNetworkGatewayPropertiesFormat.gateway_default_site": f"{NET}/localNetworkGateways",
+    "VirtualNetworkGatewayIPConfigurationPropertiesFormat.subnet": f"{NET}/virtualNetworks/subnets",
+    "VirtualNetworkGatewayIPConfigurationPropertiesFormat.public_ip_address": f"{NET}/publicIPAddresses",
+    "VpnClientConfiguration.vng_client_connection_configurations": CHILD,
+    "VpnClientConfiguration.vpn_client_revoked_certificates": CHILD,
+    "VpnClientConfiguration.vpn_client_root_certificates": CHILD,
+    "VngClientConnectionConfigurationProperties.virtual_network_gateway_policy_groups": SELF,
+    # connection
+    "VirtualNetworkGatewayConnectionPropertiesFormat.virtual_network_gateway1": f"{NET}/virtualNetworkGateways",
+    "VirtualNetworkGatewayConnectionPropertiesFormat.virtual_network_gateway2": f"{NET}/virtualNetworkGateways",
+    "VirtualNetworkGatewayConnectionPropertiesFormat.local_network_gateway2": f"{NET}/localNetworkGateways",
+    "VirtualNetworkGatewayConnectionPropertiesFormat.peer": f"{NET}/expressRouteCircuits",
+    "VirtualNetworkGatewayConnectionPropertiesFormat.egress_nat_rules": f"{NET}/virtualNetworkGateways/natRules",
+    "VirtualNetworkGatewayConnectionPropertiesFormat.ingress_nat_rules": f"{NET}/virtualNetworkGateways/natRules",
+    "RoutingConfiguration.associated_route_table": f"{NET}/virtualHubs/hubRouteTables",
+    "PropagatedRouteTable.ids": f"{NET}/virtualHubs/hubRouteTables",
+    "RoutingConfiguration.inbound_route_map": f"{NET}/virtualHubs/routeMaps",
+    "RoutingConfiguration.outbound_route_map": f"{NET}/virtualHubs/routeMaps",
+    # load balancer: its parts reference each other (SELF); only the front end and backend addresses
+    # reach outside it
+    **{
+        f"LoadBalancerPropertiesFormat.{part}": CHILD
+        for part in (
+            "frontend_ip_configurations",
+            "backend_address_pools",
+            "inbound_nat_pools",
+            "inbound_nat_rules",
+            "load_balancing_rules",
+            "outbound_rules",
+            "probes",
+        )
+    },
+    "FrontendIPConfigurationPropertiesFormat.subnet": f"{NET}/virtualNetworks/subnets",
+    "FrontendIPConfigurationPropertiesFormat.public_ip_address": f"{NET}/publicIPAddresses",
+    "FrontendIPConfigurationPropertiesFormat.public_ip_prefix": f"{NET}/publicIPPrefixes",
+    "FrontendIPConfigurationPropertiesFormat.gateway_load_balancer": f"{NET}/loadBalancers/frontendIPConfigurations",
+    "BackendAddressPoolPropertiesFormat.virtual_network": f"{NET}/virtualNetworks",
+    "LoadBalancerBackendAddressPropertiesFormat.virtual_network": f"{NET}/virtualNetworks",
+    "LoadBalancerBackendAddressPropertiesFormat.subnet": f"{NET}/virtualNetworks/subnets",
+    "LoadBalancerBackendAddressPropertiesFormat.load_balancer_frontend_ip_configuration": (
+        f"{NET}/loadBalancers/frontendIPConfigurations"
+    ),
+    "InboundNatPoolPropertiesFormat.frontend_ip_configuration": SELF,
+    "InboundNatRulePropertiesFormat.frontend_ip_configuration": SELF,
+    "InboundNatRulePropertiesFormat.backend_address_pool": SELF,
+    "LoadBalancingRulePropertiesFormat.frontend_ip_configuration": SELF,
+    "LoadBalancingRulePropertiesFormat.backend_address_pool": SELF,
+    "LoadBalancingRulePropertiesFormat.backend_address_pools": SELF,
+    "LoadBalancingRulePropertiesFormat.probe": SELF,
+    "OutboundRulePropertiesFormat.frontend_ip_configurations": SELF,
+    "OutboundRulePropertiesFormat.backend_address_pool": SELF,
+}
+
+# ARM resource type -> the action ARM checks on it when a body references it, or None where the
+# operations list publishes none (see the module docstring).
+LINKED_ACTIONS: dict[str, str | None] = {
+    f"{NET}/virtualNetworks/subnets": SUBNET_JOIN,
+    f"{NET}/publicIPAddresses": PUBLIC_IP_JOIN,
+    f"{NET}/publicIPPrefixes": f"{NET}/publicIPPrefixes/join/action",
+    f"{NET}/networkSecurityGroups": f"{NET}/networkSecurityGroups/join/action",
+    f"{NET}/routeTables": f"{NET}/routeTables/join/action",
+    f"{NET}/natGateways": f"{NET}/natGateways/join/action",
+    f"{NET}/serviceEndpointPolicies": f"{NET}/serviceEndpointPolicies/join/action",
+    f"{NET}/ddosProtectionPlans": f"{NET}/ddosProtectionPlans/join/action",
+    f"{NET}/loadBalancers/frontendIPConfigurations": f"{NET}/loadBalancers/frontendIPConfigurations/join/action",
+    # a backend pool's or address's virtual network: "Joins a virtual network"
+    f"{NET}/virtualNetworks": f"{NET}/virtualNetworks/join/action",
+    # IPAM pools (Azure Virtual Network Manager): the built-in roles that let a subnet write use a pool
+    # grant this action for it
+    f"{NET}/networkManagers/ipamPools": f"{NET}/networkManagers/ipamPools/associateResourcesToPool/action",
+    f"{NET}/expressRouteCircuits": CIRCUIT_JOIN,
+    f"{NET}/localNetworkGateways": None,
+    f"{NET}/virtualNetworkGateways": None,
+    f"{NET}/virtualNetworkGateways/natRules": None,
+    f"{NET}/IpAllocations": None,
+    f"{NET}/virtualHubs/hubRouteTables": None,
+    f"{NET}/virtualHubs/routeMaps": None,
+    f"{NET}/ddosCustomPolicies": None,  # retired DDoS custom policies: no join action published
+    f"{NET}/serviceGateways": None,  # no join action published for service gateways
+    f"{NET}/networkIdentifiers": None,  # a service endpoint's network identifier names a service, not a resource
+}
+
+# A reference whose linked action is not the type's join: a peering's remote network is "peered", not
+# joined ("Peers a virtual network with another virtual network").
+FIELD_ACTIONS: dict[str, str] = {
+    "VirtualNetworkPeeringPropertiesFormat.remote_virtual_network": f"{NET}/virtualNetworks/peer/action",
+}
+
 # Actions ARM checks on a resource outside the site's resource group (the circuit): granted by a second,
 # separate role assigned on the circuit itself.
 CIRCUIT_ACTIONS = frozenset({CIRCUIT_JOIN})
@@ -74,8 +215,12 @@ class UnmappedOperation(KeyError):
     """An SDK call has no RBAC action here: add it (with its source) before the app can use it."""
 
 
+class UnmappedReference(KeyError):
+    """A request body can reference a resource type with no linked action decided here."""
+
+
 def actions_for(group: str, method: str) -> frozenset[str]:
-    """The RBAC actions one `client.<group>.<method>()` call needs."""
+    """The RBAC actions one `client.<group>.<method>()` call needs on its own resource."""
     if (group, method) in SPECIAL:
         return SPECIAL[(group, method)]
     resource_type = RESOURCE_TYPES.get(group)
@@ -84,7 +229,7 @@ def actions_for(group: str, method: str) -> frozenset[str]:
     if method in READ_METHODS:
         return frozenset({f"{resource_type}/read"})
     if method in WRITE_METHODS:
-        return frozenset({f"{resource_type}/write"}) | JOINS_ON_WRITE.get(group, frozenset())
+        return frozenset({f"{resource_type}/write"})
     raise UnmappedOperation(f"{group}.{method}: no RBAC action mapped for this method")
 
 
@@ -94,3 +239,73 @@ def required_actions(calls: Iterable[tuple[str, str]]) -> frozenset[str]:
     for group, method in calls:
         out |= actions_for(group, method)
     return frozenset(out)
+
+
+def written_groups(calls: Iterable[tuple[str, str]]) -> frozenset[str]:
+    """The operation groups whose resources the code PUTs (their bodies can reference other resources)."""
+    return frozenset(group for group, method in calls if method == "begin_create_or_update")
+
+
+def linked_action(resource_type: str) -> str | None:
+    for known, action in LINKED_ACTIONS.items():
+        if known.lower() == resource_type.lower():
+            return action
+    raise UnmappedReference(f"{resource_type}: decide its linked action in shared/azure/permissions.py")
+
+
+def linked_actions(resource_types: Iterable[str]) -> frozenset[str]:
+    """The linked actions ARM checks for bodies that reference resources of these types."""
+    actions = {linked_action(t) for t in resource_types}
+    return frozenset(a for a in actions if a is not None)
+
+
+def reference_actions(fields: Iterable[str]) -> frozenset[str]:
+    """The linked actions for body reference fields ("<SDK model>.<attribute>", keys of REFERENCES)."""
+    out: set[str] = set()
+    for name in fields:
+        target = REFERENCES.get(name)
+        if target is None:
+            raise UnmappedReference(f"{name}: classify this body reference in shared/azure/permissions.py")
+        if target in (CHILD, SELF):
+            continue
+        action = FIELD_ACTIONS.get(name) or linked_action(target)
+        if action is not None:
+            out.add(action)
+    return frozenset(out)
+
+
+def resource_type_of(resource_id: str) -> str:
+    """`/subscriptions/S/resourceGroups/G/providers/Microsoft.Network/virtualNetworks/V/subnets/N` ->
+    `Microsoft.Network/virtualNetworks/subnets`."""
+    parts = resource_id.strip("/").split("/")
+    lowered = [p.lower() for p in parts]
+    if "providers" not in lowered:
+        raise ValueError(f"{resource_id!r} is not a resource id")
+    rest = parts[lowered.index("providers") + 1 :]
+    if len(rest) < 3 or len(rest) % 2 == 0:
+        raise ValueError(f"{resource_id!r} is not a resource id")
+    namespace, pairs = rest[0], rest[1:]
+    return "/".join([namespace, *pairs[0::2]])
+
+
+def body_references(body: Mapping[str, Any], *, own_id: str) -> frozenset[str]:
+    """Resource types a REST body references (`{"id": ...}` anywhere inside it), leaving out the resource
+    itself and its own children (ids under `own_id`)."""
+    found: set[str] = set()
+    own = own_id.rstrip("/").lower()
+
+    def walk(value: object) -> None:
+        if isinstance(value, Mapping):
+            ref = value.get("id")
+            if isinstance(ref, str) and ref and not (ref.lower() == own or ref.lower().startswith(own + "/")):
+                found.add(resource_type_of(ref))
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for key, value in body.items():
+        if key != "id":
+            walk(value)
+    return frozenset(found)
