@@ -4,11 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 AZURITE_VERSION := 3.35.0
 AZURITE := .tools/node_modules/.bin/azurite
+# extra arguments of `hybridnet up`: make run ARGS='--set HYBRIDNET_DRIFT_MODE=enforce --spec FILE'
+ARGS ?=
 
 .PHONY: run test lint format bench setup tools clean
 
 run: setup ## the app on the simulated seed network: Azurite + simulator + local Functions host
-	$(BIN)/hybridnet up
+	$(BIN)/hybridnet up $(ARGS)
 
 test: setup ## lint, then the whole test suite (it starts Azurite and simulators itself)
 	$(BIN)/ruff check .
