@@ -21,6 +21,13 @@ bench: setup ## benchmarks: print the numbers the issues set targets for
 	$(BIN)/python -m bench.drift_bench
 	@for b in bench/*_bench.py; do case $$b in bench/drift_bench.py) ;; *) $(BIN)/python -m bench.$$(basename $$b .py) || exit 1;; esac; done
 
+# The health page test renders the page in headless Chromium: installed first when missing and possible,
+# else `make test` stops and says what to run (.ci/ensure-chromium).
+.PHONY: chromium
+test: chromium
+chromium:
+	@.ci/ensure-chromium
+
 lint: setup
 	$(BIN)/ruff check .
 
