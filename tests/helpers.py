@@ -69,14 +69,17 @@ def post(
     key: str | None = None,
     timeout: float = 30,
 ) -> Reply:
-    """POST `payload` (bytes as they are, anything else as JSON) and return the reply."""
-    if isinstance(payload, bytes | bytearray):
-        body = bytes(payload)
-        content = {}
-    else:
-        body = json.dumps(payload).encode()
-        content = {"Content-Type": "application/json"}
+    """POST `payload` (bytes as they are, anything else as JSON; a non-empty body is sent as
+    application/json unless `headers` say otherwise) and return the reply."""
+    body = bytes(payload) if isinstance(payload, bytes | bytearray) else json.dumps(payload).encode()
+    content = {"Content-Type": "application/json"} if body else {}
     return call("POST", url, headers={**content, **(headers or {})}, body=body, key=key, timeout=timeout)
+
+
+def post_json(url: str, payload: Any = b"", *, key: str | None = None) -> tuple[int, Any]:
+    """POST, then (status, the JSON answer): for routes that answer JSON, errors included."""
+    reply = post(url, payload, key=key)
+    return reply.status, reply.json()
 
 
 def _lower(items: Any) -> dict[str, str]:
