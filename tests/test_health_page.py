@@ -295,3 +295,23 @@ def test_the_page_renders_in_headless_chromium_with_its_times_marks_and_statuses
     assert re.search(
         r'<time datetime="2025-02-27T12:00:00\+00:00" title="[^"]+">27 Feb 2025 12:00:00 UTC', html
     )
+
+
+def test_the_served_page_shows_times_in_the_apps_time_zone(network, monkeypatch):
+    from hybridnet_dev.funchost.server import LocalHost
+    from tests.helpers import call
+    from tests.stack import ROOT
+
+    monkeypatch.setenv("WEBSITE_TIME_ZONE", "Europe/Paris")
+    with LocalHost("function_app", app_dir=str(ROOT), port=0, enable_timers=False) as host:
+        reply = call(
+            "GET", f"{host.info.base_url}/api/health?refresh=true&format=html", key=host.info.function_key
+        )
+    page = reply.body.decode()
+    assert reply.status == 200, page[:2000]
+    footer = re.search(r'<footer>Generated <time datetime="([^"]+)" title="\1">([^<]+)</time>', page)
+    assert footer is not None, page[-2000:]
+    utc = datetime.fromisoformat(footer.group(1))
+    paris = utc.astimezone(time_zone("Europe/Paris"))
+    assert footer.group(2).startswith(f"{paris.day} {paris:%b %Y %H:%M:%S} {paris.tzname()}")
+    assert paris.tzname() in ("CET", "CEST")

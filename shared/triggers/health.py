@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 import azure.functions as func
 
@@ -104,10 +105,12 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
             503, "ReportUnavailable", f"the health report could not be read ({type(exc).__name__})"
         )
     if kind == "html":
-        from shared.report.html import render_html
+        from shared.report.html import render_html, time_zone
 
+        # Times on the page in the app's local zone: WEBSITE_TIME_ZONE (an IANA name on Linux plans), else UTC.
+        page = render_html(report, zone=time_zone(os.environ.get("WEBSITE_TIME_ZONE")))
         return func.HttpResponse(
-            render_html(report), status_code=status, mimetype=HTML, charset="utf-8", headers=_headers("html")
+            page, status_code=status, mimetype=HTML, charset="utf-8", headers=_headers("html")
         )
     return func.HttpResponse(
         json.dumps(report, indent=2), status_code=status, mimetype=JSON, headers=_headers("json")
