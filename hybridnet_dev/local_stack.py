@@ -301,6 +301,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpecError as exc:
         print(f"hybridnet up: {exc}", file=sys.stderr)
         return 1
+    # The overrides are checked before anything starts; what the simulator provides is a placeholder
+    # here (checked again with the real values before the host starts).
+    placeholder = {key: "https://127.0.0.1" for key in ("armUrl", "topicEndpoint", "vaultUrl")}
+    placeholder.update(
+        {"caFile": str(Path(spec_path).resolve()), "topicKey": "placeholder", "subscriptionId": "placeholder"}
+    )
+    try:
+        Settings.from_env(
+            compose_environment(
+                {**placeholder, "identityEndpoint": "", "identityHeader": "", "principalId": ""},
+                storage="UseDevelopmentStorage=true",
+                spec_path=spec_path,
+                environ=os.environ,
+                sets=sets,
+            ).env
+        )
+    except SettingsError as exc:
+        print(f"hybridnet up: {exc}", file=sys.stderr)
+        return 2
     run_dir.mkdir(parents=True, exist_ok=True)
     if not args.keep_data:
         # Records of a previous simulated network (failovers, runs, rotations) would describe a

@@ -140,6 +140,15 @@ def test_up_refuses_an_unknown_set_before_starting_anything(tmp_path):
     assert not (tmp_path / "azurite").exists()
 
 
+def test_up_refuses_a_bad_value_naming_the_setting_before_starting_anything(tmp_path):
+    env = {**os.environ, "HYBRIDNET_FAILOVER_HOLD_COUNT": "2"}
+    proc = _up(["--run-dir", str(tmp_path), "--set", "HYBRIDNET_DRIFT_MODE=enfroce"], env)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and out == ""
+    assert "HYBRIDNET_DRIFT_MODE='enfroce' must be one of: report, enforce, enforce-disruptive" in err
+    assert not (tmp_path / "azurite").exists()
+
+
 @dataclass
 class RunningStack:
     stack: dict
