@@ -4,8 +4,9 @@ the local Functions host running function_app (HTTP alert trigger; timer trigger
 1. alert-driven: a status flip in the simulator -> POST /api/alerts (common alert schema) -> the event
    row readable in Azurite (target < 1 s);
 2. poll-driven: a status flip -> the timer's next poll -> the row readable (target <= interval + 1 s);
-3. Table Storage operations of a poll that finds no change, counted in the HTTP transport of the
-   TableServiceClient (target: 1 read per site, 0 writes).
+3. the failover poll as the timer runs it (`failover_poll` fired in the local host through the admin
+   API, as `func` does) on a network where nothing changes: its time, and its Table Storage requests
+   counted at the azure-core transport (target: 1 read per site, no write but the one health snapshot).
 
     .venv/bin/python -m bench.failover_bench [--rounds 6] [--poll-interval 2] [--sites 10]
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import statistics
 import tempfile
@@ -36,7 +38,6 @@ from hybridnet_dev.funchost.server import LocalHost
 from hybridnet_dev.local_stack import FOREIGN_CREDENTIALS, QUIET, app_settings
 from shared.azure.failover_store import failover_events
 from shared.failover.alerts import site_resource_ids
-from shared.services.failover import check_sites
 from shared.settings import Settings
 from shared.spec import NetworkSpec
 from shared.spec.load import load_spec_file
@@ -45,17 +46,6 @@ from shared.spec_source import current_spec
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "examples/seed-network.yaml"
 ALERT_SAMPLE = ROOT / "tests/fixtures/alerts/common-alert-schema-sample.json"
-
-
-class CountingTransport(RequestsTransport):
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.counts: Counter[str] = Counter()
-
-    def send(self, request: Any, **kwargs: Any) -> Any:
-        batch = request.method == "POST" and request.url.split("?")[0].endswith("$batch")
-        self.counts["write (batch)" if batch else request.method] += 1
-        return super().send(request, **kwargs)
 
 
 def _env(sim: SimulatorInfo, storage: str, spec: Path, **extra: str) -> None:
@@ -142,19 +132,83 @@ def poll_driven(sim: SimulatorInfo, settings: Settings, rounds: int, interval: i
     return latencies
 
 
-def table_ops_per_quiet_poll(settings: Settings, polls: int) -> tuple[int, Counter[str]]:
-    transport = CountingTransport()
-    service = TableServiceClient.from_connection_string(
-        settings.tables_connection_string or "", transport=transport
+class _Executed(logging.Handler):
+    """Sets an event when the host logs that `function` finished (the admin API answers 202 at once)."""
+
+    def __init__(self, function: str) -> None:
+        super().__init__()
+        self.marker = f"Executed 'Functions.{function}'"
+        self.done = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith(self.marker):
+            self.done.set()
+
+
+class _TableRequests:
+    """Counts the HTTP requests sent to Azurite's table endpoint (the bench itself sends none while it
+    counts), at the azure-core transport every Table client uses (observation only: each still goes out)."""
+
+    def __init__(self, table_endpoint: str) -> None:
+        self.prefix = table_endpoint.rstrip("/")
+        self.counts: Counter[str] = Counter()
+        self._original = RequestsTransport.send
+
+    def __enter__(self) -> _TableRequests:
+        counter, original = self, self._original
+
+        def send(transport: RequestsTransport, request: Any, **kwargs: Any) -> Any:
+            if request.url.startswith(counter.prefix):
+                batch = request.method == "POST" and request.url.split("?")[0].endswith("$batch")
+                counter.counts["write (batch)" if batch else request.method] += 1
+            return original(transport, request, **kwargs)
+
+        RequestsTransport.send = send  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        RequestsTransport.send = self._original  # type: ignore[method-assign]
+
+
+def _fire_and_wait(host: LocalHost, function: str) -> float:
+    """Fire a timer function through the admin API (as `func` does); seconds until it finished."""
+    executed = _Executed(function)
+    logging.getLogger("hybridnet_dev.funchost.invoke").addHandler(executed)
+    try:
+        request = urllib.request.Request(
+            f"{host.info.base_url}/admin/functions/{function}",
+            data=b'{"input": ""}',
+            method="POST",
+            headers={"x-functions-key": host.info.master_key, "Content-Type": "application/json"},
+        )
+        started = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 202
+        if not executed.done.wait(120):
+            raise TimeoutError(f"{function} did not finish within 120 s")
+        return time.perf_counter() - started
+    finally:
+        logging.getLogger("hybridnet_dev.funchost.invoke").removeHandler(executed)
+
+
+def table_ops_per_quiet_poll(settings: Settings, polls: int) -> tuple[int, Counter[str], list[float]]:
+    """The failover poll as the timer runs it (`failover_poll` in the local host: every site's check
+    and the health snapshot), on a network where nothing changes: Table requests and poll times."""
+    sites = len(current_spec(settings).sites)
+    table_endpoint = next(
+        part.split("=", 1)[1]
+        for part in (settings.tables_connection_string or "").split(";")
+        if part.startswith("TableEndpoint=")
     )
-    sites = list(current_spec(settings).sites)
-    check_sites(settings, sites, tables=service)  # warm up: table creation, baselines
-    check_sites(settings, sites, tables=service)
-    transport.counts.clear()
-    for _ in range(polls):
-        results = check_sites(settings, sites, tables=service)
-        assert all(r.outcome == "unchanged" for r in results), [r.outcome for r in results]
-    return len(sites), transport.counts
+    logging.getLogger("hybridnet_dev.funchost.invoke").setLevel(logging.INFO)
+    with LocalHost("function_app", app_dir=str(ROOT), port=0, enable_timers=False) as host:
+        _fire_and_wait(host, "failover_poll")  # warm up: tables, baselines, the hourly retention pass
+        _fire_and_wait(host, "failover_poll")
+        times = []
+        with _TableRequests(table_endpoint) as requests:
+            for _ in range(polls):
+                times.append(_fire_and_wait(host, "failover_poll"))
+    return sites, requests.counts, times
 
 
 def _spec_with_sites(directory: Path, count: int) -> Path:
@@ -162,9 +216,9 @@ def _spec_with_sites(directory: Path, count: int) -> Path:
     return write_many_sites(directory / f"sites-{count}.yaml", count)
 
 
-def _summary(values: list[float]) -> str:
+def _summary(values: list[float], what: str = "flips") -> str:
     ms = [v * 1000 for v in values]
-    return f"median {statistics.median(ms):.0f} ms, max {max(ms):.0f} ms over {len(ms)} flips"
+    return f"median {statistics.median(ms):.0f} ms, max {max(ms):.0f} ms over {len(ms)} {what}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,11 +254,13 @@ def main(argv: list[str] | None = None) -> int:
             _env(sim.info, azurite.connection_string, many)
             settings = Settings.from_env()
             quiet_polls = 5
-            sites, counts = table_ops_per_quiet_poll(settings, quiet_polls)
-            per_site = {k: v / (quiet_polls * sites) for k, v in counts.items()}
+            sites, counts, times = table_ops_per_quiet_poll(settings, quiet_polls)
+            per_poll = {k: round(v / quiet_polls, 2) for k, v in counts.items()}
             print(
-                f"no-change poll: {sites} site(s) x {quiet_polls} polls -> Table requests {dict(counts)}; "
-                f"per site per poll {per_site} (target: GET 1.0, no writes)"
+                f"no-change failover_poll (timer function in the host), {sites} site(s) x {quiet_polls} polls: "
+                f"Table requests per poll {per_poll}, GET per site per poll "
+                f"{counts.get('GET', 0) / (quiet_polls * sites):.2f} (target: 1 read per site, no write but "
+                f"the one snapshot write); poll time {_summary(times, 'polls')}"
             )
     return 0
 

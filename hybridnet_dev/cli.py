@@ -3,7 +3,7 @@ plus the development ones that run the simulated network locally.
 
     hybridnet sim   --spec FILE [--port N] [--empty]   the Azure simulator (ARM + managed identity)
     hybridnet serve [--port 7071]                       the local Functions host for function_app.app
-    hybridnet up    [--spec FILE]                       Azurite + simulator + host, as `make run` does
+    hybridnet up    [--spec FILE] [--set NAME=VALUE]    Azurite + simulator + host, as `make run` does
 """
 
 from __future__ import annotations

@@ -14,13 +14,15 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.azurite import Azurite
 from shared.azure.keyvault import secret_name
+from shared.settings import Settings, SettingsError
 from shared.spec import NetworkSpec
 from shared.spec.load import SpecError, load_spec_file
 
@@ -117,43 +119,233 @@ def _circuit_names(spec: NetworkSpec) -> list[str]:
     )
 
 
+# Settings the stack sets itself: they bind the app to this run's simulator, Azurite and spec. A value
+# in the environment (say, from an earlier run's app.env) would point the app at a dead simulator, so
+# it is ignored, and `--set` refuses them.
+STACK_WIRED = (
+    "AZURE_SUBSCRIPTION_ID",
+    "AzureWebJobsStorage",
+    "HYBRIDNET_ARM_ENDPOINT",
+    "HYBRIDNET_ARM_CA_BUNDLE",
+    "HYBRIDNET_APP_PRINCIPAL_IDS",
+    "HYBRIDNET_EVENTS_TOPIC_ENDPOINT",
+    "HYBRIDNET_EVENTS_TOPIC_KEY",
+    "HYBRIDNET_KEYVAULT_URL",
+    "HYBRIDNET_SPEC_PATH",
+    "HYBRIDNET_TABLES_ACCOUNT_URL",
+    "HYBRIDNET_TABLES_CONNECTION_STRING",
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+)
+# Defaults of the local stack that differ from the sample's (one person at a terminal, a fast
+# simulator): the environment and `--set` override them like any other.
+LOCAL_DEFAULTS = {"HYBRIDNET_ARM_POLLING_INTERVAL": "0.2", "HYBRIDNET_HEALTH_REFRESH_MIN_SECONDS": "1"}
+# Settings read by the host rather than the app.
+HOST_SETTINGS = ("WEBSITE_TIME_ZONE",)
+_SECRET_WORDS = ("KEY", "SECRET", "PASSWORD", "CONNECTION_STRING", "TOKEN")
+
+
+class StackUsageError(ValueError):
+    """A `--set` or an override the stack cannot use; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Override:
+    """A setting whose value differs from the local stack's default, and where it came from."""
+
+    name: str
+    value: str
+    source: str  # "environment" or "--set"
+
+    def describe(self) -> str:
+        shown = "(hidden)" if any(word in self.name.upper() for word in _SECRET_WORDS) else repr(self.value)
+        known = self.name in sample_settings_names() or self.name in HOST_SETTINGS
+        note = "" if known else "  (not a setting hybridnet reads: a typo?)"
+        return f"{self.name}={shown} ({self.source}){note}"
+
+
+@dataclass(frozen=True)
+class StackEnvironment:
+    """The local host's environment, and what in it differs from the local stack's defaults."""
+
+    env: dict[str, str]
+    overrides: tuple[Override, ...]
+    ignored: tuple[str, ...]  # names in the environment the stack sets itself
+
+    def summary(self) -> str:
+        lines = [f"  {o.describe()}" for o in self.overrides] or ["  none (sample defaults)"]
+        text = "settings overridden:\n" + "\n".join(lines)
+        if self.ignored:
+            text += "\nignored from the environment (the stack sets them for this run): " + ", ".join(
+                self.ignored
+            )
+        return text
+
+
+def sample_settings_names() -> frozenset[str]:
+    values = json.loads((REPO_ROOT / "local.settings.sample.json").read_text())["Values"]
+    return frozenset(values)
+
+
+def parse_sets(items: Sequence[str]) -> dict[str, str]:
+    """`--set NAME=VALUE` arguments -> {NAME: VALUE}. Raises StackUsageError naming a malformed item, an
+    unknown setting (a typo would otherwise be silently ignored by the app) or one the stack sets."""
+    known = sample_settings_names() | set(HOST_SETTINGS)
+    parsed: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise StackUsageError(
+                f"--set {item!r}: expected NAME=VALUE, e.g. --set HYBRIDNET_DRIFT_MODE=enforce"
+            )
+        if name in STACK_WIRED:
+            hint = " (use --spec FILE)" if name == "HYBRIDNET_SPEC_PATH" else ""
+            raise StackUsageError(
+                f"--set {name}: the local stack sets it to this run's simulator/Azurite{hint}; it cannot be overridden"
+            )
+        if name not in known:
+            raise StackUsageError(
+                f"--set {name}: not an app setting (known: see local.settings.sample.json Values)"
+            )
+        parsed[name] = value
+    return parsed
+
+
+def compose_environment(
+    sim: dict[str, str],
+    *,
+    storage: str,
+    spec_path: str | Path,
+    environ: Mapping[str, str],
+    sets: dict[str, str],
+) -> StackEnvironment:
+    """The host's environment, lowest precedence first: the sample's defaults, the local stack's
+    defaults, `HYBRIDNET_*` (and WEBSITE_TIME_ZONE) variables of `environ`, `--set`; the settings that
+    bind the app to this run's simulator and Azurite always come from the stack. Credentials that
+    would take DefaultAzureCredential away from the simulator's managed identity are dropped."""
+    defaults = {**app_settings(sim, storage=storage, spec_path=spec_path), **LOCAL_DEFAULTS}
+    wired = {name: defaults[name] for name in STACK_WIRED if name in defaults}
+    env = {k: v for k, v in environ.items() if k not in FOREIGN_CREDENTIALS and k not in STACK_WIRED}
+    env.update(defaults)
+    for name in STACK_WIRED:
+        if name not in wired:
+            env.pop(name, None)
+    overrides: list[Override] = []
+    ignored: list[str] = []
+    from_environment = {k: v for k, v in environ.items() if k.startswith("HYBRIDNET_") or k in HOST_SETTINGS}
+    for source, values in (("environment", from_environment), ("--set", sets)):
+        for name, value in sorted(values.items()):
+            if name in STACK_WIRED:
+                same_spec = name == "HYBRIDNET_SPEC_PATH" and os.path.abspath(value) == wired.get(name)
+                if value != wired.get(name, "") and not same_spec:
+                    ignored.append(name)
+                continue
+            env[name] = value
+            overrides = [o for o in overrides if o.name != name]
+            if value != defaults.get(name, ""):
+                overrides.append(Override(name, value, source))
+    return StackEnvironment(env=env, overrides=tuple(overrides), ignored=tuple(sorted(set(ignored))))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hybridnet up", description=__doc__)
-    parser.add_argument("--spec", default=str(REPO_ROOT / "examples/seed-network.yaml"))
-    parser.add_argument("--port", type=int, default=7071, help="the local Functions host's port")
+    parser = argparse.ArgumentParser(
+        prog="hybridnet up",
+        description=__doc__,
+        epilog=(
+            "App settings: the sample's defaults (local.settings.sample.json), overridden by HYBRIDNET_* "
+            "variables of the environment, overridden by --set. The settings that point the app at this "
+            "run's simulator and Azurite are always the stack's."
+        ),
+    )
+    parser.add_argument(
+        "--spec",
+        default=None,
+        help="the desired-state spec the simulated network is seeded from "
+        "(default: $HYBRIDNET_SPEC_PATH, else examples/seed-network.yaml)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=7071, help="the local Functions host's port (0: a free one)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an app setting for this run, e.g. --set HYBRIDNET_DRIFT_MODE=enforce (repeatable)",
+    )
     parser.add_argument(
         "--keep-data",
         action="store_true",
         help="keep Azurite's data from the last run (by default it is cleared: the simulated network starts afresh)",
     )
+    parser.add_argument(
+        "--run-dir",
+        default=str(RUN_DIR),
+        help="where logs, Azurite's data, stack.json and app.env go (default: .run in the checkout)",
+    )
     args = parser.parse_args(argv)
+    run_dir = Path(args.run_dir).resolve()
 
     try:
-        spec = load_spec_file(args.spec)
+        sets = parse_sets(args.sets)
+    except StackUsageError as exc:
+        print(f"hybridnet up: {exc}", file=sys.stderr)
+        return 2
+    spec_path = (
+        args.spec or os.environ.get("HYBRIDNET_SPEC_PATH") or str(REPO_ROOT / "examples/seed-network.yaml")
+    )
+    try:
+        spec = load_spec_file(spec_path)
     except SpecError as exc:
         print(f"hybridnet up: {exc}", file=sys.stderr)
         return 1
-    RUN_DIR.mkdir(exist_ok=True)
+    # The overrides are checked before anything starts; what the simulator provides is a placeholder
+    # here (checked again with the real values before the host starts).
+    placeholder = {key: "https://127.0.0.1" for key in ("armUrl", "topicEndpoint", "vaultUrl")}
+    placeholder.update(
+        {"caFile": str(Path(spec_path).resolve()), "topicKey": "placeholder", "subscriptionId": "placeholder"}
+    )
+    try:
+        Settings.from_env(
+            compose_environment(
+                {**placeholder, "identityEndpoint": "", "identityHeader": "", "principalId": ""},
+                storage="UseDevelopmentStorage=true",
+                spec_path=spec_path,
+                environ=os.environ,
+                sets=sets,
+            ).env
+        )
+    except SettingsError as exc:
+        print(f"hybridnet up: {exc}", file=sys.stderr)
+        return 2
+    run_dir.mkdir(parents=True, exist_ok=True)
     if not args.keep_data:
         # Records of a previous simulated network (failovers, runs, rotations) would describe a
         # network that no longer exists: the simulator starts from the spec every time.
-        shutil.rmtree(RUN_DIR / "azurite", ignore_errors=True)
+        shutil.rmtree(run_dir / "azurite", ignore_errors=True)
     children: list[subprocess.Popen[str]] = []
-    azurite = Azurite(str(RUN_DIR / "azurite")).start()
+    azurite = Azurite(str(run_dir / "azurite")).start()
     try:
-        env = {**sample_settings(), **os.environ}
+        sim_env = {k: v for k, v in os.environ.items() if k not in FOREIGN_CREDENTIALS}
         sim, sim_info = _start_json_process(
-            [sys.executable, "-m", "hybridnet_dev.armsim", "--spec", args.spec],
-            env,
-            RUN_DIR / "simulator.log",
+            [sys.executable, "-m", "hybridnet_dev.armsim", "--spec", spec_path],
+            sim_env,
+            run_dir / "simulator.log",
             "the Azure simulator",
         )
         children.append(sim)
-        env.update(app_settings(sim_info, storage=azurite.connection_string, spec_path=args.spec))
-        # One person at a terminal: a refresh right after flipping the circuit shows it.
-        env["HYBRIDNET_HEALTH_REFRESH_MIN_SECONDS"] = os.environ.get(
-            "HYBRIDNET_HEALTH_REFRESH_MIN_SECONDS", "1"
+        composed = compose_environment(
+            sim_info, storage=azurite.connection_string, spec_path=spec_path, environ=os.environ, sets=sets
         )
+        env = composed.env
+        try:
+            Settings.from_env(env)
+        except SettingsError as exc:
+            print(f"hybridnet up: {exc}", file=sys.stderr)
+            return 2
+        print(composed.summary(), file=sys.stderr, flush=True)
         host, host_info = _start_json_process(
             [
                 sys.executable,
@@ -165,7 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 str(args.port),
             ],
             env,
-            RUN_DIR / "host.log",
+            run_dir / "host.log",
             "the local Functions host",
         )
         children.append(host)
@@ -186,15 +378,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             "host": host_info,
             "simulator": sim_info,
             "azurite": azurite.connection_string,
+            "overrides": {o.name: o.source for o in composed.overrides},
         }
-        (RUN_DIR / "stack.json").write_text(json.dumps(stack, indent=2))
+        (run_dir / "stack.json").write_text(json.dumps(stack, indent=2))
         # The same settings for the CLI in another terminal: `set -a; . .run/app.env; set +a`.
-        app_env = {
-            k: v
-            for k, v in env.items()
-            if k in sample_settings() or k.startswith(("HYBRIDNET_", "IDENTITY_"))
-        }
-        (RUN_DIR / "app.env").write_text(
+        names = sample_settings_names()
+        app_env = {k: v for k, v in env.items() if k in names or k.startswith(("HYBRIDNET_", "IDENTITY_"))}
+        (run_dir / "app.env").write_text(
             "".join(f"{k}={shlex.quote(v)}\n" for k, v in sorted(app_env.items()))
         )
         print(json.dumps({"healthUrl": health_url, "controlUrl": sim_info["controlUrl"]}), flush=True)
@@ -203,10 +393,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name in _circuit_names(spec)
         )
         print(
-            f"\nhybridnet is running on the simulated network from {args.spec}.\n"
+            f"\nhybridnet is running on the simulated network from {spec_path}"
+            f" (drift mode {env.get('HYBRIDNET_DRIFT_MODE', 'report')}).\n"
             f"  health:        curl '{health_url}'\n{circuits}\n"
-            f"  CLI:           set -a; . {RUN_DIR}/app.env; set +a; .venv/bin/hybridnet plan\n"
-            f"  logs:          {RUN_DIR}/*.log   details: {RUN_DIR}/stack.json\n"
+            f"  CLI:           set -a; . {run_dir}/app.env; set +a; .venv/bin/hybridnet plan\n"
+            f"  logs:          {run_dir}/*.log   details: {run_dir}/stack.json\n"
             "Ctrl-C stops everything.",
             file=sys.stderr,
             flush=True,

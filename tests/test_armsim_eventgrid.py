@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from hybridnet_dev.armsim.armevents import OID_CLAIM, PORTAL_USER_OBJECT_ID
 from hybridnet_dev.armsim.control import SimControl, SimControlError
 from hybridnet_dev.armsim.runner import SimulatorInfo, SimulatorThread
 from shared.spec.model import NetworkSpec
+from tests.helpers import wait_for
 from tests.stack import use_simulator_identity
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,16 +114,6 @@ class Webhook:
         with self.lock:
             self.requests.clear()
         self.fail_next, self.fail_status, self.delay, self.validation = 0, 500, 0.0, "ok"
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    return predicate()
 
 
 # --- fixtures -------------------------------------------------------------------------------------
@@ -334,12 +325,19 @@ def test_cloud_event_schema_delivery(hook: Webhook, ctl: SimControl, sim: Simula
     assert json.loads(event["data"]["claims"])[OID_CLAIM] == PORTAL_USER_OBJECT_ID
 
 
-def test_gets_raise_no_events(hook: Webhook, ctl: SimControl, client: NetworkManagementClient) -> None:
+def test_gets_raise_no_events(
+    hook: Webhook, ctl: SimControl, client: NetworkManagementClient, sim: SimulatorThread
+) -> None:
     ctl.subscribe_events(hook.url, **FAST)
     client.local_network_gateways.get(RG, "hybrid-onprem-lng")
     list(client.virtual_network_gateway_connections.list(RG))
-    time.sleep(0.2)
-    assert hook.events() == []
+    # Sentinel: a write after the reads must raise an event; once it is here, the reads' would be too.
+    ctl.patch_resource(
+        rid(sim.info, "localNetworkGateways", "hybrid-onprem-lng"), {"gatewayIpAddress": "40.50.60.70"}
+    )
+    (event,) = wait_for(lambda: hook.events())
+    assert event["eventType"] == "Microsoft.Resources.ResourceWriteSuccess"
+    assert [d["eventId"] for d in ctl.deliveries()] == [event["id"]]
 
 
 # --- Event Grid's delivery quirks -----------------------------------------------------------------
@@ -350,8 +348,13 @@ def test_duplicate_delivers_every_event_twice(hook: Webhook, ctl: SimControl, si
     )
     events = wait_for(lambda: len(hook.events()) >= 2 and hook.events())
     assert len(events) == 2 and events[0]["id"] == events[1]["id"]
-    time.sleep(0.1)
-    assert len(hook.events()) == 2
+    # Sentinel: a later write, delivered twice too; the first event still counts exactly two copies.
+    ctl.patch_resource(
+        rid(sim.info, "localNetworkGateways", "hybrid-onprem-lng"), {"gatewayIpAddress": "40.50.60.71"}
+    )
+    events = wait_for(lambda: len(hook.events()) >= 4 and hook.events())
+    ids = [e["id"] for e in events]
+    assert len(ids) == 4 and ids.count(ids[0]) == 2 and len(set(ids)) == 2
 
 
 def test_double_writes_raise_two_write_events(
@@ -397,13 +400,19 @@ def test_gives_up_and_dead_letters(hook: Webhook, ctl: SimControl, sim: Simulato
 
 def test_400_is_dead_lettered_without_retry(hook: Webhook, ctl: SimControl, sim: SimulatorThread) -> None:
     hook.fail_next, hook.fail_status = 100, 400
-    ctl.subscribe_events(hook.url, **FAST)
-    ctl.patch_resource(
-        rid(sim.info, "localNetworkGateways", "hybrid-onprem-lng"), {"gatewayIpAddress": "40.50.60.70"}
-    )
-    wait_for(lambda: ctl.deliveries())
-    time.sleep(0.2)
-    assert [(d["status"], d["outcome"]) for d in ctl.deliveries()] == [(400, "deadLettered")]
+    ctl.subscribe_events(hook.url, **{**FAST, "retryDelays": [0]})  # a retry, were there one: at once
+    target = rid(sim.info, "localNetworkGateways", "hybrid-onprem-lng")
+    ctl.patch_resource(target, {"gatewayIpAddress": "40.50.60.70"})
+    (first,) = wait_for(lambda: ctl.deliveries())
+    # Sentinel: the webhook answers again and a later write is delivered; the 400 was never retried.
+    hook.fail_next = 0
+    ctl.patch_resource(target, {"gatewayIpAddress": "40.50.60.71"})
+    wait_for(lambda: any(d["outcome"] == "delivered" for d in ctl.deliveries()))
+    log = ctl.deliveries()
+    assert [(d["status"], d["outcome"]) for d in log if d["eventId"] == first["eventId"]] == [
+        (400, "deadLettered")
+    ]
+    assert [(d["status"], d["outcome"]) for d in log] == [(400, "deadLettered"), (200, "delivered")]
 
 
 def test_timeout_counts_as_a_failed_attempt(hook: Webhook, ctl: SimControl, sim: SimulatorThread) -> None:
@@ -443,9 +452,11 @@ def test_shuffle_and_filters(hook: Webhook, ctl: SimControl, sim: SimulatorThrea
         ctl.patch_resource(target, {"gatewayIpAddress": f"40.50.60.{70 + n}"})
     ctl.put_resource(rid(sim.info, "localNetworkGateways", "other-lng"), lng_body())
     ctl.delete_resource(rid(sim.info, "localNetworkGateways", "other-lng"))
-    events = wait_for(lambda: len(hook.events()) >= 8 and hook.events())
-    time.sleep(0.1)
-    assert len(hook.events()) == 8
+    wait_for(lambda: len(hook.events()) >= 8)
+    # Sentinel: one more write that passes the filters; once it is here, nothing else came.
+    ctl.patch_resource(target, {"gatewayIpAddress": "40.50.60.99"})
+    events = wait_for(lambda: len(hook.events()) >= 9 and hook.events())
+    assert len(events) == 9 and len({e["id"] for e in events}) == 9
     assert {e["subject"] for e in events} == {target}
 
 

@@ -55,7 +55,9 @@ def publisher(sim: SimulatorThread, endpoint: str | None = None, key: str | None
     return Publisher(sim, endpoint, key)
 
 
-def post(sim: SimulatorThread, body: Any, content_type: str, key: str | None = None) -> requests.Response:
+def send_to_topic(
+    sim: SimulatorThread, body: Any, content_type: str, key: str | None = None
+) -> requests.Response:
     return requests.post(
         sim.info.topic_endpoint + "/api/events",
         params={"api-version": "2018-01-01"},
@@ -108,7 +110,7 @@ def test_wrong_key_is_401(sim: SimulatorThread, ctl: SimControl) -> None:
     event = CloudEvent(source="/x", type="T", data={})
     with pytest.raises(ClientAuthenticationError):
         publisher(sim, key="not-the-key").send(event)
-    response = post(sim, [], "application/cloudevents-batch+json; charset=utf-8", key="")
+    response = send_to_topic(sim, [], "application/cloudevents-batch+json; charset=utf-8", key="")
     assert response.status_code == 401
     assert ctl.topic_events() == []
 
@@ -116,16 +118,20 @@ def test_wrong_key_is_401(sim: SimulatorThread, ctl: SimControl) -> None:
 def test_invalid_cloud_events_are_400(sim: SimulatorThread, ctl: SimControl) -> None:
     good = {"specversion": "1.0", "id": "1", "source": "/x", "type": "T"}
     batch = "application/cloudevents-batch+json; charset=utf-8"
-    assert post(sim, [good], batch).status_code == 200
+    assert send_to_topic(sim, [good], batch).status_code == 200
     for field in ("specversion", "id", "source", "type"):
         bad = {k: v for k, v in good.items() if k != field}
-        response = post(sim, [good, bad], batch)
+        response = send_to_topic(sim, [good, bad], batch)
         assert response.status_code == 400, field
         assert field in response.json()["error"]["message"]
-    assert post(sim, {**good, "specversion": "0.3"}, "application/cloudevents+json").status_code == 400
-    assert post(sim, good, "application/cloudevents+json").status_code == 200
-    assert post(sim, [{"id": "x"}], "application/json").status_code == 400  # Event Grid schema, incomplete
-    assert post(sim, "nope", batch).status_code == 400
+    assert (
+        send_to_topic(sim, {**good, "specversion": "0.3"}, "application/cloudevents+json").status_code == 400
+    )
+    assert send_to_topic(sim, good, "application/cloudevents+json").status_code == 200
+    assert (
+        send_to_topic(sim, [{"id": "x"}], "application/json").status_code == 400
+    )  # Event Grid schema, incomplete
+    assert send_to_topic(sim, "nope", batch).status_code == 400
     assert len(ctl.topic_events()) == 2
 
 

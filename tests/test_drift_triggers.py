@@ -3,13 +3,11 @@ deliveries (deduplicated, coalesced, the app's own writes ignored), with Azurite
 
 from __future__ import annotations
 
-import json
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 
 import pytest
+from azure.storage.queue import QueueClient
 
 from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.runner import SimulatorThread
@@ -18,6 +16,8 @@ from shared.azure.run_log import latest_runs
 from shared.azure.tables import table_service
 from shared.drift.events import OBJECT_ID_CLAIM
 from shared.settings import Settings
+from shared.triggers.drift import RECONCILE_QUEUE
+from tests.helpers import post, post_json, wait_for
 from tests.stack import RG_ID, ROOT, point_app_at, seed_spec
 
 APP_OID = "0a0a0a0a-1111-2222-3333-444444444444"
@@ -40,12 +40,6 @@ def host(azurite) -> Iterator[tuple[LocalHost, SimControl, Settings]]:
             yield running, SimControl(sim.info.control_url), Settings.from_env()
 
 
-def _post(url: str, body: object, headers: dict[str, str]) -> int:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return response.status
-
-
 def _runs(settings: Settings, trigger: str, since: str) -> list[dict]:
     return [
         r
@@ -54,14 +48,21 @@ def _runs(settings: Settings, trigger: str, since: str) -> list[dict]:
     ]
 
 
-def _wait_for(predicate, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
+def _queued(settings: Settings) -> int:
+    """Messages in the reconcile queue, invisible ones (in flight, or waiting for a retry) included."""
+    queue = QueueClient.from_connection_string(settings.tables_connection_string or "", RECONCILE_QUEUE)
+    return int(queue.get_queue_properties().approximate_message_count or 0)
+
+
+def _sentinel(host: LocalHost, settings: Settings) -> dict:
+    """A reconcile queued by hand after everything else: once its run is recorded and the queue is
+    empty, whatever was queued before it has run too. Returns its run."""
+    since = _now()
+    reply = post(f"{host.info.base_url}/api/reconcile?site=seed", key=host.info.master_key)
+    assert reply.status == 202, reply
+    (run,) = wait_for(lambda: _runs(settings, "manual", since))
+    wait_for(lambda: _queued(settings) == 0, what="an empty reconcile queue")
+    return run
 
 
 def _now() -> str:
@@ -92,7 +93,7 @@ def arm_event(event_id: str, oid: str, subject: str = LNG) -> dict:
 def deliver(host: LocalHost, events: list[dict]) -> int:
     info = host.info
     url = f"{info.base_url}/runtime/webhooks/eventgrid?functionName=arm_event&code={info.eventgrid_key}"
-    return _post(url, events, {"aeg-event-type": "Notification", "Content-Type": "application/json"})
+    return post(url, events, headers={"aeg-event-type": "Notification"}).status
 
 
 def test_timer_queues_each_site_and_the_worker_reconciles_it(host):
@@ -100,15 +101,8 @@ def test_timer_queues_each_site_and_the_worker_reconciles_it(host):
     since = _now()
     control.patch_resource(LNG, {"gatewayIpAddress": "40.50.60.99"})
     url = f"{running.info.base_url}/admin/functions/reconcile_timer"
-    assert (
-        _post(
-            url,
-            {"input": ""},
-            {"x-functions-key": running.info.master_key, "Content-Type": "application/json"},
-        )
-        == 202
-    )
-    (run,) = _wait_for(lambda: _runs(settings, "timer", since))
+    assert post(url, {"input": ""}, key=running.info.master_key).status == 202
+    (run,) = wait_for(lambda: _runs(settings, "timer", since))
     assert run["outcome"] == "fixed"
     assert control.state() is not None
 
@@ -121,9 +115,9 @@ def test_event_burst_with_redeliveries_becomes_one_reconcile(host):
     # Event Grid: at least once, in batches, one write may raise two events.
     assert deliver(running, [arm_event(first, PERSON_OID), arm_event(first, PERSON_OID)]) == 202
     assert deliver(running, [arm_event(second, PERSON_OID), arm_event(first, PERSON_OID)]) == 202
-    (run,) = _wait_for(lambda: _runs(settings, "event", since))
+    (run,) = wait_for(lambda: _runs(settings, "event", since))
     assert run["outcome"] == "fixed"
-    time.sleep(1.0)  # anything else queued would have run by now
+    assert _sentinel(running, settings)["outcome"] == "in-sync"
     assert len(_runs(settings, "event", since)) == 1
 
 
@@ -132,10 +126,11 @@ def test_events_caused_by_the_app_itself_trigger_nothing(host):
     since = _now()
     control.patch_resource(LNG, {"gatewayIpAddress": "40.50.60.98"})
     assert deliver(running, [arm_event(str(uuid.uuid4()), APP_OID)]) == 202
-    time.sleep(1.5)
+    # The sentinel's run still finds the drift: the app's own event fixed nothing and queued nothing.
+    assert _sentinel(running, settings)["outcome"] == "fixed"
     assert _runs(settings, "event", since) == []
     writes = [r for r in control.requests() if r["method"] != "GET"]
-    assert writes == []
+    assert len(writes) == 1 and writes[0]["path"].endswith("localNetworkGateways/hybrid-onprem-lng")
 
 
 def test_the_simulator_delivers_events_and_the_apps_own_writes_cause_no_loop(host):
@@ -148,7 +143,7 @@ def test_the_simulator_delivers_events_and_the_apps_own_writes_cause_no_loop(hos
     )
     control.clear_requests()
     control.patch_resource(LNG, {"gatewayIpAddress": "40.50.60.97"})  # a person, in the portal
-    (run,) = _wait_for(lambda: _runs(settings, "event", since))
+    (run,) = wait_for(lambda: _runs(settings, "event", since))
     assert run["outcome"] == "fixed"
     # The app's own PUT raised an event too; it is delivered, and ignored.
     app_oid = control.info()["principalId"]
@@ -160,8 +155,8 @@ def test_the_simulator_delivers_events_and_the_apps_own_writes_cause_no_loop(hos
             if d["outcome"] == "delivered" and d["event"]["data"]["claims"].get(OBJECT_ID_CLAIM) == app_oid
         ]
 
-    assert len(_wait_for(own_write_delivered)) >= 2  # delivered twice (duplicate), handled zero times
-    time.sleep(1.0)
+    assert len(wait_for(own_write_delivered)) >= 2  # delivered twice (duplicate), handled zero times
+    assert _sentinel(running, settings)["outcome"] == "in-sync"
     assert len(_runs(settings, "event", since)) == 1
     puts = [r for r in control.requests() if r["method"] == "PUT"]
     assert len(puts) == 1 and puts[0]["path"].endswith("localNetworkGateways/hybrid-onprem-lng")
@@ -176,40 +171,28 @@ def test_cloudevents_schema_deliveries_queue_the_site_too(host):
         schema="CloudEventSchemaV1_0",
     )
     control.patch_resource(LNG, {"gatewayIpAddress": "40.50.60.96"})
-    (run,) = _wait_for(lambda: _runs(settings, "event", since))
+    (run,) = wait_for(lambda: _runs(settings, "event", since))
     assert run["outcome"] == "fixed"
 
 
 def test_reconcile_now_over_http(host):
-    import urllib.error
-
     running, control, settings = host
     info = running.info
 
-    def post(query: str, key: str) -> tuple[int, dict]:
-        request = urllib.request.Request(
-            f"{info.base_url}/api/reconcile?{query}",
-            data=b"",
-            method="POST",
-            headers={"x-functions-key": key},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"{}")
+    def reconcile_now(query: str, key: str) -> tuple[int, dict]:
+        return post_json(f"{info.base_url}/api/reconcile?{query}", key=key)
 
-    assert post("site=seed", info.function_key)[0] == 401
-    assert post("", info.master_key)[0] == 400
-    assert post("site=seed&dryRun=perhaps", info.master_key)[0] == 400
-    assert post("site=seed&verbose=1", info.master_key)[0] == 400
-    status, body = post("site=atlantis", info.master_key)
+    assert reconcile_now("site=seed", info.function_key)[0] == 401
+    assert reconcile_now("", info.master_key)[0] == 400
+    assert reconcile_now("site=seed&dryRun=perhaps", info.master_key)[0] == 400
+    assert reconcile_now("site=seed&verbose=1", info.master_key)[0] == 400
+    status, body = reconcile_now("site=atlantis", info.master_key)
     assert status == 404 and body["error"]["known"] == ["seed"]
     control.patch_resource(LNG, {"gatewayIpAddress": "40.50.60.95"})
-    status, body = post("site=seed&dryRun=true", info.master_key)
+    status, body = reconcile_now("site=seed&dryRun=true", info.master_key)
     assert status == 200 and body["outcome"] == "drift-reported" and body["mode"] == "report"
     since = _now()
-    status, body = post("site=seed", info.master_key)  # enforce mode: queued, applied by the worker
+    status, body = reconcile_now("site=seed", info.master_key)  # enforce mode: queued, applied by the worker
     assert status == 202 and body == {"queued": "seed", "mode": "enforce"}
-    (run,) = _wait_for(lambda: _runs(settings, "manual", since))
+    (run,) = wait_for(lambda: _runs(settings, "manual", since))
     assert run["outcome"] == "fixed"

@@ -7,11 +7,8 @@ import copy
 import json
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,6 +21,7 @@ from shared.failover.alerts import site_resource_ids
 from shared.settings import Settings
 from shared.spec_source import current_spec
 from tests.failover_support import unique_spec
+from tests.helpers import post_json
 from tests.stack import CIRCUIT, ROOT, point_app_at, seed_spec
 
 SAMPLE = json.loads((Path(__file__).parent / "fixtures/alerts/common-alert-schema-sample.json").read_text())
@@ -51,17 +49,6 @@ def stack(azurite, tmp_path_factory) -> Iterator[tuple[str, str, SimControl, Set
             )
 
 
-def _post(url: str, body: bytes) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
-
-
 def _alert(target: str, condition: str) -> bytes:
     payload = copy.deepcopy(SAMPLE)
     payload["data"]["essentials"]["alertTargetIDs"] = [target.lower()]  # as Azure Monitor sends ids
@@ -71,7 +58,7 @@ def _alert(target: str, condition: str) -> bytes:
 
 def test_alerts_need_the_function_key(stack):
     base, _key, _control, _settings = stack
-    status, _ = _post(f"{base}/api/alerts", _alert("/x", "Fired"))
+    status, _ = post_json(f"{base}/api/alerts", _alert("/x", "Fired"))
     assert status == 401
 
 
@@ -85,7 +72,7 @@ def test_alerts_need_the_function_key(stack):
 )
 def test_bad_or_unknown_alerts_are_400_with_a_reason(stack, body, code):
     base, key, _control, _settings = stack
-    status, answer = _post(f"{base}/api/alerts?code={key}", body)
+    status, answer = post_json(f"{base}/api/alerts?code={key}", body)
     assert status == 400
     assert answer["error"]["code"] == code and answer["error"]["message"]
 
@@ -97,27 +84,27 @@ def test_a_circuit_alert_records_the_failover_once_even_when_redelivered(stack):
         site_resource_ids(site, settings.subscription_id)[5],
         site_resource_ids(site, settings.subscription_id)[3],
     )
-    status, answer = _post(f"{base}/api/alerts?code={key}", _alert(circuit_id, "Resolved"))
+    status, answer = post_json(f"{base}/api/alerts?code={key}", _alert(circuit_id, "Resolved"))
     assert status == 200, answer
     assert answer["sites"][0]["outcome"] == "baseline"
 
     control.set_circuit(CIRCUIT, up=False)
     try:
         fired = _alert(circuit_id, "Fired")
-        status, answer = _post(f"{base}/api/alerts?code={key}", fired)
+        status, answer = post_json(f"{base}/api/alerts?code={key}", fired)
         assert status == 200, answer
         (result,) = answer["sites"]
         assert result["site"] == site.name and result["outcome"] == "recorded"
         assert result["event"]["kind"] == "failover" and result["event"]["detectedBy"] == "alert"
         assert "Fired" in result["event"]["detail"]
-        status, again = _post(f"{base}/api/alerts?code={key}", fired)  # redelivery
+        status, again = post_json(f"{base}/api/alerts?code={key}", fired)  # redelivery
         assert status == 200 and again["sites"][0]["outcome"] == "unchanged"
         # A VPN alert for the same site finds nothing new either.
-        status, vpn = _post(f"{base}/api/alerts?code={key}", _alert(vpn_connection_id, "Fired"))
+        status, vpn = post_json(f"{base}/api/alerts?code={key}", _alert(vpn_connection_id, "Fired"))
         assert status == 200 and vpn["sites"][0]["outcome"] == "unchanged"
     finally:
         control.set_circuit(CIRCUIT, up=True)
-    status, answer = _post(f"{base}/api/alerts?code={key}", _alert(circuit_id, "Resolved"))
+    status, answer = post_json(f"{base}/api/alerts?code={key}", _alert(circuit_id, "Resolved"))
     assert answer["sites"][0]["event"]["kind"] == "failback"
     kinds = [e["kind"] for e in failover_events(table_service(settings), site=site.name)]
     assert kinds == ["failback", "failover"]

@@ -8,10 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,32 +16,13 @@ import azure.functions as func
 import pytest
 
 from hybridnet_dev.funchost import FunctionHostError, LocalHost
+from tests.helpers import call, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = str(REPO / "tests" / "funchost_sample")
 FUNCTION_KEY = "fn-key-for-tests"
 MASTER_KEY = "master-key-for-tests"
 EVENTGRID_KEY = "eg-key-for-tests"
-
-
-def call(
-    method: str, url: str, *, headers: dict[str, str] | None = None, body: bytes | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
-    except urllib.error.HTTPError as err:
-        return err.code, {k.lower(): v for k, v in err.headers.items()}, err.read()
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 2.5) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 @pytest.fixture(scope="module")

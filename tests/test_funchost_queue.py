@@ -7,10 +7,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
-import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,38 +28,13 @@ from hybridnet_dev.funchost.storage_queues import (
     output_messages,
     resolve_connection,
 )
+from tests.helpers import post, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = str(REPO / "tests" / "funchost_sample")
 MASTER_KEY = "master-key-for-queue-tests"
 WORK_QUEUE = "work-items"
 OUT_QUEUE = "sample-sites"
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
-
-def post(url: str, payload: Any, headers: dict[str, str] | None = None) -> int:
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(payload).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json", **(headers or {})},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as err:
-        return err.code
 
 
 def sdk_queue(azurite: Azurite, name: str) -> QueueClient:
@@ -143,7 +117,7 @@ def test_http_output_binding_enqueues_base64_messages(qhost: LocalHost, azurite:
     queue = sdk_queue(azurite, OUT_QUEUE)
     tag = uuid.uuid4().hex[:8]
     sites = [f"{tag}-site-{i}" for i in range(3)]
-    assert post(f"{qhost.info.base_url}/sample/enqueue", {"sites": sites}) == 202
+    assert post(f"{qhost.info.base_url}/sample/enqueue", {"sites": sites}).status == 202
     texts = raw_texts(queue)  # the host created the queue and sent before answering
     assert [base64.b64decode(t).decode() for t in texts] == sites
 
@@ -151,7 +125,7 @@ def test_http_output_binding_enqueues_base64_messages(qhost: LocalHost, azurite:
 def test_failed_function_sends_nothing(qhost: LocalHost, azurite: Azurite) -> None:
     queue = sdk_queue(azurite, OUT_QUEUE)
     raw_texts(queue)
-    assert post(f"{qhost.info.base_url}/sample/enqueue", {"sites": ["x"], "fail": True}) == 500
+    assert post(f"{qhost.info.base_url}/sample/enqueue", {"sites": ["x"], "fail": True}).status == 500
     assert raw_texts(queue) == []
 
 
@@ -161,8 +135,8 @@ def test_timer_output_feeds_queue_trigger_and_messages_are_deleted(
     tag = uuid.uuid4().hex[:8]
     qhost.module.timer_sites[:] = [f"{tag}-a", f"{tag}-b", f"{tag}-c", f"{tag}-d"]
     status = post(
-        f"{qhost.info.base_url}/admin/functions/enqueue_timer", {"input": ""}, {"x-functions-key": MASTER_KEY}
-    )
+        f"{qhost.info.base_url}/admin/functions/enqueue_timer", {"input": ""}, key=MASTER_KEY
+    ).status
     assert status == 202
     assert wait_for(lambda: len(records(qhost, tag)) == 4)
     seen = records(qhost, tag)
@@ -190,7 +164,10 @@ def test_failures_are_retried_then_poisoned(qhost: LocalHost, azurite: Azurite) 
     assert wait_for(lambda: bool(texts.extend(raw_texts(poison)) or texts))
     assert texts == [base64.b64encode(always.encode()).decode()]  # the same message text
     assert wait_for(lambda: queue_count(queue) == 0)
-    time.sleep(0.3)
+    # Sentinel: a later message that must be processed; by then no third attempt of either came.
+    sentinel = f"ok-sentinel-{tag}"
+    queue.send_message(base64.b64encode(sentinel.encode()).decode())
+    assert wait_for(lambda: records(qhost, sentinel))
     assert len(records(qhost, always)) == 2 and len(records(qhost, once)) == 2
 
 
@@ -207,9 +184,7 @@ def test_non_base64_message_is_poisoned_without_invoking(qhost: LocalHost, azuri
 
 def test_admin_api_invokes_queue_function_directly(qhost: LocalHost, azurite: Azurite) -> None:
     tag = f"admin-{uuid.uuid4().hex[:8]}"
-    status = post(
-        f"{qhost.info.base_url}/admin/functions/work", {"input": tag}, {"x-functions-key": MASTER_KEY}
-    )
+    status = post(f"{qhost.info.base_url}/admin/functions/work", {"input": tag}, key=MASTER_KEY).status
     assert status == 202
     assert wait_for(lambda: len(records(qhost, tag)) == 1)
     record = records(qhost, tag)[0]
@@ -228,7 +203,7 @@ def test_message_encoding_none_delivers_raw_messages(
         queue.send_message(f"{tag} <not base64>")
         assert wait_for(lambda: len(records(second, tag)) == 1)
         assert records(second, tag)[0]["body"] == f"{tag} <not base64>"
-        assert post(f"{second.info.base_url}/sample/enqueue", {"sites": ["s1"]}) == 202
+        assert post(f"{second.info.base_url}/sample/enqueue", {"sites": ["s1"]}).status == 202
         assert raw_texts(sdk_queue(azurite, "raw-sites")) == ["s1"]  # sent as is
         started = time.monotonic()
     assert time.monotonic() - started < 5  # clean stop: pollers cancelled promptly

@@ -27,6 +27,7 @@ from hybridnet_dev.armsim.runner import SimulatorThread
 from hybridnet_dev.funchost.server import LocalHost
 from shared.report.schema import HEALTH_SCHEMA
 from tests.failover_support import unique_spec
+from tests.helpers import wait_for
 from tests.stack import APPLIANCE, CIRCUIT, RG_ID, point_app_at, seed_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,13 +168,14 @@ def test_refresh_shows_both_paths_and_follows_the_circuit(stack):
     assert kinds == ["recovery", "outage", "failover"]
 
 
-def _wait_for(stack: Stack, predicate, timeout: float = 20) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        _status, report = stack.report()
-        if predicate(report) or time.monotonic() > deadline:
-            return report
-        time.sleep(0.1)
+def _report_when(stack: Stack, predicate) -> dict:
+    """The first report (from the snapshot) for which `predicate` holds."""
+
+    def ready() -> dict | None:
+        report = stack.report()[1]
+        return report if predicate(report) else None
+
+    return wait_for(ready, 20, interval=0.1)
 
 
 def test_the_timer_writes_the_snapshot_and_cached_requests_cost_no_arm_call(stack):
@@ -184,7 +186,7 @@ def test_the_timer_writes_the_snapshot_and_cached_requests_cost_no_arm_call(stac
         _status, report = stack.report()
         assert report["sites"][0]["activePath"] == "expressroute"  # the snapshot, not ARM
         stack.fire_poll()
-        report = _wait_for(stack, lambda r: r["sites"][0]["activePath"] == "vpn")
+        report = _report_when(stack, lambda r: r["sites"][0]["activePath"] == "vpn")
         assert report["sites"][0]["activePath"] == "vpn" and report["snapshot"]["source"] == "poll"
         paths = {r["path"].rsplit("/providers/Microsoft.Network/", 1)[-1] for r in stack.arm_requests()}
         # the poll: the gateways list, both connections (re-read to confirm), learned routes as evidence
@@ -197,7 +199,7 @@ def test_the_timer_writes_the_snapshot_and_cached_requests_cost_no_arm_call(stac
     finally:
         stack.control.set_circuit(CIRCUIT, up=True)
     stack.fire_poll()
-    report = _wait_for(stack, lambda r: r["sites"][0]["activePath"] == "expressroute")
+    report = _report_when(stack, lambda r: r["sites"][0]["activePath"] == "expressroute")
     assert report["sites"][0]["activePath"] == "expressroute"
 
 

@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 
+from hybridnet_dev.funchost import redact
 from hybridnet_dev.funchost.errors import FunctionHostError
 from hybridnet_dev.funchost.server import HostCore
 
@@ -51,6 +52,9 @@ async def _serve(args: argparse.Namespace) -> int:
         eventgrid_key=args.eventgrid_key,
         enable_timers=not args.no_timers,
     )
+    # Before anything runs: no log line of the host, the app or an SDK may carry a key.
+    keys = core.keys
+    redact.install((keys.function_key, keys.master_key, keys.eventgrid_key))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

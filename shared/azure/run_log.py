@@ -62,6 +62,8 @@ def record_run(
         "findingCount": len(result.findings),
         "openBySeverity": _bounded_json(result.open_findings_by_severity()),
         "findings": _bounded_json([f.to_json() for f in result.findings]),
+        # What was still different when the run re-observed: the report tells fixed from open by it.
+        "remaining": _bounded_json([f.to_json() for f in result.remaining]),
         "actions": _bounded_json([r.to_json() for r in result.results]),
         "error": redact(result.error) if result.error else "",
     }
@@ -105,6 +107,7 @@ def latest_runs(service: TableServiceClient, site: str, limit: int = 10) -> list
                 "findings": json.loads(row["findings"]),
                 "actions": json.loads(row["actions"]),
                 "openBySeverity": json.loads(row["openBySeverity"]),
+                "remaining": json.loads(row["remaining"]) if "remaining" in row else None,
                 "error": row["error"] or None,
             }
         )

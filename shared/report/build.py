@@ -16,6 +16,7 @@ The overall status is the most severe site status; its reason names the sites th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -102,20 +103,40 @@ def _connection(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Outcomes of a run that applied fixes and observed again: a finding it saw that is no longer there
+# was fixed by it. Any other outcome fixed nothing it can vouch for.
+REOBSERVED_OUTCOMES = ("fixed", "drift-remains", "partial")
+
+
+def _finding_identity(finding: dict[str, Any]) -> tuple[str, str, str]:
+    return (str(finding.get("kind")), str(finding.get("resourceId")), str(finding.get("field")))
+
+
+def _finding_status(run: dict[str, Any]) -> Callable[[dict[str, Any]], str]:
+    """`fixed` or `open` for each finding of the run."""
+    remaining = run.get("remaining")
+    if not isinstance(remaining, list):  # a row recorded before `remaining` was: all or nothing
+        return lambda _f: "fixed" if run.get("outcome") == "fixed" else "open"
+    still = {_finding_identity(f) for f in remaining if isinstance(f, dict)}
+    reobserved = run.get("outcome") in REOBSERVED_OUTCOMES
+    return lambda f: "fixed" if reobserved and _finding_identity(f) not in still else "open"
+
+
 def _drift(run: dict[str, Any] | None) -> dict[str, Any]:
     if run is None:
         return {"latestRun": None, "openFindings": {"total": 0, "bySeverity": {}}, "findings": []}
     by_severity = {
         s: int(n) for s, n in (run.get("openBySeverity") or {}).items() if isinstance(n, int | float)
     }
-    findings = [f for f in run.get("findings") or [] if isinstance(f, dict)]
+    status = _finding_status(run)
+    findings = [{**f, "status": status(f)} for f in run.get("findings") or [] if isinstance(f, dict)]
     order = {s: i for i, s in enumerate(SEVERITIES)}
-    findings.sort(key=lambda f: order.get(str(f.get("severity")), len(order)))
+    findings.sort(key=lambda f: (f["status"] != "open", order.get(str(f.get("severity")), len(order))))
     return {
         "latestRun": _pick(run, RUN_FIELDS),
         "openFindings": {"total": sum(by_severity.values()), "bySeverity": by_severity},
         "findings": [
-            {k: (None if f.get(k) is None else str(f.get(k))) for k in FINDING_FIELDS}
+            {k: (None if f.get(k) is None else str(f.get(k))) for k in (*FINDING_FIELDS, "status")}
             for f in findings[:MAX_FINDINGS]
         ],
     }

@@ -4,9 +4,11 @@ escaped (names come from the spec and from ARM)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
 from html import escape
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
@@ -43,6 +45,9 @@ th{background:#f9fafb;font-weight:600}
 .sev-medium{color:#b26a00}.sev-low{color:#4b5563}
 svg{display:block;max-width:100%;height:auto}
 footer{color:#6b7280;font-size:12px;margin:12px 0 24px}
+time{border-bottom:1px dotted #9ca3af;cursor:help}
+tr.fixed td{color:#6b7280}
+.st-fixed{color:#1e7b34;font-weight:700}.st-open{color:#b91c1c;font-weight:700}
 """
 
 
@@ -72,6 +77,54 @@ def age_text(seconds: Any) -> str:
     if whole < 172800:
         return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
     return f"{whole // 86400}d{whole % 86400 // 3600}h"
+
+
+@dataclass(frozen=True)
+class Times:
+    """How the page shows a moment: readable, in `zone`, with its age against `now`; the ISO value
+    stays in `<time datetime>` and in the hover title."""
+
+    now: datetime | None = None
+    zone: tzinfo = UTC
+
+    def moment(self, value: Any) -> datetime | None:
+        if not isinstance(value, str) or not value:
+            return None
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+    def readable(self, value: Any) -> str:
+        """`2 Dec 2026 04:26:30 UTC (3m ago)` (plain text, not escaped)."""
+        moment = self.moment(value)
+        if moment is None:
+            return "—" if value in (None, "") else str(value)
+        local = moment.astimezone(self.zone)
+        text = f"{local.day} {local:%b %Y %H:%M:%S} {local.tzname() or ''}".rstrip()
+        if self.now is not None:
+            delta = (self.now - moment).total_seconds()
+            text += f" ({age_text(delta)} ago)" if delta >= 0 else f" (in {age_text(-delta)})"
+        return text
+
+    def show(self, value: Any) -> str:
+        """A `<time>` element: readable text, the ISO value on hover (escaped)."""
+        moment = self.moment(value)
+        if moment is None:
+            return _e("—" if value in (None, "") else value)
+        iso = moment.isoformat()
+        return f'<time datetime="{_e(iso)}" title="{_e(iso)}">{_e(self.readable(value))}</time>'
+
+
+def time_zone(name: str | None) -> tzinfo:
+    """The zone times are shown in: an IANA name (as WEBSITE_TIME_ZONE holds on Linux plans), else UTC."""
+    if not name:
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
 
 
 def _path_state(site: dict[str, Any], key: str) -> tuple[str, str, bool]:
@@ -119,7 +172,15 @@ def _paths_svg(site: dict[str, Any]) -> str:
     )
 
 
-def _timeline_svg(failovers: dict[str, Any]) -> str:
+MARK_R = 7  # radius of an event's mark on the timeline
+MARK_GAP = 2 * MARK_R + 3  # marks closer than this would overlap: the later one goes a lane up
+LANE = 18
+MAX_LANES = 5  # beyond: one "+N" mark listing the rest in its title
+
+
+def _timeline_svg(failovers: dict[str, Any], times: Times) -> str:
+    """The last 30 days; events too close to tell apart (the same minute, a flapping link) are stacked
+    in lanes above each other, each mark with its own title."""
     timeline = failovers.get("timeline") or {}
     try:
         start = datetime.fromisoformat(timeline["from"])
@@ -127,34 +188,70 @@ def _timeline_svg(failovers: dict[str, Any]) -> str:
     except (KeyError, TypeError, ValueError):
         return ""
     span = max(1.0, (end - start).total_seconds())
-    marks = []
+    placed: list[tuple[float, int, dict[str, Any]]] = []  # x, lane, event
+    overflow: list[tuple[float, list[dict[str, Any]]]] = []  # x of a "+N" mark, its events
+    lane_ends: list[float] = []  # x of the last mark in each lane
+    dated = []
     for event in timeline.get("events") or []:
         try:
-            at = datetime.fromisoformat(event["at"])
+            dated.append((datetime.fromisoformat(event["at"]), event))
         except (KeyError, TypeError, ValueError):
             continue
+    for at, event in sorted(dated, key=lambda pair: pair[0]):
         x = 20 + 960 * min(1.0, max(0.0, (at - start).total_seconds() / span))
-        color = KIND_COLORS.get(str(event.get("kind")), "#374151")
+        lane = next((i for i, last in enumerate(lane_ends) if x - last >= MARK_GAP), None)
+        if lane is None and len(lane_ends) < MAX_LANES:
+            lane_ends.append(x)
+            lane = len(lane_ends) - 1
+        if lane is None:
+            if overflow and x - overflow[-1][0] < MARK_GAP:
+                overflow[-1][1].append(event)
+            else:
+                overflow.append((x, [event]))
+            continue
+        lane_ends[lane] = x
+        placed.append((x, lane, event))
+    rows = max(1, len(lane_ends)) + (1 if overflow else 0)
+    axis = 40 + (rows - 1) * LANE
+
+    def label(event: dict[str, Any]) -> str:
+        return (
+            f"{event.get('kind')} {event.get('fromPath')} → {event.get('toPath')} at "
+            f"{times.readable(event.get('at'))} ({event.get('at')})"
+        )
+
+    marks = [
+        f'<circle cx="{x:.1f}" cy="{axis - lane * LANE}" r="{MARK_R}" '
+        f'fill="{KIND_COLORS.get(str(event.get("kind")), "#374151")}" stroke="#fff" stroke-width="1.5">'
+        f"<title>{_e(label(event))}</title></circle>"
+        for x, lane, event in placed
+    ]
+    for x, events in overflow:
+        titles = "\n".join(label(e) for e in events[:20]) + (
+            f"\n… and {len(events) - 20} more" if len(events) > 20 else ""
+        )
         marks.append(
-            f'<circle cx="{x:.1f}" cy="40" r="7" fill="{color}"><title>{_e(event.get("kind"))} '
-            f"{_e(event.get('fromPath'))} → {_e(event.get('toPath'))} at {_e(event.get('at'))}</title></circle>"
+            f'<text x="{x:.1f}" y="{axis - len(lane_ends) * LANE + 4}" text-anchor="middle" font-size="12" '
+            f'font-weight="700" fill="#374151">+{len(events)}<title>{_e(titles)}</title></text>'
         )
     ticks = "".join(
-        f'<line x1="{20 + 960 * d / 30:.1f}" y1="30" x2="{20 + 960 * d / 30:.1f}" y2="50" stroke="#d1d5db"/>'
+        f'<line x1="{20 + 960 * d / 30:.1f}" y1="{axis - 10}" x2="{20 + 960 * d / 30:.1f}" y2="{axis + 10}" '
+        'stroke="#d1d5db"/>'
         for d in range(0, 31, 5)
     )
     return (
-        '<svg viewBox="0 0 1000 80" role="img" aria-label="failover timeline" xmlns="http://www.w3.org/2000/svg">'
-        '<line x1="20" y1="40" x2="980" y2="40" stroke="#9ca3af" stroke-width="2"/>'
+        f'<svg viewBox="0 0 1000 {axis + 40}" role="img" aria-label="failover timeline" '
+        'xmlns="http://www.w3.org/2000/svg">'
+        f'<line x1="20" y1="{axis}" x2="980" y2="{axis}" stroke="#9ca3af" stroke-width="2"/>'
         + ticks
         + "".join(marks)
-        + '<text x="20" y="72" font-size="12" fill="#6b7280">30 days ago</text>'
-        '<text x="980" y="72" font-size="12" text-anchor="end" fill="#6b7280">now</text>'
+        + f'<text x="20" y="{axis + 32}" font-size="12" fill="#6b7280">30 days ago</text>'
+        f'<text x="980" y="{axis + 32}" font-size="12" text-anchor="end" fill="#6b7280">now</text>'
         "</svg>"
     )
 
 
-def _resources_table(site: dict[str, Any]) -> str:
+def _resources_table(site: dict[str, Any], times: Times) -> str:
     gateways = site.get("gateways")
     connections = site.get("connections")
     if not gateways or not connections:
@@ -172,7 +269,7 @@ def _resources_table(site: dict[str, Any]) -> str:
             f"<td>{_e(c.get('provisioningState') or ('missing' if not c.get('exists') else '—'))}</td>"
             f"<td>{_e(c.get('connectionStatus') or '—')}</td>"
             f"<td>{_e(bytes_text(c.get('ingressBytes')))} / {_e(bytes_text(c.get('egressBytes')))}</td>"
-            f"<td>{_e(c.get('statusSince') or '—')}</td><td>{_e(c.get('error') or '')}</td></tr>"
+            f"<td>{times.show(c.get('statusSince'))}</td><td>{_e(c.get('error') or '')}</td></tr>"
         )
     return (
         "<table><tr><th>Resource</th><th>Name</th><th>SKU</th><th>Provisioning</th><th>Status</th>"
@@ -180,29 +277,49 @@ def _resources_table(site: dict[str, Any]) -> str:
     )
 
 
-def _drift(site: dict[str, Any]) -> str:
+def _severity_counts(counts: dict[str, Any]) -> str:
+    return ", ".join(f"{n} {s}" for s, n in counts.items())
+
+
+def _drift(site: dict[str, Any], times: Times) -> str:
+    """The latest run and its findings, each `fixed` (the run fixed it and observed again) or `open`."""
     drift = site.get("drift") or {}
     run = drift.get("latestRun")
     if not run:
         return '<p class="muted">No reconcile run recorded.</p>'
-    counts = (drift.get("openFindings") or {}).get("bySeverity") or {}
-    summary = ", ".join(f"{_e(n)} {_e(s)}" for s, n in counts.items()) or "none"
-    head = (
-        f"<p>Latest run {_e(run.get('finishedAt'))} ({_e(run.get('trigger'))}, mode {_e(run.get('mode'))}): "
-        f"<strong>{_e(run.get('outcome'))}</strong>. Open findings: {summary}.</p>"
-    )
     findings = drift.get("findings") or []
+    fixed: dict[str, int] = {}
+    for finding in findings:
+        if finding.get("status") == "fixed":
+            severity = str(finding.get("severity"))
+            fixed[severity] = fixed.get(severity, 0) + 1
+    counts = (drift.get("openFindings") or {}).get("bySeverity") or {}
+    if run.get("outcome") == "error" and findings and not counts:
+        open_text = "not known (the run ended before it observed again)"
+    else:
+        open_text = _severity_counts(counts) or "none"
+    fixed_text = f" Fixed by this run: {sum(fixed.values())} ({_severity_counts(fixed)})." if fixed else ""
+    head = (
+        f"<p>Latest run {times.show(run.get('finishedAt'))} ({_e(run.get('trigger'))}, mode "
+        f"{_e(run.get('mode'))}): <strong>{_e(run.get('outcome'))}</strong>. "
+        f"Open findings: {_e(open_text)}.{_e(fixed_text)}</p>"
+    )
     if not findings:
         return head
     rows = "".join(
-        f'<tr><td class="sev-{_e(f.get("severity"))}">{_e(f.get("severity"))}</td><td>{_e(f.get("kind"))}</td>'
+        f'<tr class="{_e(f.get("status") or "open")}"><td class="st-{_e(f.get("status") or "open")}">'
+        f"{_e(f.get('status') or 'open')}</td>"
+        f'<td class="sev-{_e(f.get("severity"))}">{_e(f.get("severity"))}</td><td>{_e(f.get("kind"))}</td>'
         f"<td>{_e(f.get('message'))}</td><td>{_e(f.get('fix'))}</td></tr>"
         for f in findings
     )
-    return head + f"<table><tr><th>Severity</th><th>Kind</th><th>Finding</th><th>Fix</th></tr>{rows}</table>"
+    return head + (
+        "<table><tr><th>Status</th><th>Severity</th><th>Kind</th><th>Finding</th><th>Fix</th></tr>"
+        f"{rows}</table>"
+    )
 
 
-def _events(failovers: dict[str, Any]) -> str:
+def _events(failovers: dict[str, Any], times: Times) -> str:
     recent = failovers.get("recent") or []
     since = failovers.get("secondsSinceLast")
     head = (
@@ -214,7 +331,7 @@ def _events(failovers: dict[str, Any]) -> str:
     if not recent:
         return head
     rows = "".join(
-        f"<tr><td>{_e(e.get('detectedAt'))}</td><td>{_e(e.get('kind'))}</td>"
+        f"<tr><td>{times.show(e.get('detectedAt'))}</td><td>{_e(e.get('kind'))}</td>"
         f"<td>{_e(e.get('fromPath'))} → {_e(e.get('toPath'))}</td><td>{_e(age_text(e.get('durationSeconds')) if e.get('durationSeconds') is not None else '')}</td>"
         f"<td>{_e(e.get('detectedBy'))}</td></tr>"
         for e in recent
@@ -224,19 +341,19 @@ def _events(failovers: dict[str, Any]) -> str:
     )
 
 
-def _key(site: dict[str, Any]) -> str:
+def _key(site: dict[str, Any], times: Times) -> str:
     key = site.get("keyRotation") or {}
     age = key.get("keyAgeDays")
     return (
         "<table><tr><th>State</th><th>Key age</th><th>Last rotated</th><th>Next due</th><th>Detail</th></tr>"
         f"<tr><td>{_e(key.get('state'))}{' (overdue)' if key.get('overdue') else ''}</td>"
         f"<td>{_e(f'{age:g} days' if isinstance(age, int | float) else 'unknown')}</td>"
-        f"<td>{_e(key.get('lastRotatedAt') or '—')}</td><td>{_e(key.get('nextDueAt') or '—')}</td>"
+        f"<td>{times.show(key.get('lastRotatedAt'))}</td><td>{times.show(key.get('nextDueAt'))}</td>"
         f"<td>{_e(key.get('detail') or '')}</td></tr></table>"
     )
 
 
-def _site(site: dict[str, Any]) -> str:
+def _site(site: dict[str, Any], times: Times) -> str:
     status = str(site.get("status"))
     color = COLORS.get(status, "#374151")
     observed = (
@@ -247,7 +364,7 @@ def _site(site: dict[str, Any]) -> str:
     )
     learned = (site.get("routes") or {}).get("learnedRoutes")
     evidence = (
-        f"<p>BGP evidence ({_e(learned.get('at'))}): on-premises routes learned via ExpressRoute "
+        f"<p>BGP evidence ({times.show(learned.get('at'))}): on-premises routes learned via ExpressRoute "
         f"{_e(learned.get('onPremRoutesViaExpressRoute'))}, via VPN {_e(learned.get('onPremRoutesViaVpn'))}.</p>"
         if learned
         else ""
@@ -260,14 +377,14 @@ def _site(site: dict[str, Any]) -> str:
         + _paths_svg(site)
         + evidence
         + "<h3>Gateways and connections</h3>"
-        + _resources_table(site)
+        + _resources_table(site, times)
         + "<h3>Failovers — last 30 days</h3>"
-        + _timeline_svg(site.get("failovers") or {})
-        + _events(site.get("failovers") or {})
+        + _timeline_svg(site.get("failovers") or {}, times)
+        + _events(site.get("failovers") or {}, times)
         + "<h3>Drift</h3>"
-        + _drift(site)
+        + _drift(site, times)
         + "<h3>Shared key</h3>"
-        + _key(site)
+        + _key(site, times)
         + "</section>"
     )
 
@@ -276,7 +393,10 @@ def banner_text(report: dict[str, Any]) -> str:
     return f"Status: {str(report.get('status')).upper()}"
 
 
-def render_html(report: dict[str, Any]) -> str:
+def render_html(report: dict[str, Any], *, zone: tzinfo = UTC) -> str:
+    """The page. Times are shown in `zone` (see `time_zone`), with their age at the report's
+    generation and the ISO value on hover."""
+    times = Times(now=Times().moment(report.get("generatedAt")), zone=zone)
     status = str(report.get("status"))
     snapshot = report.get("snapshot") or {}
     stale = (
@@ -294,11 +414,11 @@ def render_html(report: dict[str, Any]) -> str:
         f"<title>hybridnet health: {_e(status)}</title><style>{CSS}</style></head><body>"
         f'<header class="banner s-{_e(status)}" id="banner"><h1>{_e(banner_text(report))}</h1>'
         f"<p>{_e(report.get('reason'))}</p>"
-        f"<p>Data age: {_e(age_text(snapshot.get('ageSeconds')))} (snapshot {_e(snapshot.get('takenAt') or 'none')}, "
+        f"<p>Data age: {_e(age_text(snapshot.get('ageSeconds')))} (snapshot {times.show(snapshot.get('takenAt')) if snapshot.get('takenAt') else 'none'}, "
         f"by {_e(snapshot.get('source') or '—')}).</p>{refreshed}</header>"
         + stale
         + "<main>"
-        + "".join(_site(s) for s in report.get("sites") or [])
-        + f"<footer>Generated {_e(report.get('generatedAt'))} — report schema {_e(report.get('schemaVersion'))}"
+        + "".join(_site(s, times) for s in report.get("sites") or [])
+        + f"<footer>Generated {times.show(report.get('generatedAt'))} — report schema {_e(report.get('schemaVersion'))}"
         " (GET /api/health/schema).</footer></main></body></html>"
     )

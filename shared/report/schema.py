@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SCHEMA_ID = "https://hybridnet.example/schemas/health-report/1.json"
 
 
@@ -161,6 +161,8 @@ HEALTH_SCHEMA: dict[str, Any] = {
                                     "resourceId": _nullable("string"),
                                     "field": _nullable("string"),
                                     "message": _nullable("string"),
+                                    # 1.1: fixed by the latest run (it observed again), or still open
+                                    "status": {"enum": ["open", "fixed"]},
                                 }
                             ),
                         },

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 import azure.functions as func
 
@@ -88,10 +89,12 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
     site, refresh, kind = parse(dict(req.params), req.headers.get("Accept", ""))
     report, status = health_report(Settings.from_env(), site=site, live=refresh)
     if kind == "html":
-        from shared.report.html import render_html
+        from shared.report.html import render_html, time_zone
 
+        # Times on the page in the app's local zone: WEBSITE_TIME_ZONE (an IANA name on Linux plans), else UTC.
+        page = render_html(report, zone=time_zone(os.environ.get("WEBSITE_TIME_ZONE")))
         return func.HttpResponse(
-            render_html(report), status_code=status, mimetype=HTML, charset="utf-8", headers=_headers("html")
+            page, status_code=status, mimetype=HTML, charset="utf-8", headers=_headers("html")
         )
     return func.HttpResponse(
         json.dumps(report, indent=2), status_code=status, mimetype=JSON, headers=_headers("json")

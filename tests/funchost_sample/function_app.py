@@ -28,7 +28,7 @@ def _record(name: str) -> None:
 @app.route(route="hello", auth_level=func.AuthLevel.ANONYMOUS)
 def hello(req: func.HttpRequest) -> func.HttpResponse:
     _record("hello")
-    logging.info("hello called")
+    logging.info("hello called: %s", req.url)  # an app that logs the URL it was called with
     body = {
         "method": req.method,
         "url": req.url,
