@@ -15,13 +15,12 @@ import yaml
 from hybridnet_dev.armsim.control import SimControl, SimControlError
 from hybridnet_dev.armsim.runner import SimulatorThread
 from shared.azure.arm import network_client
-from shared.azure.keyvault import secret_name
+from shared.azure.keyvault import secret_name, staged_secret_name
 from shared.azure.rotation_store import history, load_state
 from shared.azure.tables import table_service
 from shared.rotation.keygen import generate_shared_key
 from shared.rotation.machine import Phase
-from shared.rotation.status import rotation_status
-from shared.services.rotation import check_key, rotate_site
+from shared.services.rotation import check_key, rotate_site, rotation_status
 from shared.settings import Settings
 from shared.spec import NetworkSpec
 from tests.stack import APPLIANCE, CIRCUIT, SEED_PATH, point_app_at
@@ -75,9 +74,10 @@ class Rig:
             "error", method="PUT", path="connections/hybrid-vpn-connection/sharedkey$", status=500, count=1
         )
 
-    def pending_value(self) -> str:
-        versions = self.control.vault_secret_versions(self.secret, reveal=True)
-        return next(v["value"] for v in versions if v["tags"]["state"] == "pending")
+    def staged_value(self) -> str:
+        """The new key of the rotation in progress, escrowed but not yet offered to the appliance."""
+        versions = self.control.vault_secret_versions(staged_secret_name(self.site.name), reveal=True)
+        return next(v["value"] for v in versions if v["tags"]["state"] == "staged")
 
     def versions(self) -> list[dict]:
         return self.control.vault_secret_versions(self.secret)
@@ -91,6 +91,7 @@ def rig(azurite, tmp_path) -> Iterator[Rig]:
     """A fresh simulator and a site name of its own (Azurite is shared by the whole session)."""
     document = yaml.safe_load(SEED_PATH.read_text())
     document["sites"][0]["name"] = f"seed-{uuid.uuid4().hex[:8]}"
+    document["sites"][0]["rotation"] = {"enabled": True}  # the appliance follows Key Vault
     spec_path = tmp_path / "spec.yaml"
     spec_path.write_text(yaml.safe_dump(document))
     spec = NetworkSpec.model_validate(document)
@@ -101,6 +102,7 @@ def rig(azurite, tmp_path) -> Iterator[Rig]:
             storage=azurite.connection_string,
             spec_path=spec_path,
             HYBRIDNET_ARM_RETRY_TOTAL="0",
+            HYBRIDNET_ROTATION_MODE="enforce",
             HYBRIDNET_EVENTS_TOPIC_ENDPOINT=sim.info.topic_endpoint,
             HYBRIDNET_EVENTS_TOPIC_KEY=sim.info.topic_key,
         )
@@ -197,7 +199,7 @@ def test_key_applied_before_a_crash_is_verified_not_written_again(rig):
     rig.fail_next_key_write()
     assert rig.rotate(manual=True).phase == "escrowed"
     # As if that run's write had landed and the process died before recording it:
-    rig.set_azure_key(rig.pending_value())
+    rig.set_azure_key(rig.staged_value())
     rig.control.clear_requests()
     resumed = rig.rotate()
     assert resumed.steps == ["apply", "peer-down"] and resumed.phase == "awaiting-peer"
@@ -370,7 +372,7 @@ def test_a_key_write_that_landed_before_a_crash_is_rolled_back_when_expressroute
     old_key = rig.keys[0]
     rig.fail_next_key_write()
     assert rig.rotate(manual=True).phase == "escrowed"
-    rig.set_azure_key(rig.pending_value())  # the write had landed; the process died before recording it
+    rig.set_azure_key(rig.staged_value())  # the write had landed; the process died before recording it
     rig.control.set_circuit(CIRCUIT, up=False)
     assert rig.vpn_status() == "NotConnected"  # both paths down
     assert rig.rotate().phase == "rolled-back"
@@ -461,10 +463,14 @@ def test_an_appliance_following_key_vault_completes_rotations_by_itself(rig):
 def test_the_rotation_timer_spreads_sites_over_the_queue(rig):
     import time
     import urllib.request
+    from datetime import UTC, datetime, timedelta
 
     from hybridnet_dev.funchost.server import LocalHost
     from tests.stack import ROOT
 
+    # The key was adopted (first sight) 100 days ago: it is due now.
+    long_ago = datetime.now(UTC) - timedelta(days=100)
+    assert rig.rotate(now=lambda: long_ago).steps == ["adopt"]
     with LocalHost("function_app", app_dir=str(ROOT), port=0, enable_timers=False) as host:
         request = urllib.request.Request(
             f"{host.info.base_url}/admin/functions/rotation_timer",
@@ -479,5 +485,5 @@ def test_the_rotation_timer_spreads_sites_over_the_queue(rig):
         while state.phase is not Phase.AWAITING_PEER and time.monotonic() < deadline:
             time.sleep(0.1)
             state, _ = load_state(table_service(rig.settings), rig.site.name)
-    assert state.phase is Phase.AWAITING_PEER  # never rotated: due; the worker started and applied it
+    assert state.phase is Phase.AWAITING_PEER  # due; the worker started and applied it
     rig.keys.append(rig.azure_key())
