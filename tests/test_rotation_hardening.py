@@ -1,0 +1,245 @@
+"""Issue 12 items 1, 3, 4, 5: no two sites share a secret; a rollback never loses a key set by hand; a
+new key reaches the appliance only once Azure has it; exactly one `previous`; rollback reasons say
+what was observed. Pure checks plus the simulator (ARM + Key Vault, real SDKs) and Azurite."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import string
+
+import pytest
+import yaml
+
+from shared.azure.keyvault import secret_name, staged_secret_name
+from shared.azure.rotation_store import history
+from shared.azure.tables import table_service
+from shared.services.rotation import rotation_status
+from shared.spec import SpecError, parse_data
+from shared.spec.rules import check_derived_names
+from tests import test_rotation_e2e
+from tests.stack import APPLIANCE, CIRCUIT, SEED_PATH
+from tests.test_rotation_e2e import Rig
+
+rig = test_rotation_e2e.rig  # the simulator + Azurite fixture of the rotation tests
+
+KEY_VAULT_NAME = re.compile(r"[0-9A-Za-z-]{1,127}")
+
+
+# --- item 1: site name -> secret name is injective ------------------------------------------------
+
+
+def test_sites_a_b_and_a_dash_b_get_different_secrets():
+    assert secret_name("a_b") != secret_name("a-b")
+    assert secret_name("a_b").casefold() != secret_name("A-B").casefold()  # Key Vault ignores case
+    assert secret_name("seed") == "ipsec-seed" and secret_name("west-eu") == "ipsec-west-eu"  # unchanged
+
+
+def test_the_secret_name_mapping_is_injective_and_valid_for_key_vault():
+    alphabet = string.ascii_lowercase[:3] + "0-_"
+    rng = random.Random(12)
+    names = {"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 6))) for _ in range(20000)}
+    names |= {"-", "_", "--", "a--b", "a-", "-a", "a_", "_a", "a-d", "a-u", "a-ub", "x" * 63}
+    derived: dict[str, str] = {}
+    for name in sorted(names):
+        for kind, derive in (("secret", secret_name), ("staged", staged_secret_name)):
+            secret = derive(name)
+            assert KEY_VAULT_NAME.fullmatch(secret), secret
+            other = derived.setdefault(secret.casefold(), f"{kind}:{name}")
+            assert other == f"{kind}:{name}", f"{kind}:{name} and {other} both map to {secret}"
+
+
+def _spec(*names: str) -> dict:
+    """The seed site repeated under `names`, each in its own resource group and address range."""
+    document = yaml.safe_load(SEED_PATH.read_text())
+    text = json.dumps(document["sites"][0])
+    document["sites"] = [
+        {
+            **json.loads(text.replace("10.20.", f"10.{100 + i}.")),
+            "name": name,
+            "resourceGroup": f"rg-{i}",
+        }
+        for i, name in enumerate(names)
+    ]
+    return document
+
+
+def _store(rig: Rig, value: str, tags: dict[str, str]) -> None:
+    """A version written outside this site's rotations (another site, an older release)."""
+    from shared.azure.keyvault import KeyEscrow
+
+    KeyEscrow(rig.settings.keyvault_url or "", rig.settings.arm_ca_bundle).store(rig.secret, value, tags)
+
+
+def test_validate_accepts_a_b_and_a_dash_b_and_rejects_derived_names_that_do_not_fit():
+    spec = parse_data(_spec("a_b", "a-b"))
+    assert [s.name for s in spec.sites] == ["a_b", "a-b"]
+    too_long = "a" + "-_" * 31  # 63 characters: a valid site name, but its escaped secret name is 133
+    with pytest.raises(SpecError) as rejected:
+        parse_data(_spec("ok", too_long))
+    assert any(
+        "sites[1].name" in e and "Key Vault secret name" in e and "127" in e for e in rejected.value.errors
+    ), rejected.value.errors
+
+
+def test_the_derived_name_rule_reports_a_collision():
+    """The rule itself, fed the old mapping ('_' -> '-') that made `a_b` and `a-b` share a secret."""
+    old = (("Key Vault", "secret", lambda s: "ipsec-" + s.replace("_", "-"), lambda _n: None),)
+    spec = parse_data(_spec("a_b", "a-b"))
+    errors = check_derived_names([(f"sites[{i}]", s) for i, s in enumerate(spec.sites)], old)
+    assert errors == [
+        "sites[1].name: site 'a-b' and site 'a_b' (sites[0]) would share Key Vault name 'ipsec-a-b' "
+        "(secret / secret); rename one of them"
+    ]
+
+
+def test_versions_of_another_site_in_the_same_secret_are_left_alone(rig):
+    """A secret two sites shared under the old mapping: versions are filtered by their `site` tag."""
+    other = "OtherSitesKey0123456789"
+    rig.keys.append(other)
+    _store(rig, other, {"site": "someone-else", "state": "active"})
+    outcome = rig.rotate(manual=True)
+    assert outcome.phase == "awaiting-peer", outcome.to_json()
+    mine = [v for v in rig.versions() if v["tags"].get("site") == rig.site.name]
+    foreign = [v for v in rig.versions() if v["tags"].get("site") == "someone-else"]
+    assert [v["tags"]["state"] for v in mine] == ["active", "pending"]
+    assert [v["tags"]["state"] for v in foreign] == ["active"]  # not superseded by this site's rotation
+    rig.keys.append(rig.azure_key())
+
+
+# --- item 3: rollback escrows Azure's current key first --------------------------------------------
+
+
+def test_a_key_set_by_hand_is_escrowed_before_a_rollback_overwrites_it(rig):
+    old_key = rig.keys[0]
+    assert rig.rotate(manual=True).phase == "awaiting-peer"
+    rig.keys.append(rig.azure_key())
+    by_hand = "SetByHandBeforeRollback77"
+    rig.keys.append(by_hand)
+    rig.set_azure_key(by_hand)
+    rig.control.set_circuit(CIRCUIT, up=False)
+    outcome = rig.rotate()
+    assert outcome.phase == "rolled-back" and outcome.error is None
+    assert rig.azure_key() == old_key
+    versions = rig.control.vault_secret_versions(rig.secret, reveal=True)
+    kept = [v for v in versions if v.get("value") == by_hand]
+    assert len(kept) == 1 and kept[0]["tags"]["source"] == "azure"
+    assert kept[0]["tags"]["state"] == "superseded" and kept[0]["tags"]["overwrittenBy"].endswith("-rollback")
+    assert [v["value"] for v in versions if v["tags"]["state"] == "active"] == [old_key]
+
+
+# --- item 4: publish only once Azure has the key ---------------------------------------------------
+
+
+def test_a_failed_key_write_never_reaches_the_appliance(rig):
+    """500 on set-shared-key: the appliance, fetching the latest version of its secret as on-premises
+    automation does, keeps the key Azure has; the tunnel stays up."""
+    rig.fail_next_key_write()
+    failed = rig.rotate(manual=True)
+    assert failed.error and "500" in failed.error and failed.phase == "escrowed"
+    rig.keys.append(rig.staged_value())
+    assert rig.azure_key() == rig.keys[0]
+    assert "pending" not in rig.roles()  # nothing offered to the appliance
+    rig.control.appliance_pickup(APPLIANCE, rig.secret)  # latest version of the appliance's secret
+    assert rig.vpn_status() == "Connected"  # Azure and the appliance agree
+    resumed = rig.rotate()
+    assert resumed.phase == "awaiting-peer" and rig.roles() == ["active", "pending"]
+    assert rig.azure_key() == rig.keys[-1]
+    rig.control.appliance_pickup(APPLIANCE, rig.secret)
+    assert rig.vpn_status() == "Connected" and rig.rotate().phase == "completed"
+    staged = rig.control.vault_secret_versions(staged_secret_name(rig.site.name))
+    assert [v["tags"]["state"] for v in staged] == ["published"]
+
+
+def test_an_appliance_following_key_vault_never_takes_a_key_azure_refused(rig):
+    rig.control.appliance_follow(APPLIANCE, rig.secret, delay_seconds=0)
+    rig.fail_next_key_write()
+    assert rig.rotate(manual=True).phase == "escrowed"
+    rig.keys.append(rig.staged_value())
+    # Positive sentinel: a later version of the followed secret is taken, so any earlier one was too.
+    sentinel = rig.azure_key()
+    _store(rig, sentinel, {"site": "sentinel", "state": "test"})
+    _wait_until(lambda: rig.vpn_status() == "Connected")
+    assert rig.azure_key() == rig.keys[0] and rig.vpn_status() == "Connected"
+
+
+def _wait_until(condition, timeout: float = 5) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.05)
+
+
+# --- item 5: one previous; rollback reasons from observation ----------------------------------------
+
+
+def test_exactly_one_previous_version_after_several_rotations(rig):
+    for _ in range(3):
+        assert rig.rotate(manual=True).phase == "awaiting-peer"
+        rig.keys.append(rig.azure_key())
+        rig.control.appliance_pickup(APPLIANCE, rig.secret)
+        assert rig.rotate().phase == "completed"
+    roles = rig.roles()
+    assert roles.count("previous") == 1 and roles.count("active") == 1
+    assert roles[-2:] == ["previous", "active"] and set(roles[:-2]) == {"superseded"}
+
+
+def test_a_rollback_before_the_key_was_applied_says_so(rig):
+    rig.fail_next_key_write()
+    assert rig.rotate(manual=True).phase == "escrowed"
+    rig.keys.append(rig.staged_value())
+    rig.control.set_circuit(CIRCUIT, up=False)
+    assert rig.rotate().phase == "rolled-back"
+    detail = history(table_service(rig.settings), rig.site.name)[0]["detail"]
+    assert "before the new key was applied" in detail and "Azure still had the previous key" in detail
+    assert "never offered to the appliance" in detail
+    assert "the peer had not taken the new key" not in detail
+    event = [e for e in rig.control.topic_events() if e["type"] == "Hybridnet.Rotation.RolledBack"][-1]
+    assert event["data"]["detail"] == detail
+
+
+def test_a_rollback_while_waiting_for_the_peer_names_what_was_seen(rig):
+    assert rig.rotate(manual=True).phase == "awaiting-peer"
+    rig.keys.append(rig.azure_key())
+    rig.control.set_circuit(CIRCUIT, up=False)
+    assert rig.rotate().phase == "rolled-back"
+    detail = history(table_service(rig.settings), rig.site.name)[0]["detail"]
+    assert detail.startswith("ExpressRoute went NotConnected while the VPN connection was NotConnected")
+    assert "the previous key is restored in Azure" in detail and "tagged rolled-back" in detail
+
+
+# --- secrecy across the new paths -------------------------------------------------------------------
+
+
+def test_no_key_leaks_from_adoption_staging_publishing_or_rollback_escrow(rig, caplog):
+    caplog.set_level(logging.DEBUG)
+    outcomes = [rig.rotate()]  # adoption
+    rig.fail_next_key_write()
+    outcomes.append(rig.rotate(manual=True))  # staged, write failed
+    rig.keys.append(rig.staged_value())
+    outcomes.append(rig.rotate())  # applied and published
+    by_hand = "HandSetKeyNeverLogged9"
+    rig.keys.append(by_hand)
+    rig.set_azure_key(by_hand)
+    rig.control.set_circuit(CIRCUIT, up=False)
+    outcomes.append(rig.rotate())  # escrows the hand-set key, rolls back
+    assert outcomes[0].steps == ["adopt"] and outcomes[-1].phase == "rolled-back"
+    tables = table_service(rig.settings)
+    rows = [dict(e) for t in tables.list_tables() for e in tables.get_table_client(t.name).list_entities()]
+    places = {
+        "log output": caplog.text + "\n".join(str(r.args) for r in caplog.records),
+        "table entities": json.dumps(rows, default=str),
+        "outcomes": json.dumps([o.to_json() for o in outcomes]),
+        "cloud events": json.dumps(rig.control.topic_events()),
+        "rotation status": json.dumps(rotation_status(tables, rig.site)),
+        "vault listing": json.dumps(rig.versions()),
+        "staging listing": json.dumps(rig.control.vault_secret_versions(staged_secret_name(rig.site.name))),
+    }
+    assert len(rig.keys) >= 3
+    for key in rig.keys:
+        for where, text in places.items():
+            assert key not in text, f"a shared key leaked into {where}"
