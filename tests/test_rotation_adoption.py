@@ -292,3 +292,18 @@ def test_the_rotation_worker_checks_an_idle_key_against_key_vault(make_rig, capl
         raise AssertionError("the key set by hand reached the log")
     rotation_worker(message)  # unchanged answer: no second row
     assert _steps(rig).count("key-check") == 1
+
+
+def test_report_mode_still_rolls_back_a_rotation_already_under_way(make_rig):
+    """The documented choice: report mode starts nothing, but a rotation under way (forced here) is
+    finished or rolled back, since stopping half-way leaves Azure and the appliance disagreeing."""
+    from tests.stack import CIRCUIT
+
+    rig = make_rig(enabled=True, mode="report")
+    assert rig.rotate(manual=True, force=True).phase == "awaiting-peer"
+    rig.keys.append(rig.azure_key())
+    rig.control.set_circuit(CIRCUIT, up=False)
+    outcome = rig.rotate()
+    assert outcome.phase == "rolled-back" and outcome.error is None
+    same_key(rig.azure_key(), rig.keys[0], "the previous key is back in Azure")
+    assert rig.vpn_status() == "Connected"

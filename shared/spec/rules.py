@@ -739,6 +739,8 @@ def check_derived_names(
     errors: list[str] = []
     seen: dict[tuple[str, str], tuple[str, str, str]] = {}
     for path, site in sites:
+        if not SITE_NAME_RE.fullmatch(site.name):
+            continue  # reported as an invalid site name
         for namespace, what, derive, problem in derivations:
             name = derive(site.name)
             why = problem(name)
