@@ -153,3 +153,23 @@ def test_a_rolled_back_rotation_is_retried_after_a_cooldown_not_at_once():
     assert machine.decide_start(
         rolled, HEALTHY, age_days=None, max_age_days=90, manual=True, force=False, now=NOW
     ).start
+
+
+def test_an_adopted_key_ages_from_its_adoption_until_it_is_rotated():
+    from dataclasses import replace
+
+    from shared.rotation.findings import key_findings
+    from shared.rotation.status import describe_rotation
+    from tests.stack import seed_spec
+
+    site = seed_spec().sites[0]
+    adopted = RotationState(adopted_at=NOW - timedelta(days=100))
+    assert machine.key_age_days(adopted, NOW) == pytest.approx(100)
+    (finding,) = key_findings("seed", "id", adopted, max_age_days=90, now=NOW)
+    assert "100 days old" in finding.message
+    shown = describe_rotation(adopted, site, NOW)
+    assert shown["state"] == "adopted" and shown["keyAgeDays"] == 100 and shown["enabled"] is False
+    rotated = replace(adopted, last_rotated_at=NOW - timedelta(days=3))
+    assert machine.key_age_days(rotated, NOW) == pytest.approx(3)
+    assert key_findings("seed", "id", rotated, max_age_days=90, now=NOW) == []
+    assert machine.key_age_days(RotationState(), NOW) is None

@@ -184,8 +184,8 @@ class _Rotation:
         return {"connection": self.connection_id, "site": self.site.name}
 
     def _escrowed_value(self, value: str, versions: list[SecretVersion]) -> SecretVersion | None:
-        """The newest of `versions` holding `value` (values are compared here, never logged)."""
-        for version in reversed(versions):
+        """The newest of the last few `versions` holding `value` (compared here, never logged)."""
+        for version in reversed(versions[-20:]):
             if version.enabled and self.vault.value(self.secret, version.version) == value:
                 return version
         return None
