@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import azure.functions as func
 import pytest
@@ -21,6 +22,8 @@ import yaml
 
 from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.runner import SimulatorThread
+from hybridnet_dev.azurite import Azurite
+from hybridnet_dev.funchost.server import LocalHost
 from shared.azure.rotation_store import history, load_state
 from shared.azure.tables import table_service
 from shared.report.schema import HEALTH_SCHEMA
@@ -35,7 +38,7 @@ RigFactory = Callable[..., Rig]
 
 
 @pytest.fixture
-def make_rig(azurite, tmp_path) -> Iterator[RigFactory]:
+def make_rig(azurite: Azurite, tmp_path: Path) -> Iterator[RigFactory]:
     """A fresh simulator with a site of its own; `enabled` writes `rotation.enabled` into the spec (None:
     left out, the default), `mode` sets HYBRIDNET_ROTATION_MODE (None: not set, the default)."""
     with pytest.MonkeyPatch.context() as env, _Stack() as stack:
@@ -96,14 +99,12 @@ def _steps(rig: Rig) -> list[str]:
 
 
 @contextmanager
-def _host() -> Iterator[object]:
-    from hybridnet_dev.funchost.server import LocalHost
-
+def _host() -> Iterator[LocalHost]:
     with LocalHost("function_app", app_dir=str(ROOT), port=0, enable_timers=False) as host:
         yield host
 
 
-def _fire_timer(host) -> None:
+def _fire_timer(host: LocalHost) -> None:
     request = urllib.request.Request(
         f"{host.info.base_url}/admin/functions/rotation_timer",
         data=b'{"input": ""}',
@@ -130,7 +131,7 @@ def _wait(condition: Callable[[], bool], what: str, timeout: float = 20) -> None
         time.sleep(0.1)
 
 
-def test_a_fresh_deploy_adopts_the_key_and_never_changes_azure(make_rig):
+def test_a_fresh_deploy_adopts_the_key_and_never_changes_azure(make_rig: RigFactory) -> None:
     """Empty tables, empty vault, a key on the connection, default settings; the rotation timer fires
     three times: the key in Azure is unchanged and Key Vault holds it as `active`, tagged adopted."""
     rig = make_rig()  # rotation.enabled left out, HYBRIDNET_ROTATION_MODE not set
@@ -166,7 +167,7 @@ def test_a_fresh_deploy_adopts_the_key_and_never_changes_azure(make_rig):
     assert _steps(rig).count("adopt") == 1  # adopted once, not on every run
 
 
-def test_adoption_counts_age_from_adoption_and_keeps_an_escrowed_key(make_rig):
+def test_adoption_counts_age_from_adoption_and_keeps_an_escrowed_key(make_rig: RigFactory) -> None:
     rig = make_rig(enabled=True, mode="enforce")
     outcome = rig.rotate()
     assert outcome.steps == ["adopt"] and not outcome.started
@@ -184,7 +185,7 @@ def test_adoption_counts_age_from_adoption_and_keeps_an_escrowed_key(make_rig):
     assert again.steps == ["adopt"] and rig.roles() == ["active"]
 
 
-def test_a_due_key_is_recorded_not_rotated_in_report_mode(make_rig):
+def test_a_due_key_is_recorded_not_rotated_in_report_mode(make_rig: RigFactory) -> None:
     rig = make_rig(enabled=True)  # mode: the default, report
     long_ago = datetime.now(UTC) - timedelta(days=100)
     assert rig.rotate(now=lambda: long_ago).steps == ["adopt"]
@@ -198,7 +199,7 @@ def test_a_due_key_is_recorded_not_rotated_in_report_mode(make_rig):
     assert rig.roles() == ["active"]
 
 
-def test_a_due_key_of_a_site_not_enabled_is_not_rotated_even_in_enforce_mode(make_rig):
+def test_a_due_key_of_a_site_not_enabled_is_not_rotated_even_in_enforce_mode(make_rig: RigFactory) -> None:
     rig = make_rig(mode="enforce")
     long_ago = datetime.now(UTC) - timedelta(days=100)
     rig.rotate(now=lambda: long_ago)
@@ -213,7 +214,7 @@ def test_a_due_key_of_a_site_not_enabled_is_not_rotated_even_in_enforce_mode(mak
     rig.keys.append(rig.azure_key())
 
 
-def test_rotate_over_http_answers_409_with_a_code_unless_forced(make_rig):
+def test_rotate_over_http_answers_409_with_a_code_unless_forced(make_rig: RigFactory) -> None:
     rig = make_rig(mode="enforce")
 
     def post(url: str, key: str) -> tuple[int, dict]:
@@ -238,7 +239,7 @@ def test_rotate_over_http_answers_409_with_a_code_unless_forced(make_rig):
         raise AssertionError("the forced rotation did not change the key, or the answer holds it")
 
 
-def test_manual_rotation_in_report_mode_is_refused_unless_forced(make_rig):
+def test_manual_rotation_in_report_mode_is_refused_unless_forced(make_rig: RigFactory) -> None:
     rig = make_rig(enabled=True, mode="report")
     refused = rig.rotate(manual=True)
     assert refused.code == REPORT_MODE and refused.refused and not refused.started
@@ -247,7 +248,7 @@ def test_manual_rotation_in_report_mode_is_refused_unless_forced(make_rig):
     rig.keys.append(rig.azure_key())
 
 
-def test_the_health_report_says_which_sites_are_not_enabled_and_why(make_rig):
+def test_the_health_report_says_which_sites_are_not_enabled_and_why(make_rig: RigFactory) -> None:
     from jsonschema import Draft202012Validator
 
     from shared.services.health import health_report
@@ -269,7 +270,9 @@ def test_the_health_report_says_which_sites_are_not_enabled_and_why(make_rig):
     assert not any("not enabled" in reason for reason in report["sites"][0]["reasons"])
 
 
-def test_the_rotation_worker_checks_an_idle_key_against_key_vault(make_rig, caplog):
+def test_the_rotation_worker_checks_an_idle_key_against_key_vault(
+    make_rig: RigFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     """The worker's key-check branch: an idle site whose key is not due gets its key compared with
     Key Vault's active version, and a key changed by hand is recorded (and reported by the drift check)."""
     from shared.triggers.rotation import rotation_worker
@@ -294,7 +297,7 @@ def test_the_rotation_worker_checks_an_idle_key_against_key_vault(make_rig, capl
     assert _steps(rig).count("key-check") == 1
 
 
-def test_report_mode_still_rolls_back_a_rotation_already_under_way(make_rig):
+def test_report_mode_still_rolls_back_a_rotation_already_under_way(make_rig: RigFactory) -> None:
     """The documented choice: report mode starts nothing, but a rotation under way (forced here) is
     finished or rolled back, since stopping half-way leaves Azure and the appliance disagreeing."""
     from tests.stack import CIRCUIT

@@ -9,6 +9,7 @@ import logging
 import random
 import re
 import string
+from collections.abc import Callable
 
 import pytest
 import yaml
@@ -31,13 +32,13 @@ KEY_VAULT_NAME = re.compile(r"[0-9A-Za-z-]{1,127}")
 # --- item 1: site name -> secret name is injective ------------------------------------------------
 
 
-def test_sites_a_b_and_a_dash_b_get_different_secrets():
+def test_sites_a_b_and_a_dash_b_get_different_secrets() -> None:
     assert secret_name("a_b") != secret_name("a-b")
     assert secret_name("a_b").casefold() != secret_name("A-B").casefold()  # Key Vault ignores case
     assert secret_name("seed") == "ipsec-seed" and secret_name("west-eu") == "ipsec-west-eu"  # unchanged
 
 
-def test_the_secret_name_mapping_is_injective_and_valid_for_key_vault():
+def test_the_secret_name_mapping_is_injective_and_valid_for_key_vault() -> None:
     alphabet = string.ascii_lowercase[:3] + "0-_"
     rng = random.Random(12)
     names = {"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 6))) for _ in range(20000)}
@@ -73,7 +74,7 @@ def _store(rig: Rig, value: str, tags: dict[str, str]) -> None:
     KeyEscrow(rig.settings.keyvault_url or "", rig.settings.arm_ca_bundle).store(rig.secret, value, tags)
 
 
-def test_validate_accepts_a_b_and_a_dash_b_and_rejects_derived_names_that_do_not_fit():
+def test_validate_accepts_a_b_and_a_dash_b_and_rejects_derived_names_that_do_not_fit() -> None:
     spec = parse_data(_spec("a_b", "a-b"))
     assert [s.name for s in spec.sites] == ["a_b", "a-b"]
     too_long = "a" + "-_" * 31  # 63 characters: a valid site name, but its escaped secret name is 133
@@ -84,7 +85,7 @@ def test_validate_accepts_a_b_and_a_dash_b_and_rejects_derived_names_that_do_not
     ), rejected.value.errors
 
 
-def test_the_derived_name_rule_reports_a_collision():
+def test_the_derived_name_rule_reports_a_collision() -> None:
     """The rule itself, fed the old mapping ('_' -> '-') that made `a_b` and `a-b` share a secret."""
     old = (("Key Vault", "secret", lambda s: "ipsec-" + s.replace("_", "-"), lambda _n: None),)
     spec = parse_data(_spec("a_b", "a-b"))
@@ -95,7 +96,7 @@ def test_the_derived_name_rule_reports_a_collision():
     ]
 
 
-def test_versions_of_another_site_in_the_same_secret_are_left_alone(rig):
+def test_versions_of_another_site_in_the_same_secret_are_left_alone(rig: Rig) -> None:
     """A secret two sites shared under the old mapping: versions are filtered by their `site` tag."""
     other = "OtherSitesKey0123456789"
     rig.keys.append(other)
@@ -112,7 +113,7 @@ def test_versions_of_another_site_in_the_same_secret_are_left_alone(rig):
 # --- item 3: rollback escrows Azure's current key first --------------------------------------------
 
 
-def test_a_key_set_by_hand_is_escrowed_before_a_rollback_overwrites_it(rig):
+def test_a_key_set_by_hand_is_escrowed_before_a_rollback_overwrites_it(rig: Rig) -> None:
     old_key = rig.keys[0]
     assert rig.rotate(manual=True).phase == "awaiting-peer"
     rig.keys.append(rig.azure_key())
@@ -134,7 +135,7 @@ def test_a_key_set_by_hand_is_escrowed_before_a_rollback_overwrites_it(rig):
 # --- item 4: publish only once Azure has the key ---------------------------------------------------
 
 
-def test_a_failed_key_write_never_reaches_the_appliance(rig):
+def test_a_failed_key_write_never_reaches_the_appliance(rig: Rig) -> None:
     """500 on set-shared-key: the appliance, fetching the latest version of its secret as on-premises
     automation does, keeps the key Azure has; the tunnel stays up."""
     rig.fail_next_key_write()
@@ -154,7 +155,7 @@ def test_a_failed_key_write_never_reaches_the_appliance(rig):
     assert [v["tags"]["state"] for v in staged] == ["published"]
 
 
-def test_an_appliance_following_key_vault_never_takes_a_key_azure_refused(rig):
+def test_an_appliance_following_key_vault_never_takes_a_key_azure_refused(rig: Rig) -> None:
     rig.control.appliance_follow(APPLIANCE, rig.secret, delay_seconds=0)
     rig.fail_next_key_write()
     assert rig.rotate(manual=True).phase == "escrowed"
@@ -170,7 +171,7 @@ def test_an_appliance_following_key_vault_never_takes_a_key_azure_refused(rig):
     same_key(rig.azure_key(), rig.keys[-1], "Azure has the new key")
 
 
-def _wait_until(condition, timeout: float = 5) -> None:
+def _wait_until(condition: Callable[[], bool], timeout: float = 5) -> None:
     import time
 
     deadline = time.monotonic() + timeout
@@ -182,7 +183,7 @@ def _wait_until(condition, timeout: float = 5) -> None:
 # --- item 5: one previous; rollback reasons from observation ----------------------------------------
 
 
-def test_exactly_one_previous_version_after_several_rotations(rig):
+def test_exactly_one_previous_version_after_several_rotations(rig: Rig) -> None:
     for _ in range(3):
         assert rig.rotate(manual=True).phase == "awaiting-peer"
         rig.keys.append(rig.azure_key())
@@ -193,7 +194,7 @@ def test_exactly_one_previous_version_after_several_rotations(rig):
     assert roles[-2:] == ["previous", "active"] and set(roles[:-2]) == {"superseded"}
 
 
-def test_a_rollback_before_the_key_was_applied_says_so(rig):
+def test_a_rollback_before_the_key_was_applied_says_so(rig: Rig) -> None:
     rig.fail_next_key_write()
     assert rig.rotate(manual=True).phase == "escrowed"
     rig.control.set_circuit(CIRCUIT, up=False)
@@ -207,7 +208,7 @@ def test_a_rollback_before_the_key_was_applied_says_so(rig):
     rig.keys.append(rig.staged_value())
 
 
-def test_a_rollback_while_waiting_for_the_peer_names_what_was_seen(rig):
+def test_a_rollback_while_waiting_for_the_peer_names_what_was_seen(rig: Rig) -> None:
     assert rig.rotate(manual=True).phase == "awaiting-peer"
     rig.keys.append(rig.azure_key())
     rig.control.set_circuit(CIRCUIT, up=False)
@@ -220,7 +221,9 @@ def test_a_rollback_while_waiting_for_the_peer_names_what_was_seen(rig):
 # --- secrecy across the new paths -------------------------------------------------------------------
 
 
-def test_no_key_leaks_from_adoption_staging_publishing_or_rollback_escrow(rig, caplog):
+def test_no_key_leaks_from_adoption_staging_publishing_or_rollback_escrow(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     outcomes = [rig.rotate()]  # adoption
     rig.fail_next_key_write()

@@ -741,10 +741,14 @@ def check_derived_names(
     for path, site in sites:
         if not SITE_NAME_RE.fullmatch(site.name):
             continue  # reported as an invalid site name
+        refused: set[str] = set()
         for namespace, what, derive, problem in derivations:
+            if namespace in refused:
+                continue  # one message per site and namespace
             name = derive(site.name)
             why = problem(name)
             if why:
+                refused.add(namespace)
                 errors.append(
                     f"{path}.name: site name {site.name!r} gives {namespace} {what} name {name!r}, which has "
                     f"{why} (choose a shorter site name, or one with fewer '-' and '_')"
