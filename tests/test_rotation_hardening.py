@@ -252,3 +252,32 @@ def test_no_key_leaks_from_adoption_staging_publishing_or_rollback_escrow(
         for where, text in places.items():
             if key in text:
                 raise AssertionError(f"a shared key leaked into {where}")  # (the key is not printed)
+
+
+def test_a_rotation_escrowed_by_an_earlier_release_resumes(rig: Rig) -> None:
+    """An earlier release escrowed the new key straight as `pending` (no staging secret): resumed, that
+    key is applied and stays the one pending version, and no second key is made."""
+    from shared.azure.keyvault import KeyEscrow
+    from shared.azure.rotation_store import load_state, save_state
+    from shared.rotation.machine import Phase, RotationState
+
+    assert rig.rotate().steps == ["adopt"]
+    (active,) = rig.versions()
+    legacy_key = "EscrowedByAnEarlierRelease1"
+    rig.keys.append(legacy_key)
+    vault = KeyEscrow(rig.settings.keyvault_url or "", rig.settings.arm_ca_bundle)
+    tags = {"site": rig.site.name, "state": "pending", "rotationId": "legacy"}
+    pending = vault.store(rig.secret, legacy_key, tags)
+    tables = table_service(rig.settings)
+    _, etag = load_state(tables, rig.site.name)
+    state = RotationState(
+        phase=Phase.ESCROWED,
+        rotation_id="legacy",
+        pending_version=pending,
+        previous_version=active["version"],
+    )
+    save_state(tables, rig.site.name, state, etag, step="escrow")
+    resumed = rig.rotate()
+    assert resumed.error is None and resumed.steps == ["apply", "peer-down"], resumed.to_json()
+    same_key(rig.azure_key(), legacy_key, "the escrowed key is applied")
+    assert rig.roles() == ["active", "pending"] and len(rig.keys) == 2

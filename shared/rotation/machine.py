@@ -191,7 +191,7 @@ def started(
     )
 
 
-def escrowed(state: RotationState, staged_version: str, previous_version: str | None) -> RotationState:
+def escrowed(state: RotationState, staged_version: str | None, previous_version: str | None) -> RotationState:
     """The new key is in Key Vault's staging secret (the appliance does not read it yet)."""
     return replace(
         state, phase=Phase.ESCROWED, staged_version=staged_version, previous_version=previous_version

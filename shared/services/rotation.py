@@ -269,8 +269,12 @@ class _Rotation:
         )
 
     def new_key_value(self) -> str:
-        assert self.state.staged_version is not None
-        return self.vault.value(self.staged, self.state.staged_version)
+        if self.state.staged_version:
+            return self.vault.value(self.staged, self.state.staged_version)
+        # A rotation escrowed by an earlier release: its new key is already the `pending` version.
+        if not self.state.pending_version:
+            raise EscrowError(f"site {self.site.name}: rotation {self.state.rotation_id} has no escrowed key")
+        return self.vault.value(self.secret, self.state.pending_version)
 
     def apply(self) -> None:
         value = self.new_key_value()
@@ -285,7 +289,7 @@ class _Rotation:
                 # Someone set a key by hand since the escrow: keep it restorable before overwriting it.
                 kept = self.ensure_current_key_escrowed()
                 self.save(
-                    machine.escrowed(self.state, self.state.staged_version or "", kept),
+                    machine.escrowed(self.state, self.state.staged_version, kept),
                     "escrow",
                     "a key set by hand meanwhile is escrowed as the one to restore",
                 )
