@@ -108,7 +108,7 @@ def test_overdue_peer_alerts_once_and_keeps_waiting():
 def test_transitions_keep_what_the_next_step_needs():
     state = machine.escrowed(machine.started(RotationState(), "r1", NOW), "v-new", "v-old")
     assert (state.phase, state.staged_version, state.previous_version) == (Phase.ESCROWED, "v-new", "v-old")
-    published = machine.awaiting_peer(state, NOW, "v-published")
+    published = machine.awaiting_peer(state, NOW, pending_version="v-published")
     assert (published.phase, published.pending_version) == (Phase.AWAITING_PEER, "v-published")
     done = machine.completed(published, NOW)
     assert done.phase is Phase.COMPLETED and done.last_rotated_at == NOW

@@ -198,7 +198,9 @@ def escrowed(state: RotationState, staged_version: str | None, previous_version:
     )
 
 
-def awaiting_peer(state: RotationState, now: datetime, pending_version: str | None = None) -> RotationState:
+def awaiting_peer(
+    state: RotationState, now: datetime, *, pending_version: str | None = None
+) -> RotationState:
     """Azure has the new key, and it is published for the appliance as `pending_version`."""
     return replace(
         state,

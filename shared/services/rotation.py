@@ -160,7 +160,9 @@ class _Rotation:
         """This site's versions of a secret (filtered by the `site` tag), oldest first."""
         return self.vault.versions(secret or self.secret, site=self.site.name)
 
-    def _tag(self, version: SecretVersion | str, role: str, secret: str | None = None, **extra: str) -> None:
+    def _tag(
+        self, version: SecretVersion | str, role: str, *, secret: str | None = None, **extra: str
+    ) -> None:
         secret = secret or self.secret
         found = version if isinstance(version, SecretVersion) else self._version(version, secret)
         tags = {**(found.tags if found else {}), "state": role, **extra}
@@ -253,7 +255,7 @@ class _Rotation:
         if mine:  # escrowed before a crash (or a retried write): never a second key for one rotation
             staged = mine[-1].version
             for duplicate in mine[:-1]:
-                self._tag(duplicate, SUPERSEDED, self.staged)
+                self._tag(duplicate, SUPERSEDED, secret=self.staged)
         else:
             tags = {
                 **self._base_tags(),
@@ -331,9 +333,9 @@ class _Rotation:
                 },
             )
         if self.state.staged_version:
-            self._tag(self.state.staged_version, PUBLISHED, self.staged, publishedAs=pending)
+            self._tag(self.state.staged_version, PUBLISHED, secret=self.staged, publishedAs=pending)
         self.save(
-            machine.awaiting_peer(self.state, self.now(), pending),
+            machine.awaiting_peer(self.state, self.now(), pending_version=pending),
             "apply",
             f"Azure has the new key (read back and compared); published as pending version {pending}",
         )
@@ -467,7 +469,7 @@ class _Rotation:
         if self.state.staged_version:
             staged = self._version(self.state.staged_version, self.staged)
             if staged is not None and staged.tags.get("state") == STAGED:
-                self._tag(staged, ROLLED_BACK, self.staged)
+                self._tag(staged, ROLLED_BACK, secret=self.staged)
         self._retire_others({restored_version})
         published = (
             "the new key had been offered to the appliance as pending and is now tagged rolled-back"
