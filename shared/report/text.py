@@ -16,7 +16,7 @@ def render_text(report: dict[str, Any]) -> str:
     ]
     rotation = report.get("keyRotation") or {}
     if rotation.get("notEnabled"):
-        lines.append(f"key rotation: {rotation.get('detail')}")
+        lines.append(str(rotation.get("detail")))
     refresh = report.get("refresh") or {}
     if refresh.get("requested"):
         lines.append(f"refresh: {refresh.get('detail')}")
