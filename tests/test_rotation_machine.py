@@ -173,3 +173,26 @@ def test_an_adopted_key_ages_from_its_adoption_until_it_is_rotated():
     assert machine.key_age_days(rotated, NOW) == pytest.approx(3)
     assert key_findings("seed", "id", rotated, max_age_days=90, now=NOW) == []
     assert machine.key_age_days(RotationState(), NOW) is None
+
+
+def test_rotation_mode_and_switch_reject_bad_values_by_name():
+    import yaml
+
+    from shared.settings import Settings, SettingsError
+    from shared.spec import SpecError, parse_data
+    from tests.stack import SEED_PATH
+
+    assert Settings.from_env({}).rotation_mode == "report"
+    assert Settings.from_env({"HYBRIDNET_ROTATION_MODE": "enforce"}).rotation_mode == "enforce"
+    with pytest.raises(SettingsError, match="HYBRIDNET_ROTATION_MODE='yes' must be one of: report, enforce"):
+        Settings.from_env({"HYBRIDNET_ROTATION_MODE": "yes"})
+    document = yaml.safe_load(SEED_PATH.read_text())
+    assert parse_data(document).sites[0].rotation.enabled is False
+    document["sites"][0]["rotation"] = {"enabled": "yes"}
+    with pytest.raises(SpecError) as bad:
+        parse_data(document)
+    assert any(e.startswith("sites[0].rotation.enabled") for e in bad.value.errors), bad.value.errors
+    document["sites"][0]["rotation"] = {"enabled": True, "mode": "enforce"}
+    with pytest.raises(SpecError) as unknown:
+        parse_data(document)
+    assert any("sites[0].rotation.mode" in e for e in unknown.value.errors), unknown.value.errors
