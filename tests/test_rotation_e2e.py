@@ -473,12 +473,13 @@ def test_an_appliance_following_key_vault_completes_rotations_by_itself(rig):
     import time
 
     rig.control.appliance_follow(APPLIANCE, rig.secret, delay_seconds=0.2)
-    assert rig.rotate(manual=True).phase == "awaiting-peer"
+    first = rig.rotate(manual=True)  # completed at once if the appliance was faster than this run
+    assert first.phase in ("awaiting-peer", "completed") and "peer-down" in first.steps
     deadline = time.monotonic() + 5
     while rig.vpn_status() != "Connected" and time.monotonic() < deadline:
         time.sleep(0.05)
     assert rig.vpn_status() == "Connected"
-    assert rig.rotate().phase == "completed"
+    assert first.phase == "completed" or rig.rotate().phase == "completed"
 
 
 def test_the_rotation_timer_spreads_sites_over_the_queue(rig):

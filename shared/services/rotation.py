@@ -309,9 +309,15 @@ class _Rotation:
                 raise SharedKeyError(
                     f"connection {self.connection}: the key read back differs from the one set"
                 )
-        self.publish(value)
+        # Before the key is offered, the appliance cannot have it: a VPN seen down now is down because
+        # of the change (a fast appliance may be connected again before the next observation).
+        try:
+            seen_down = not self.paths().vpn_up
+        except ObservationError:
+            seen_down = False  # publishing matters more: Azure already has the key
+        self.publish(value, seen_down=seen_down)
 
-    def publish(self, value: str) -> None:
+    def publish(self, value: str, *, seen_down: bool) -> None:
         """Azure has the new key: offer it to the appliance as the `pending` version of its secret."""
         rotation_id = self.state.rotation_id or ""
         mine = [
@@ -339,6 +345,8 @@ class _Rotation:
             "apply",
             f"Azure has the new key (read back and compared); published as pending version {pending}",
         )
+        if seen_down and not self.state.peer_seen_down:
+            self.peer_down()
 
     def complete(self) -> None:
         """The peer connects: but only the key Azure really has may become `active`. An interrupted
