@@ -37,6 +37,10 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
 
 
 DRIFT_MODES = ("report", "enforce", "enforce-disruptive")
+# report: the rotation timer adopts and checks keys and records which are due, but starts no rotation
+# (nothing is written to Azure unless an operator forces one); enforce: due keys of sites with
+# `rotation.enabled` are rotated.
+ROTATION_MODES = ("report", "enforce")
 
 
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
@@ -138,6 +142,7 @@ class Settings:
     rotation_key_length: int = 48
     rotation_key_symbols: bool = False
     rotation_peer_deadline_hours: float = 24
+    rotation_mode: str = "report"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -202,6 +207,7 @@ class Settings:
             rotation_peer_deadline_hours=_number(
                 env, "HYBRIDNET_ROTATION_PEER_DEADLINE_HOURS", 24, minimum=0, maximum=24 * 30
             ),
+            rotation_mode=_choice(env, "HYBRIDNET_ROTATION_MODE", ROTATION_MODES),
         )
 
     def require_vault(self) -> str:

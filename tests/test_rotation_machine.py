@@ -107,8 +107,10 @@ def test_overdue_peer_alerts_once_and_keeps_waiting():
 
 def test_transitions_keep_what_the_next_step_needs():
     state = machine.escrowed(machine.started(RotationState(), "r1", NOW), "v-new", "v-old")
-    assert (state.phase, state.pending_version, state.previous_version) == (Phase.ESCROWED, "v-new", "v-old")
-    done = machine.completed(machine.awaiting_peer(state, NOW), NOW)
+    assert (state.phase, state.staged_version, state.previous_version) == (Phase.ESCROWED, "v-new", "v-old")
+    published = machine.awaiting_peer(state, NOW, pending_version="v-published")
+    assert (published.phase, published.pending_version) == (Phase.AWAITING_PEER, "v-published")
+    done = machine.completed(published, NOW)
     assert done.phase is Phase.COMPLETED and done.last_rotated_at == NOW
     restarted = machine.started(done, "r2", NOW)
     assert restarted.pending_version is None and not restarted.alerted and restarted.last_rotated_at == NOW
@@ -151,3 +153,46 @@ def test_a_rolled_back_rotation_is_retried_after_a_cooldown_not_at_once():
     assert machine.decide_start(
         rolled, HEALTHY, age_days=None, max_age_days=90, manual=True, force=False, now=NOW
     ).start
+
+
+def test_an_adopted_key_ages_from_its_adoption_until_it_is_rotated():
+    from dataclasses import replace
+
+    from shared.rotation.findings import key_findings
+    from shared.rotation.status import describe_rotation
+    from tests.stack import seed_spec
+
+    site = seed_spec().sites[0]
+    adopted = RotationState(adopted_at=NOW - timedelta(days=100))
+    assert machine.key_age_days(adopted, NOW) == pytest.approx(100)
+    (finding,) = key_findings("seed", "id", adopted, max_age_days=90, now=NOW)
+    assert "100 days old" in finding.message
+    shown = describe_rotation(adopted, site, NOW)
+    assert shown["state"] == "adopted" and shown["keyAgeDays"] == 100 and shown["enabled"] is False
+    rotated = replace(adopted, last_rotated_at=NOW - timedelta(days=3))
+    assert machine.key_age_days(rotated, NOW) == pytest.approx(3)
+    assert key_findings("seed", "id", rotated, max_age_days=90, now=NOW) == []
+    assert machine.key_age_days(RotationState(), NOW) is None
+
+
+def test_rotation_mode_and_switch_reject_bad_values_by_name():
+    import yaml
+
+    from shared.settings import Settings, SettingsError
+    from shared.spec import SpecError, parse_data
+    from tests.stack import SEED_PATH
+
+    assert Settings.from_env({}).rotation_mode == "report"
+    assert Settings.from_env({"HYBRIDNET_ROTATION_MODE": "enforce"}).rotation_mode == "enforce"
+    with pytest.raises(SettingsError, match="HYBRIDNET_ROTATION_MODE='yes' must be one of: report, enforce"):
+        Settings.from_env({"HYBRIDNET_ROTATION_MODE": "yes"})
+    document = yaml.safe_load(SEED_PATH.read_text())
+    assert parse_data(document).sites[0].rotation.enabled is False
+    document["sites"][0]["rotation"] = {"enabled": "yes"}
+    with pytest.raises(SpecError) as bad:
+        parse_data(document)
+    assert any(e.startswith("sites[0].rotation.enabled") for e in bad.value.errors), bad.value.errors
+    document["sites"][0]["rotation"] = {"enabled": True, "mode": "enforce"}
+    with pytest.raises(SpecError) as unknown:
+        parse_data(document)
+    assert any("sites[0].rotation.mode" in e for e in unknown.value.errors), unknown.value.errors

@@ -4,27 +4,22 @@ arguments: never into a log line, an exception or a tag."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from shared.azure.identity import default_credential
+from shared.spec.names import SECRET_PREFIX, secret_name, staged_secret_name
 
 if TYPE_CHECKING:
     from azure.keyvault.secrets import SecretClient
 
-SECRET_PREFIX = "ipsec-"
+__all__ = ["SECRET_PREFIX", "EscrowError", "KeyEscrow", "SecretVersion", "secret_name", "staged_secret_name"]
 
 
 class EscrowError(Exception):
     """Key Vault could not be read or written. The message names the operation and the status."""
-
-
-def secret_name(site: str) -> str:
-    """Key Vault secret names allow letters, digits and '-': `ipsec-<site>`."""
-    return SECRET_PREFIX + re.sub(r"[^0-9A-Za-z-]", "-", site)
 
 
 @dataclass(frozen=True)
@@ -82,9 +77,10 @@ class KeyEscrow:
             raise EscrowError(f"Key Vault secret {name} version {version} has no value")
         return secret.value
 
-    def versions(self, name: str) -> list[SecretVersion]:
+    def versions(self, name: str, *, site: str | None = None) -> list[SecretVersion]:
         """Every version, oldest first (by the `storedAt` tag, else `created`); [] when the secret does
-        not exist yet."""
+        not exist yet. With `site`, only the versions tagged with that site (a secret shared by two
+        sites under an older name mapping never mixes their keys)."""
         from azure.core.exceptions import AzureError, ResourceNotFoundError
 
         try:
@@ -96,6 +92,8 @@ class KeyEscrow:
             return []
         except AzureError as exc:
             raise _fail("list", name, exc) from None
+        if site is not None:
+            found = [v for v in found if v.tags.get("site") == site]
         return sorted(found, key=_stored_at)
 
     def tag(self, name: str, version: str, tags: dict[str, str]) -> None:

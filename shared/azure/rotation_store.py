@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from azure.data.tables import TableServiceClient
 
 STATE_ROW = "state"
-_TIMES = ("started_at", "awaiting_since", "last_rotated_at")
+_TIMES = ("started_at", "awaiting_since", "last_rotated_at", "adopted_at")
 
 
 class StateConflict(Exception):

@@ -47,7 +47,23 @@ EVENT_FIELDS = (
 )
 FINDING_FIELDS = ("severity", "kind", "fix", "resourceId", "field", "message")
 RUN_FIELDS = ("runId", "trigger", "mode", "outcome", "startedAt", "finishedAt", "error")
-ROTATION_FIELDS = ("state", "keyAgeDays", "lastRotatedAt", "nextDueAt", "keyMatchesVault", "detail")
+ROTATION_FIELDS = (
+    "state",
+    "keyAgeDays",
+    "lastRotatedAt",
+    "adoptedAt",
+    "nextDueAt",
+    "keyMatchesVault",
+    "detail",
+)
+NOT_ENABLED_NOTICE = (
+    "key rotation is not enabled for this site (spec: rotation.enabled false): its IPsec key is adopted "
+    "and watched but never rotated, so it only grows older. Enable it once the on-premises appliance "
+    "takes its key from Key Vault; before that, a new key would take the VPN backup down"
+)
+REPORT_MODE_NOTICE = (
+    "HYBRIDNET_ROTATION_MODE is report: due keys are recorded, not rotated (nothing is written to Azure)"
+)
 LABEL = {"expressRoute": "ExpressRoute", "vpn": "VPN"}
 
 
@@ -192,6 +208,14 @@ def _learned_routes(events: list[dict[str, Any]], active_path: str) -> dict[str,
 def _rotation(raw: dict[str, Any], now: datetime) -> tuple[dict[str, Any], list[str]]:
     rotation = {k: raw.get(k) for k in ROTATION_FIELDS}
     rotation["state"] = str(raw.get("state") or "unknown")
+    rotation["enabled"] = raw.get("enabled") is True
+    rotation["mode"] = raw.get("mode") if raw.get("mode") in ("report", "enforce") else None
+    if not rotation["enabled"]:
+        rotation["notice"] = NOT_ENABLED_NOTICE
+    elif rotation["mode"] == "report":
+        rotation["notice"] = REPORT_MODE_NOTICE
+    else:
+        rotation["notice"] = None
     reasons = []
     if rotation["state"] in FAILED_ROTATION_STATES:
         reasons.append(f"key rotation {rotation['state']}")
@@ -320,6 +344,7 @@ def build_report(
         reason = f"all {len(reports)} site(s) healthy: ExpressRoute carries traffic, the VPN backup is up"
     else:
         reason = "no sites in the spec"
+    not_enabled = [r["name"] for r in reports if not r["keyRotation"]["enabled"]]
     return {
         "schemaVersion": SCHEMA_VERSION,
         "generatedAt": now.isoformat(),
@@ -333,6 +358,16 @@ def build_report(
             "staleAfterSeconds": stale_after,
         },
         "refresh": refresh or {"requested": False, "performed": False, "detail": ""},
+        "keyRotation": {
+            "notEnabled": not_enabled,
+            "detail": (
+                f"key rotation is not enabled for {len(not_enabled)} site(s): {', '.join(not_enabled)}. "
+                "Their keys are never rotated; enable rotation.enabled per site once its appliance "
+                "takes its key from Key Vault"
+                if not_enabled
+                else "key rotation is enabled for every site"
+            ),
+        },
         "sites": reports,
     }
 

@@ -349,7 +349,7 @@ def _key(site: dict[str, Any], times: Times) -> str:
         f"<tr><td>{_e(key.get('state'))}{' (overdue)' if key.get('overdue') else ''}</td>"
         f"<td>{_e(f'{age:g} days' if isinstance(age, int | float) else 'unknown')}</td>"
         f"<td>{times.show(key.get('lastRotatedAt'))}</td><td>{times.show(key.get('nextDueAt'))}</td>"
-        f"<td>{_e(key.get('detail') or '')}</td></tr></table>"
+        f"<td>{_e(key.get('detail') or '')}{_e(' ' + key['notice']) if key.get('notice') else ''}</td></tr></table>"
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"  # 1.1: findings[].status; 1.2: keyRotation (enabled, mode, notice, adoptedAt; report-level)
 SCHEMA_ID = "https://hybridnet.example/schemas/health-report/1.json"
 
 
@@ -200,10 +200,14 @@ HEALTH_SCHEMA: dict[str, Any] = {
                         "state": {"type": "string"},
                         "keyAgeDays": _nullable("number"),
                         "lastRotatedAt": _nullable(TIME),
+                        "adoptedAt": _nullable(TIME),
                         "nextDueAt": _nullable(TIME),
                         "keyMatchesVault": _nullable("boolean"),
                         "detail": _nullable("string"),
                         "overdue": {"type": "boolean"},
+                        "enabled": {"type": "boolean"},
+                        "mode": _nullable({"enum": ["report", "enforce"]}),
+                        "notice": _nullable("string"),
                     }
                 ),
             }
@@ -228,6 +232,12 @@ HEALTH_SCHEMA: dict[str, Any] = {
                 {
                     "requested": {"type": "boolean"},
                     "performed": {"type": "boolean"},
+                    "detail": {"type": "string"},
+                }
+            ),
+            "keyRotation": _object(
+                {
+                    "notEnabled": {"type": "array", "items": {"type": "string"}},
                     "detail": {"type": "string"},
                 }
             ),

@@ -14,6 +14,9 @@ def render_text(report: dict[str, Any]) -> str:
         f"data: snapshot {snapshot.get('takenAt') or 'none'} ({age_text(snapshot.get('ageSeconds'))} old"
         f"{', STALE' if report.get('stale') else ''}, stale after {snapshot.get('staleAfterSeconds'):g}s)",
     ]
+    rotation = report.get("keyRotation") or {}
+    if rotation.get("notEnabled"):
+        lines.append(str(rotation.get("detail")))
     refresh = report.get("refresh") or {}
     if refresh.get("requested"):
         lines.append(f"refresh: {refresh.get('detail')}")
@@ -60,5 +63,8 @@ def render_text(report: dict[str, Any]) -> str:
             + (f", {age:g} days old" if isinstance(age, int | float) else "")
             + (f", next due {key['nextDueAt']}" if key.get("nextDueAt") else "")
             + (" (OVERDUE)" if key.get("overdue") else "")
+            + ("" if key.get("enabled", True) else "; rotation NOT ENABLED")
         )
+        if key.get("notice"):
+            lines.append(f"    {key['notice']}")
     return "\n".join(lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from shared.drift.findings import Finding, FindingKind, FixClass, Severity
-from shared.rotation.machine import RotationState
+from shared.rotation.machine import RotationState, key_since
 
 
 def key_findings(
@@ -24,8 +24,9 @@ def key_findings(
                 remedy="rotate the key (POST /api/rotate), which escrows the current key first",
             )
         )
-    if state.last_rotated_at and now - state.last_rotated_at > timedelta(days=max_age_days):
-        age = (now - state.last_rotated_at).days
+    since = key_since(state)  # the last rotation, else the adoption
+    if since and now - since > timedelta(days=max_age_days):
+        age = (now - since).days
         found.append(
             Finding(
                 site,

@@ -53,7 +53,8 @@ class RotationState:
     phase: Phase = Phase.IDLE
     rotation_id: str | None = None
     started_at: datetime | None = None
-    pending_version: str | None = None
+    pending_version: str | None = None  # the new key's version in the site's secret, once Azure has it
+    staged_version: str | None = None  # the new key's version in the staging secret (before Azure has it)
     previous_version: str | None = None
     awaiting_since: datetime | None = None
     alerted: bool = False
@@ -65,6 +66,8 @@ class RotationState:
     expressroute_up_at_start: bool = True
     # Outside a rotation: does the connection's key equal Key Vault's active version? None = not checked.
     key_matches_vault: bool | None = None
+    # When a key hybridnet did not create was first seen and escrowed (adopted): its age counts from then.
+    adopted_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -90,10 +93,16 @@ class StartDecision:
 ROLLBACK_COOLDOWN = timedelta(hours=24)
 
 
+def key_since(state: RotationState) -> datetime | None:
+    """Since when the key in use is known: its last completed rotation, or its adoption (a key found in
+    Azure is escrowed on first sight and its age counted from then); None before either."""
+    known = [t for t in (state.last_rotated_at, state.adopted_at) if t is not None]
+    return max(known) if known else None
+
+
 def key_age_days(state: RotationState, now: datetime) -> float | None:
-    """Age of the key in use, known from the last completed rotation; None (unknown: due) before the
-    first one, whenever the key was escrowed, since a key found in Azure may be years old."""
-    since = state.last_rotated_at
+    """Age of the key in use (see key_since); None when unknown (the key is adopted first)."""
+    since = key_since(state)
     return None if since is None else (now - since).total_seconds() / 86400
 
 
@@ -174,6 +183,7 @@ def started(
         rotation_id=rotation_id,
         started_at=now,
         pending_version=None,
+        staged_version=None,
         awaiting_since=None,
         alerted=False,
         peer_seen_down=False,
@@ -181,22 +191,32 @@ def started(
     )
 
 
-def escrowed(state: RotationState, pending_version: str, previous_version: str | None) -> RotationState:
+def escrowed(state: RotationState, staged_version: str | None, previous_version: str | None) -> RotationState:
+    """The new key is in Key Vault's staging secret (the appliance does not read it yet)."""
     return replace(
-        state, phase=Phase.ESCROWED, pending_version=pending_version, previous_version=previous_version
+        state, phase=Phase.ESCROWED, staged_version=staged_version, previous_version=previous_version
     )
 
 
-def awaiting_peer(state: RotationState, now: datetime) -> RotationState:
-    return replace(state, phase=Phase.AWAITING_PEER, awaiting_since=now)
+def awaiting_peer(
+    state: RotationState, now: datetime, *, pending_version: str | None = None
+) -> RotationState:
+    """Azure has the new key, and it is published for the appliance as `pending_version`."""
+    return replace(
+        state,
+        phase=Phase.AWAITING_PEER,
+        awaiting_since=now,
+        pending_version=pending_version or state.pending_version,
+    )
 
 
 def peer_down(state: RotationState) -> RotationState:
     return replace(state, peer_seen_down=True)
 
 
-def rolling_back(state: RotationState) -> RotationState:
-    return replace(state, phase=Phase.ROLLING_BACK)
+def rolling_back(state: RotationState, why: str = "") -> RotationState:
+    """`why`: what was observed (kept in `detail`, so that a resumed rollback still says it)."""
+    return replace(state, phase=Phase.ROLLING_BACK, detail=why or state.detail)
 
 
 def alerted(state: RotationState) -> RotationState:

@@ -195,10 +195,8 @@ class _Reads:
 
 
 def _rotation(tables: TableServiceClient, site: Site) -> dict[str, Any]:
-    try:
-        from shared.rotation.status import rotation_status
-    except ModuleNotFoundError:
-        return {"state": "unknown", "detail": "key rotation is not available in this build"}
+    from shared.services.rotation import rotation_status
+
     try:
         return dict(rotation_status(tables, site))
     except Exception as exc:
@@ -322,7 +320,11 @@ def health_report(
             on_premises_prefixes=list(s.on_premises.address_space),
             latest_run=reads.runs.get(s.name),
             events=reads.events.get(s.name, []),
-            rotation=reads.rotation.get(s.name, {"state": "unknown"}),
+            rotation={
+                **reads.rotation.get(s.name, {"state": "unknown"}),
+                "enabled": s.rotation.enabled,
+                "mode": settings.rotation_mode,
+            },
         )
         for s in sites
     ]

@@ -89,6 +89,14 @@ class LoadBalancer(SpecModel):
     private_ip: str
 
 
+class Rotation(SpecModel):
+    """Key rotation for a site. Off until the on-premises appliance takes its key from Key Vault (the
+    version tagged state=pending, then active, of the site's secret): rotating a key the appliance
+    cannot fetch takes the VPN backup down. Turn it on per site once the appliance follows Key Vault."""
+
+    enabled: StrictBool = False
+
+
 class Site(SpecModel):
     name: str
     resource_group: str
@@ -99,6 +107,7 @@ class Site(SpecModel):
     vpn: Vpn
     load_balancer: LoadBalancer
     max_key_age_days: StrictInt = 90
+    rotation: Rotation = Field(default_factory=Rotation)
 
     @property
     def lng_prefixes(self) -> list[str]:

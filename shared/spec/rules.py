@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from shared.spec.model import Site
+from shared.spec.names import CASE_INSENSITIVE, DERIVED_NAMES
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -724,6 +725,46 @@ def check_sites(sites: Sequence[tuple[str, Site]]) -> list[str]:
                             "does not overlap any on-premises network"
                         )
     _check_unique_resource_names(sites, errors, within_site_only=False)
+    errors.extend(check_derived_names(sites))
+    return errors
+
+
+def check_derived_names(
+    sites: Sequence[tuple[str, Site]],
+    derivations: Sequence[tuple[str, str, Callable[[str], str], Callable[[str], str | None]]] = DERIVED_NAMES,
+) -> list[str]:
+    """Names derived from site names (Key Vault secrets, Table Storage keys: `shared.spec.names`) must
+    be valid where they are used and distinct within one namespace, or two sites would share a secret
+    or a table partition."""
+    errors: list[str] = []
+    seen: dict[tuple[str, str], tuple[str, str, str]] = {}
+    for path, site in sites:
+        if not SITE_NAME_RE.fullmatch(site.name):
+            continue  # reported as an invalid site name
+        refused: set[str] = set()
+        for namespace, what, derive, problem in derivations:
+            if namespace in refused:
+                continue  # one message per site and namespace
+            name = derive(site.name)
+            why = problem(name)
+            if why:
+                refused.add(namespace)
+                errors.append(
+                    f"{path}.name: site name {site.name!r} gives {namespace} {what} name {name!r}, which has "
+                    f"{why} (choose a shorter site name, or one with fewer '-' and '_')"
+                )
+                continue
+            key = (namespace, name.casefold() if namespace in CASE_INSENSITIVE else name)
+            if key in seen:
+                other_path, other_site, other_what = seen[key]
+                if other_path == path or other_site.casefold() == site.name.casefold():
+                    continue  # a duplicate site name is reported as such
+                errors.append(
+                    f"{path}.name: site {site.name!r} and site {other_site!r} ({other_path}) would share "
+                    f"{namespace} name {name!r} ({what} / {other_what}); rename one of them"
+                )
+            else:
+                seen[key] = (path, site.name, what)
     return errors
 
 

@@ -4,7 +4,9 @@
   many sites' key writes spread over instances and no invocation outlives its timeout);
 - rotation_worker: for one site, advance a rotation in progress (peer picked up the key? ExpressRoute
   lost? deadline passed?), start one that is due, or check the idle key against Key Vault;
-- rotate_now: POST /api/rotate?site=NAME[&force=true] (admin key) rotates on demand.
+- rotate_now: POST /api/rotate?site=NAME[&force=true] (admin key) rotates on demand; 409 with a `code`
+  when the site's rotation is not enabled, HYBRIDNET_ROTATION_MODE is report, ExpressRoute is down
+  (each overridden by force) or another instance is rotating it.
 """
 
 from __future__ import annotations
@@ -94,9 +96,9 @@ def rotate_now(req: func.HttpRequest) -> func.HttpResponse:
     except Exception as exc:
         log.error("rotate_now site=%s failed: %s: %s", site.name, type(exc).__name__, exc)
         return error_response(502, "RotationFailed", f"{type(exc).__name__}: the rotation could not proceed")
-    if outcome.skipped:
-        return json_response(outcome.to_json(), 409)
-    if outcome.refused:
+    if outcome.skipped or outcome.refused:
+        # 409 with the reason and a code (RotationNotEnabled, RotationReportMode, RotationRefused,
+        # Busy): `force=true` overrides all but Busy, for an operator who knows.
         return json_response(outcome.to_json(), 409)
     if outcome.error:
         return json_response(outcome.to_json(), 502)
