@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-SCHEMA_VERSION = "1.2"  # 1.1: findings[].status; 1.2: keyRotation (enabled, mode, notice, adoptedAt; report-level)
+SCHEMA_VERSION = (
+    "1.2"  # 1.1: findings[].status; 1.2: keyRotation (enabled, mode, notice, adoptedAt; report-level)
+)
 SCHEMA_ID = "https://hybridnet.example/schemas/health-report/1.json"
 
 

@@ -16,8 +16,9 @@ import logging
 
 import azure.functions as func
 
-from shared.settings import Settings, SettingsError
-from shared.triggers.http_json import error_response, json_errors, json_response, site_and_flag
+from shared.settings import Settings
+from shared.spec import UnknownSite
+from shared.triggers.http_json import json_errors, json_response, site_and_flag
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -44,7 +45,6 @@ def rotation_timer(timer: func.TimerRequest, work: func.Out[list[str]]) -> None:
 @bp.queue_trigger(arg_name="msg", queue_name=ROTATION_QUEUE, connection=STORAGE)
 def rotation_worker(msg: func.QueueMessage) -> None:
     from shared.services.rotation import check_key, rotate_site
-    from shared.spec import UnknownSite
     from shared.spec_source import current_spec
 
     try:
@@ -73,29 +73,19 @@ def rotation_worker(msg: func.QueueMessage) -> None:
 @json_errors
 def rotate_now(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services.rotation import rotate_site
-    from shared.spec import UnknownSite
     from shared.spec_source import current_spec
 
     parsed = site_and_flag(req, "force")
     if isinstance(parsed, func.HttpResponse):
         return parsed
     site_name, force = parsed
-    try:
-        settings = Settings.from_env()
-        settings.require_vault()
-        spec = current_spec(settings)
-    except SettingsError as exc:
-        return error_response(500, "ConfigurationError", str(exc))
-    try:
-        site = spec.site(site_name)
-    except UnknownSite as exc:
-        return error_response(404, "UnknownSite", str(exc), known=exc.known)
-    try:
-        # Within the HTTP request's time: a key write still running then is verified by the timer.
-        outcome = rotate_site(settings, site, manual=True, force=force, lro_timeout=HTTP_LRO_SECONDS)
-    except Exception as exc:
-        log.error("rotate_now site=%s failed: %s: %s", site.name, type(exc).__name__, exc)
-        return error_response(502, "RotationFailed", f"{type(exc).__name__}: the rotation could not proceed")
+    # Errors map in one place (json_errors): a broken setting or spec 500 ConfigurationError, an unknown
+    # site 404, Table Storage / ARM / Key Vault out of reach 503 with Retry-After.
+    settings = Settings.from_env()
+    settings.require_vault()
+    site = current_spec(settings).site(site_name)
+    # Within the HTTP request's time: a key write still running then is verified by the timer.
+    outcome = rotate_site(settings, site, manual=True, force=force, lro_timeout=HTTP_LRO_SECONDS)
     if outcome.skipped or outcome.refused:
         # 409 with the reason and a code (RotationNotEnabled, RotationReportMode, RotationRefused,
         # Busy): `force=true` overrides all but Busy, for an operator who knows.
