@@ -27,7 +27,7 @@ from shared.spec.load import (
     parse_spec,
 )
 from shared.spec.model import Site
-from shared.spec.rules import PrefixIndex, check_sites, contained_in, is_strict_subnet, same_version_overlap
+from shared.spec.rules import PrefixIndex, check_sites, contained_in
 from tests.seed_data import SEED_SITE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -214,6 +214,14 @@ def test_the_cli_prints_the_error_and_no_traceback(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- the sorted index
+
+
+def same_version_overlap(a: Any, b: Any) -> bool:
+    return a.version == b.version and a.overlaps(b)
+
+
+def is_strict_subnet(inner: Any, outer: Any) -> bool:
+    return inner.version == outer.version and inner != outer and inner.subnet_of(outer)
 
 
 def _random_network(rnd: random.Random) -> ipaddress.IPv4Network | ipaddress.IPv6Network:

@@ -65,6 +65,9 @@ def _credential(_identity_env: tuple[str, ...], client_id: str | None) -> TokenC
     return DefaultAzureCredential(**options)
 
 
+_default_credential = credential  # `credential` is also a parameter name below
+
+
 # --- transport and pipeline options -------------------------------------------------------------------
 
 
@@ -155,12 +158,16 @@ def table_service_from_account_url(account_url: str) -> TableServiceClient:
 
 
 @lru_cache(maxsize=4)
-def secret_client(vault_url: str, *, ca_bundle: str | None, retry_total: int) -> SecretClient:
+def secret_client(
+    vault_url: str, *, ca_bundle: str | None, retry_total: int, credential: TokenCredential | None = None
+) -> SecretClient:
+    """`credential`: the one :func:`credential` returns (shared.azure.identity.default_credential) when
+    not given."""
     from azure.keyvault.secrets import SecretClient
 
     return SecretClient(
         vault_url,
-        credential(),
+        credential or _default_credential(),
         transport=_transport(pool_size=8, ca_bundle=ca_bundle),
         user_agent=USER_AGENT,
         **_retry(retry_total, None),

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from shared.azure.identity import default_credential
+
 if TYPE_CHECKING:
     from azure.keyvault.secrets import SecretClient
 
@@ -44,7 +46,9 @@ def _stored_at(version: SecretVersion) -> str:
 def _client(vault_url: str, ca_bundle: str | None, retry_total: int) -> SecretClient:
     from shared.azure.clients import secret_client  # the one client factory
 
-    return secret_client(vault_url, ca_bundle=ca_bundle, retry_total=retry_total)
+    return secret_client(
+        vault_url, credential=default_credential(), ca_bundle=ca_bundle, retry_total=retry_total
+    )
 
 
 def _fail(operation: str, name: str, exc: Exception) -> EscrowError:

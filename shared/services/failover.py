@@ -36,6 +36,7 @@ from shared.failover.classify import Condition, Observation, classify
 from shared.settings import Settings
 from shared.spec import Site
 from shared.spec_source import current_spec
+from shared.telemetry import site_operation
 
 if TYPE_CHECKING:
     from azure.data.tables import TableServiceClient
@@ -108,6 +109,7 @@ def _reads(observation: Observation) -> tuple[ResourceRead, ResourceRead] | None
     return observation.reads if isinstance(observation, ReadObservation) else None
 
 
+@site_operation("failover")  # every log line of the check carries site, run_id, operation
 def check_site(
     settings: Settings,
     site: Site,

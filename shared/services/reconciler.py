@@ -24,12 +24,14 @@ from shared.services.instance import instance_id
 from shared.services.rotation import key_for_new_connection
 from shared.settings import Settings
 from shared.spec_source import current_spec
+from shared.telemetry import site_operation
 
 log = logging.getLogger(__name__)
 
 MAX_CONCURRENT_SITES = 32  # below the ARM client's connection pool (shared.azure.arm.MAX_CONCURRENT_CALLS)
 
 
+@site_operation("reconcile")  # every log line of the run carries site, run_id, operation
 def reconcile(
     settings: Settings,
     site_name: str,

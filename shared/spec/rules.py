@@ -148,15 +148,6 @@ def last_block(space: IPNetwork, prefixlen: int) -> IPNetwork:
     return type(space)((start, prefixlen))
 
 
-def same_version_overlap(a: IPNetwork, b: IPNetwork) -> bool:
-    return a.version == b.version and a.overlaps(b)
-
-
-def is_strict_subnet(inner: IPNetwork, outer: IPNetwork) -> bool:
-    """True when ``inner`` lies inside ``outer`` and is more specific (longer prefix)."""
-    return inner.version == outer.version and inner != outer and inner.subnet_of(outer)  # type: ignore[arg-type]
-
-
 def contained_in(inner: IPNetwork, outer: IPNetwork) -> bool:
     return inner.version == outer.version and inner.subnet_of(outer)  # type: ignore[arg-type]
 
