@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 MAX_CONCURRENT_SITES = 32  # below the ARM client's connection pool (shared.azure.arm.MAX_CONCURRENT_CALLS)
 
 
-@site_operation("reconcile")  # every log line of the run carries site, run_id, operation
 def reconcile(
     settings: Settings,
     site_name: str,
@@ -107,3 +106,7 @@ def reconcile_many(
 
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(site_names)))) as pool:
         return dict(zip(site_names, pool.map(one, site_names), strict=True))
+
+
+# Every log line of a reconcile carries site, run_id and operation (shared.telemetry).
+reconcile = site_operation("reconcile")(reconcile)

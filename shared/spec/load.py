@@ -32,24 +32,13 @@ from yaml.resolver import Resolver
 from shared.spec.model import NetworkSpec, Site
 from shared.spec.rules import check_site, check_sites, check_spec_sites, suggest
 
-# Caps: a spec beyond any of them is rejected with an error naming the cap (README, "The spec").
-MAX_SPEC_BYTES = 4 * 1024 * 1024  # about 3,000 sites written like examples/seed-network.yaml
-MAX_SITES = 5_000
-MAX_SUBNETS = 20_000  # all sites' vnet.subnets together
-MAX_LIST_ITEMS = 1_000  # any other list (address spaces, prefixes)
-MAX_DEPTH = 20  # a spec nests 6 levels deep; libyaml stops at 1,000 itself
-MAX_STRING_CHARS = 1_000  # names are at most 90 characters, resource IDs a few hundred
-MAX_INT_DIGITS = 18
-MAX_VALUES = 2_000_000  # every value visited, aliases counted each time they are used
-MAX_ERRORS_LISTED = 200
-
 
 class SpecError(Exception):
-    """The spec is unusable. ``errors`` holds one complete, self-contained line per problem: at most
-    :data:`MAX_ERRORS_LISTED` of them, then one line saying how many more there are; ``count`` is the
-    number of problems found."""
+    """The spec is unusable. ``errors`` holds one complete, self-contained line per problem."""
 
     def __init__(self, errors: Sequence[str], source: str = "<spec>") -> None:
+        # At most MAX_ERRORS_LISTED lines, then one saying how many more there are; `count` is the
+        # number of problems found.
         found = list(errors)
         self.count = len(found)
         self.errors: list[str] = found[:MAX_ERRORS_LISTED]
@@ -64,6 +53,18 @@ class SpecError(Exception):
     def __str__(self) -> str:
         header = f"{self.source}: {self.count} error{'s' if self.count != 1 else ''} in spec"
         return "\n".join([header, *(f"  - {line}" for line in self.errors)])
+
+
+# Caps: a spec beyond any of them is rejected with an error naming the cap (README, "The spec").
+MAX_SPEC_BYTES = 4 * 1024 * 1024  # about 3,000 sites written like examples/seed-network.yaml
+MAX_SITES = 5_000
+MAX_SUBNETS = 20_000  # all sites' vnet.subnets together
+MAX_LIST_ITEMS = 1_000  # any other list (address spaces, prefixes)
+MAX_DEPTH = 20  # a spec nests 6 levels deep; libyaml stops at 1,000 itself
+MAX_STRING_CHARS = 1_000  # names are at most 90 characters, resource IDs a few hundred
+MAX_INT_DIGITS = 18
+MAX_VALUES = 2_000_000  # every value visited, aliases counted each time they are used
+MAX_ERRORS_LISTED = 200
 
 
 # --------------------------------------------------------------------------------------------------
