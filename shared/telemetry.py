@@ -29,7 +29,6 @@ from typing import Any, ParamSpec, TypeVar
 
 CONNECTION_STRING_SETTING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 AUTHENTICATION_STRING_SETTING = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"
-FIELDS = ("site", "run_id", "operation")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -51,12 +50,6 @@ def log_context(*, site: str, operation: str, run_id: str | None = None) -> Iter
         yield run
     finally:
         _context.reset(token)
-
-
-def current_run_id() -> str | None:
-    """The run id of the enclosing :func:`log_context`, if any."""
-    context = _context.get()
-    return context["run_id"] if context else None
 
 
 def _site_name(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
