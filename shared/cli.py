@@ -18,7 +18,7 @@ def _validate(args: argparse.Namespace) -> int:
     try:
         spec = load_spec_file(args.file)
     except SpecError as exc:
-        print(f"{args.file}: {len(exc.errors)} error(s)", file=sys.stderr)
+        print(f"{args.file}: {exc.count} error(s)", file=sys.stderr)
         for error in exc.errors:
             print(f"  {error}", file=sys.stderr)
         return 1

@@ -6,9 +6,13 @@ App settings reach a Function App as environment variables. Each one is document
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from shared.errors import ConfigurationError
 
@@ -85,28 +89,79 @@ def _health_503_on(env: Mapping[str, str]) -> tuple[str, ...]:
     return values
 
 
+_TIMESPAN = re.compile(r"(?:(\d+)\.)?(\d{1,2}):(\d{1,2}):(\d{1,2})")
+_SCHEDULE_REFERENCE = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday in a leap year: deterministic answers
+_MAX_DAYS_SCANNED = 1500
+
+
 def schedule_interval(schedule: str) -> float | None:
-    """Seconds between runs of a fixed-interval NCRONTAB (6 fields, seconds first) such as
-    `0 * * * * *` (60), `*/2 * * * * *` (2) or `0 */5 * * * *` (300); None for any other shape."""
-    fields = schedule.split()
-    if len(fields) != 6 or any(f != "*" for f in fields[3:]):
+    """The longest time in seconds between two consecutive runs of a timer schedule: an NCRONTAB
+    expression (6 fields, seconds first, as Azure Functions writes them, or 5 without seconds) or a
+    TimeSpan (`hh:mm:ss`, `d.hh:mm:ss`). `0 * * * * *` is 60, `0 0-59/5 * * * *` and `0 */5 * * * *`
+    are 300, `5,10 * * * * *` is 55; None when `schedule` is not a valid schedule. Evaluated with
+    croniter (in UTC), so every form NCRONTAB accepts (ranges with steps, lists, names) is understood."""
+    return _longest_gap(" ".join(schedule.split()))
+
+
+@lru_cache(maxsize=32)
+def _longest_gap(schedule: str) -> float | None:
+    from croniter import croniter
+
+    span = _TIMESPAN.fullmatch(schedule)
+    if span:
+        days, hours, minutes, seconds = (int(g) if g else 0 for g in span.groups())
+        total = float(days * 86400 + hours * 3600 + minutes * 60 + seconds)
+        return total if total > 0 else None
+    fields = schedule.split(" ")
+    if len(fields) == 6:
+        second, minute, hour, dom, month, dow = fields
+    elif len(fields) == 5:
+        second, (minute, hour, dom, month, dow) = "0", fields
+    else:
         return None
-    unit = 1.0
-    for i, value in enumerate(fields[:3]):
-        rest = fields[i + 1 : 3]
-        if value == "*" and all(r == "*" for r in rest):
-            return unit
-        if value.startswith("*/") and value[2:].isdigit() and all(r == "*" for r in rest):
-            return unit * int(value[2:])
-        if not value.isdigit():
-            return None
-        unit *= 60
-    return 86400.0
+    try:
+        # croniter's optional seconds field comes last; NCRONTAB's comes first.
+        expanded = croniter(f"{minute} {hour} {dom} {month} {dow} {second}", _SCHEDULE_REFERENCE).expanded
+        days = croniter(f"0 0 {dom} {month} {dow}", _SCHEDULE_REFERENCE - timedelta(days=1))
+    except (ValueError, KeyError, TypeError):  # croniter's errors are ValueErrors
+        return None
+
+    def values(field: list[int | str], size: int) -> list[int]:
+        return list(range(size)) if field == ["*"] else sorted({int(v) for v in field})
+
+    minutes, hours, seconds = values(expanded[0], 60), values(expanded[1], 24), values(expanded[5], 60)
+    times = sorted(h * 3600 + m * 60 + s for h in hours for m in minutes for s in seconds)  # seconds of day
+    longest = max((b - a for a, b in itertools.pairwise(times)), default=0)
+    if (dom, month, dow) == ("*", "*", "*"):
+        day_gap = 1
+    else:
+        window = (
+            15 if (dom, month) == ("*", "*") else 366 * 8
+        )  # weekdays repeat weekly; dates by the leap cycle
+        run_days: list[int] = []
+        try:
+            while len(run_days) < _MAX_DAYS_SCANNED:
+                day = (days.get_next(datetime) - _SCHEDULE_REFERENCE).days
+                if day > window:
+                    break
+                run_days.append(day)
+        except (ValueError, KeyError, TypeError):  # croniter: no further run (e.g. 31 February)
+            pass
+        if len(run_days) < 2:
+            return None if not run_days else float(window * 86400)
+        day_gap = max(b - a for a, b in itertools.pairwise(run_days))
+    return float(max(longest, day_gap * 86400 - (times[-1] - times[0])))
 
 
 def _health_stale_seconds(env: Mapping[str, str]) -> float:
-    interval = schedule_interval(_text(env, "HYBRIDNET_FAILOVER_SCHEDULE", "0 * * * * *"))
-    default = 2 * interval if interval else 120.0
+    schedule = _text(env, "HYBRIDNET_FAILOVER_SCHEDULE", "0 * * * * *")
+    interval = schedule_interval(schedule)
+    if interval is None:
+        raise SettingsError(
+            f"HYBRIDNET_FAILOVER_SCHEDULE={schedule!r} is not a timer schedule (NCRONTAB with 6 fields, "
+            "seconds first, e.g. '0 */5 * * * *' for every 5 minutes)"
+        )
+    default = 2 * interval
     return _number(env, "HYBRIDNET_HEALTH_STALE_SECONDS", default, minimum=1, maximum=86400 * 7)
 
 

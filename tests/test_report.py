@@ -264,7 +264,7 @@ def test_text_summary():
 
 def test_health_settings():
     assert schedule_interval("0 * * * * *") == 60 and schedule_interval("*/2 * * * * *") == 2
-    assert schedule_interval("5,10 * * * * *") is None
+    assert schedule_interval("5,10 * * * * *") == 55  # the longest gap: from :10 to :05 of the next minute
     assert Settings.from_env({}).health_stale_seconds == 120
     assert Settings.from_env({"HYBRIDNET_FAILOVER_SCHEDULE": "*/5 * * * * *"}).health_stale_seconds == 10
     assert Settings.from_env({"HYBRIDNET_HEALTH_STALE_SECONDS": "30"}).health_stale_seconds == 30

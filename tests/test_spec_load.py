@@ -71,7 +71,7 @@ def test_bad_yaml_reports_source_line_and_column() -> None:
 
 def test_bad_yaml_mapping_values_position() -> None:
     errors = errors_of("sites:\n  - name: a: b\n")
-    assert errors == ["test.yaml:2:12: invalid YAML: mapping values are not allowed here"]
+    assert errors == ["test.yaml:2:12: invalid YAML: mapping values are not allowed in this context"]
 
 
 def test_duplicate_key_is_an_error_with_position() -> None:
@@ -263,7 +263,7 @@ def test_bad_yaml_in_file_names_the_file(tmp_path: Path) -> None:
     path.write_text("sites:\n  - name: a: b\n", encoding="utf-8")
     with pytest.raises(SpecError) as info:
         load_spec_file(path)
-    assert info.value.errors == [f"{path}:2:12: invalid YAML: mapping values are not allowed here"]
+    assert info.value.errors == [f"{path}:2:12: invalid YAML: mapping values are not allowed in this context"]
 
 
 # ------------------------------------------------------------------------------------ SpecError

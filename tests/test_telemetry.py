@@ -1,4 +1,5 @@
-"""shared.telemetry: structured log fields, and Azure Monitor only when its connection string is set."""
+"""shared.telemetry: structured log fields, and Azure Monitor only when its connection string is set
+(the log context itself: tests/test_telemetry_context_platform.py)."""
 
 from __future__ import annotations
 
@@ -10,31 +11,9 @@ from pathlib import Path
 import pytest
 
 from shared import telemetry
-from shared.telemetry import configure_telemetry, log_event
+from shared.telemetry import configure_telemetry
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def test_log_event_puts_site_run_and_operation_on_the_record(caplog: pytest.LogCaptureFixture):
-    log = logging.getLogger("hybridnet.test")
-    with caplog.at_level(logging.INFO, logger="hybridnet.test"):
-        log_event(
-            log, "rotation started", site="seed", operation="rotation", run_id="r-1", attempt=2, why=None
-        )
-    (record,) = caplog.records
-    assert record.getMessage() == "rotation started"
-    assert (record.site, record.operation, record.run_id, record.attempt) == ("seed", "rotation", "r-1", 2)
-    assert not hasattr(record, "why")  # None fields are left out
-
-
-def test_log_event_flattens_values_to_attribute_types(caplog: pytest.LogCaptureFixture):
-    log = logging.getLogger("hybridnet.test")
-    with caplog.at_level(logging.WARNING, logger="hybridnet.test"):
-        log_event(log, "drift", site="seed", operation="reconcile", level=logging.WARNING, kinds=["a", "b"])
-    (record,) = caplog.records
-    assert record.levelno == logging.WARNING
-    assert record.kinds == "['a', 'b']"
-    assert not hasattr(record, "run_id")
 
 
 def test_the_fields_reach_opentelemetry_log_attributes():

@@ -62,6 +62,7 @@ class ArmApi:
     @web.middleware
     async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         entry: dict[str, Any] = {"method": request.method, "path": request.path, "query": dict(request.query)}
+        entry["userAgent"] = request.headers.get("User-Agent", "")
         correlation = request.headers.get("x-ms-client-request-id", str(uuid.uuid4()))
         request[CORRELATION] = correlation
         request[CALLER] = caller_from_authorization(request.headers.get("Authorization"))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from shared.azure import clients
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -34,29 +34,17 @@ for _name in ("azure.eventgrid._legacy._generated._serialization", "azure.eventg
     logging.getLogger(_name).addFilter(_DropKnownSdkNoise())
 
 
-@lru_cache(maxsize=4)
-def _client(endpoint: str, key: str, ca_bundle: str | None) -> EventGridPublisherClient:
-    from azure.core.credentials import AzureKeyCredential
-    from azure.eventgrid import EventGridPublisherClient
-
-    kwargs: dict[str, Any] = {"connection_verify": ca_bundle} if ca_bundle else {}
-    return EventGridPublisherClient(endpoint, AzureKeyCredential(key), **kwargs)
+def _client(endpoint: str, key: str) -> EventGridPublisherClient:
+    return clients.event_grid_publisher(endpoint, key)
 
 
 def _per_call_options(settings: Settings) -> dict[str, Any]:
     """azure-eventgrid 4.22 builds its Event Grid Basic client without the constructor's keyword
     arguments (connection_verify, retry and timeout options are dropped), so they are given per call,
     where azure-core's pipeline honours them."""
-    timeout = min(30.0, settings.arm_call_timeout)
-    options: dict[str, Any] = {
-        "retry_total": 2,
-        "retry_backoff_max": 5,
-        "connection_timeout": min(10.0, timeout),
-        "read_timeout": timeout,
-    }
-    if settings.arm_ca_bundle:
-        options["connection_verify"] = settings.arm_ca_bundle
-    return options
+    return clients.event_grid_send_options(
+        ca_bundle=settings.arm_ca_bundle, call_timeout=settings.arm_call_timeout
+    )
 
 
 def cloud_event(event: dict[str, Any]) -> dict[str, Any]:
@@ -82,7 +70,7 @@ def publish(settings: Settings, event: dict[str, Any], *, what: str) -> bool:
         return False
     try:
         # The topic's TLS is checked with the same CA bundle as ARM (locally both are the simulator's).
-        client = _client(settings.events_topic_endpoint, settings.events_topic_key, settings.arm_ca_bundle)
+        client = _client(settings.events_topic_endpoint, settings.events_topic_key)
         client.send([event], **_per_call_options(settings))
     except Exception as exc:  # a notification must never lose the recorded row
         log.error("%s recorded but not published to the topic: %s", what, type(exc).__name__)

@@ -39,10 +39,11 @@ def _stored_at(version: SecretVersion) -> str:
 
 @lru_cache(maxsize=4)
 def _client(vault_url: str, ca_bundle: str | None, retry_total: int) -> SecretClient:
-    from azure.keyvault.secrets import SecretClient
+    from shared.azure.clients import secret_client  # the one client factory
 
-    kwargs = {"connection_verify": ca_bundle} if ca_bundle else {}
-    return SecretClient(vault_url, default_credential(), retry_total=retry_total, **kwargs)
+    return secret_client(
+        vault_url, credential=default_credential(), ca_bundle=ca_bundle, retry_total=retry_total
+    )
 
 
 def _fail(operation: str, name: str, exc: Exception) -> EscrowError:

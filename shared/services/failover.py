@@ -39,6 +39,7 @@ from shared.services.coalesce import Coalescer
 from shared.settings import Settings
 from shared.spec import Site
 from shared.spec_source import current_spec
+from shared.telemetry import site_operation
 
 if TYPE_CHECKING:
     from azure.data.tables import TableServiceClient
@@ -117,6 +118,7 @@ def _reads(observation: Observation) -> tuple[ResourceRead, ResourceRead] | None
     return observation.reads if isinstance(observation, ReadObservation) else None
 
 
+@site_operation("failover")  # every log line of the check carries site, run_id, operation
 def check_site(
     settings: Settings,
     site: Site,

@@ -35,6 +35,7 @@ from shared.services.rotation import key_for_new_connection
 from shared.settings import Settings
 from shared.spec import Site
 from shared.spec_source import current_spec
+from shared.telemetry import site_operation
 
 if TYPE_CHECKING:
     from azure.data.tables import TableServiceClient
@@ -228,3 +229,7 @@ def reconcile_many(
 
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(site_names)))) as pool:
         return dict(zip(site_names, pool.map(one, site_names), strict=True))
+
+
+# Every log line of a reconcile carries site, run_id and operation (shared.telemetry).
+reconcile = site_operation("reconcile")(reconcile)

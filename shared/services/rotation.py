@@ -29,6 +29,7 @@ from shared.rotation.status import describe_rotation
 from shared.services.instance import instance_id
 from shared.settings import Settings
 from shared.spec import Site
+from shared.telemetry import site_operation
 
 if TYPE_CHECKING:
     from azure.data.tables import TableServiceClient
@@ -730,3 +731,8 @@ def key_for_new_connection(settings: Settings, site: Site) -> str:
         },
     )
     return key
+
+
+# Every log line of a rotation or a key check carries site, run_id and operation (shared.telemetry).
+rotate_site = site_operation("rotation")(rotate_site)
+check_key = site_operation("key-check")(check_key)
