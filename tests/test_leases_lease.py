@@ -279,7 +279,7 @@ def test_a_failed_rotation_lease_release_delays_the_failover_rollback_one_lease_
     site = current_spec(stack.settings).site(stack.site)
     assert check_site(stack.settings, site, "poll").outcome == "baseline"
     stack.proxy.drop("DELETE", LEASES)
-    started = rotate_site(stack.settings, site, manual=True, new_key=generate_shared_key)
+    started = rotate_site(stack.settings, site, manual=True, force=True, new_key=generate_shared_key)
     assert started.phase == "awaiting-peer" and started.error is None
     assert len(stack.proxy.dropped("DELETE", LEASES)) == 4
     stack.proxy.clear()

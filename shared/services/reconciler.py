@@ -77,7 +77,7 @@ class _ReleasedAfterRecord:
             self.acquired = self._lease.acquire()
         except AzureError as exc:
             raise StorageUnavailable(
-                f"site {self._site}: the site's lease could not be taken: Table Storage failed ({describe(exc)})"
+                f"site {self._site}: the site's lease could not be taken: Table Storage could not be reached ({describe(exc)})"
             ) from None
         return self.acquired
 
@@ -139,7 +139,7 @@ def _storage(site: Site, what: str, call: Callable[[], T]) -> T:
         return call()
     except AzureError as exc:
         raise StorageUnavailable(
-            f"site {site.name}: {what}: Table Storage failed ({describe(exc)})"
+            f"site {site.name}: {what}: Table Storage could not be reached ({describe(exc)})"
         ) from None
 
 
