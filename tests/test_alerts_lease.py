@@ -76,7 +76,11 @@ def test_a_burst_costs_about_one_execution_per_interval_and_every_call_is_follow
     last_arrival = max(arrivals)
     # Positive sentinel: the follow-up execution starts after the last call arrived.
     assert wait_for(lambda: max(starts) > last_arrival, 2)
-    assert len(starts) <= 5, starts  # ~0.9 s / 0.3 s + the first; 60 without coalescing
+    span = last_arrival - min(arrivals)  # ~0.9 s; longer on a loaded machine
+    assert len(starts) <= span / 0.3 + 2, (
+        span,
+        starts,
+    )  # one per interval + the first; 60 without coalescing
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert all(gap >= 0.29 for gap in gaps), gaps  # never overlapping, an interval apart
 

@@ -62,6 +62,7 @@ class _Key:
     trailing: Callable[[], Any] | None = None  # what the scheduled trailing execution runs (latest call's)
     trailing_due: float | None = None  # when it runs; None when none is scheduled
     trailing_asked: float = 0.0  # clock() of the latest call it must follow
+    min_interval: float = 0.0  # the interval the latest call asked for
 
 
 class Coalescer:
@@ -121,12 +122,15 @@ class Coalescer:
 
     def _schedule(self, key: Any, state: _Key, fn: Callable[[], Any], min_interval: float) -> None:
         """Under the lock: one trailing execution per key at a time; the latest call's `fn` is the one run."""
-        state.trailing, state.trailing_asked = fn, self._clock()
+        state.trailing, state.trailing_asked, state.min_interval = fn, self._clock(), min_interval
         if state.trailing_due is not None:
             return
         start = state.last_start if state.last_start is not None else self._clock()
-        state.trailing_due = start + min_interval
-        timer = threading.Timer(max(0.0, state.trailing_due - self._clock()), self._trail, (key, state))
+        self._arm_timer(key, state, start + min_interval)
+
+    def _arm_timer(self, key: Any, state: _Key, due: float) -> None:
+        state.trailing_due = due
+        timer = threading.Timer(max(0.0, due - self._clock()), self._trail, (key, state))
         timer.daemon = True
         timer.start()
 
@@ -135,6 +139,12 @@ class Coalescer:
             with self._lock:
                 running = state.running
                 if running is None:
+                    if state.trailing is not None and state.last_start is not None:
+                        due = state.last_start + state.min_interval
+                        if self._clock() < due and state.last_start < state.trailing_asked:
+                            # An execution started while this timer waited: keep the interval after it.
+                            self._arm_timer(key, state, due)
+                            return
                     fn, state.trailing, state.trailing_due = state.trailing, None, None
                     if fn is None or (
                         state.last_start is not None and state.last_start >= state.trailing_asked
