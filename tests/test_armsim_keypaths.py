@@ -19,7 +19,6 @@ see the per-type table (the README quotes it).
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -309,3 +308,33 @@ def test_coverage_counts_type_mismatches() -> None:
         "properties.sku.capacity"
     ]
     assert coverage(real, real) == (1.0, [])
+
+
+def test_connection_put_answer_matches_the_create_example(sim: SimulatorThread) -> None:
+    """A connection PUT answers like Microsoft's CreateOrUpdate example (201): Updating, byte counters,
+    no connectionStatus; measured the same way as the GETs."""
+    real = json.loads((FIXTURES / "2025-05-01/VirtualNetworkGatewayConnectionCreate.json").read_text())
+    real = real["responses"]["201"]["body"]
+    body = _get(sim, _full(sim, "connections/hybrid-vpn-connection"))
+    for key in ("id", "name", "etag", "type"):
+        body.pop(key)
+    body["properties"] = {
+        k: v for k, v in body["properties"].items() if k not in ("connectionStatus", "provisioningState")
+    }
+    body["properties"]["sharedKey"] = "FidelityKey123"
+    token = DefaultAzureCredential().get_token("https://management.azure.com/.default").token
+    resp = requests.put(
+        sim.info.arm_url + _full(sim, "connections/fidelity-created-connection"),
+        params={"api-version": API},
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        verify=sim.info.ca_file,
+        timeout=10,
+    )
+    assert resp.status_code == 201, resp.text
+    answer = resp.json()
+    assert "connectionStatus" not in real["properties"] and "connectionStatus" not in answer["properties"]
+    assert "sharedKey" not in answer["properties"]
+    share, missing = coverage(answer, real, CONNECTION_UNUSED)
+    RESULTS["VPN connection PUT (201)"] = {"seed GET": share}
+    assert share >= THRESHOLD, missing
