@@ -146,6 +146,8 @@ def test_writes_during_a_gateway_update_get_409_another_operation_in_progress(ar
     assert arm.call("PUT", VPN_CONNECTION, conn).json()["error"]["code"] == "AnotherOperationInProgress"
     key = arm.call("PUT", VPN_CONNECTION + "/sharedkey", {"value": "NewKey123"})
     assert key.status_code == 409
+    tags = arm.call("PATCH", VPN_GATEWAY, {"tags": {"owner": "net"}})
+    assert tags.status_code == 409 and tags.json()["error"]["code"] == "AnotherOperationInProgress"
     # Unrelated resources are not held.
     assert arm.call("PUT", LNG, arm.writable(LNG)).status_code == 200
 

@@ -363,6 +363,8 @@ class ArmApi:
             raise rid.not_found()
         incoming = await read_json(request)
         self._precondition(request, record.etag)
+        # UpdateTags while a shared-key set runs is refused too (azure-rest-api-specs#14473).
+        self._not_busy(request, rid)
         if not isinstance(incoming, dict):
             raise ArmError(400, "InvalidRequestFormat", "Cannot parse the request.")
         if "tags" in incoming:
