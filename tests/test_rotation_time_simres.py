@@ -18,6 +18,7 @@ from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.ids import ResourceId
 from hybridnet_dev.armsim.lro import duration
 from hybridnet_dev.armsim.runner import SimulatorThread
+from shared.azure.arm import network_client
 from shared.azure.keyvault import secret_name
 from shared.rotation.keygen import generate_shared_key
 from shared.services.rotation import rotate_site
@@ -55,14 +56,16 @@ class Rig:
 
 
 @pytest.fixture
-def rig(azurite: Any, tmp_path: Path) -> Iterator[Rig]:
+def rig(azurite: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Rig]:
+    """``@pytest.mark.parametrize("rig", [scale], indirect=True)`` picks another time scale."""
+    scale = getattr(request, "param", SCALE)
     document = yaml.safe_load(SEED_PATH.read_text())
     document["sites"][0]["name"] = f"seed-{uuid.uuid4().hex[:8]}"
     document["sites"][0]["rotation"] = {"enabled": True}
     spec_path = tmp_path / "spec.yaml"
     spec_path.write_text(yaml.safe_dump(document))
     spec = NetworkSpec.model_validate(document)
-    with SimulatorThread(spec, time_scale=SCALE) as sim, pytest.MonkeyPatch.context() as env:
+    with SimulatorThread(spec, time_scale=scale) as sim, pytest.MonkeyPatch.context() as env:
         point_app_at(
             env,
             sim.info,
@@ -97,3 +100,30 @@ def test_a_key_set_outliving_the_callers_time_is_not_sent_twice(rig: Rig) -> Non
     later = rig.rotate(lro_timeout=HTTP_LRO_SECONDS * SCALE)
     assert later.error is None and later.phase == "completed", (later.phase, later.error)
     assert len(rig.key_writes()) == 1
+
+
+RESIZE_SCALE = 0.001  # the resize takes 2.1 s, the key set 0.12 s
+
+
+@pytest.mark.parametrize("rig", [RESIZE_SCALE], indirect=True)
+def test_a_rotation_during_a_gateway_resize_waits_for_it(rig: Rig) -> None:
+    """A person resizes the VPN gateway (35 min in Azure); a rotation meanwhile gets ARM's 409
+    AnotherOperationInProgress for the key set: the rotation reports it, Azure keeps the old key, and the
+    run after the resize sets the key once."""
+    gateway = f"{RG_ID}/virtualNetworkGateways/hybrid-vpn-gw"
+    client = network_client(rig.settings)
+    body = client.virtual_network_gateways.get("hybrid-network-rg", "hybrid-vpn-gw")
+    body.properties.sku.name = body.properties.sku.tier = "VpnGw2"
+    client.virtual_network_gateways.begin_create_or_update("hybrid-network-rg", "hybrid-vpn-gw", body)
+    old = rig.sim.sim.physics.key(CONNECTION)
+    blocked = rig.rotate(manual=True, lro_timeout=HTTP_LRO_SECONDS * RESIZE_SCALE)
+    assert blocked.error and "AnotherOperationInProgress" in blocked.error, blocked.error
+    assert rig.sim.sim.physics.key(CONNECTION) == old
+    assert rig.key_writes() and all(w["status"] == 409 for w in rig.key_writes())
+    resize = duration(ResourceId.parse(gateway), "update") * RESIZE_SCALE
+    state = rig.sim.sim.store.body_of(ResourceId.parse(gateway))
+    assert state is not None
+    assert wait_until(lambda: state["properties"]["provisioningState"] == "Succeeded", resize * 2)
+    resumed = rig.rotate(lro_timeout=5)
+    assert resumed.error is None and resumed.phase == "awaiting-peer", (resumed.phase, resumed.error)
+    assert [w["status"] for w in rig.key_writes()].count(200) == 1
