@@ -306,3 +306,33 @@ def test_a_gateway_resize_longer_than_the_lro_timeout_is_left_to_finish(azurite:
         gateway = sim.sim.store.body_of(ResourceId.parse(VPN_GATEWAY))
         assert gateway is not None and gateway["properties"]["provisioningState"] == "Updating"
         assert gateway["properties"]["sku"]["name"] == "VpnGw1"  # the spec's SKU, being applied
+
+
+def test_a_gateway_create_longer_than_the_lro_timeout_holds_back_its_connection(azurite: Any) -> None:
+    """A deleted VPN gateway and its connection: the gateway's re-creation (40 min in Azure) outlives the
+    pass; while it runs, later passes neither PUT the gateway again nor send the connection's PUT (which
+    ARM would refuse with 409 AnotherOperationInProgress): they wait for the gateway."""
+    scale = 1 / 240
+    with SimulatorThread(seed_spec(), time_scale=scale) as sim, pytest.MonkeyPatch.context() as env:
+        point_app_at(env, sim.info, storage=azurite.connection_string)
+        env.setenv("HYBRIDNET_LRO_TIMEOUT", "1")
+        settings = Settings.from_env()
+        control = SimControl(sim.info.control_url)
+        control.delete_resource(VPN_CONNECTION)
+        control.delete_resource(VPN_GATEWAY)
+        control.clear_requests()
+
+        first = reconcile(settings, "seed", trigger="manual", mode=Mode.ENFORCE)
+        outcomes = {r.action.resource_id.rsplit("/", 1)[-1]: r.outcome.value for r in first.results}
+        assert outcomes == {"hybrid-vpn-gw": "failed", "hybrid-vpn-connection": "skipped"}, first.to_json()
+
+        second = reconcile(settings, "seed", trigger="manual", mode=Mode.ENFORCE)
+        puts = [r for r in control.requests() if r["method"] == "PUT"]
+        # One gateway PUT, and nothing else: no connection PUT, no new key escrowed in Key Vault.
+        assert [p["path"].rsplit("/", 1)[-1] for p in puts] == ["hybrid-vpn-gw"], second.to_json()
+        assert second.results == () and second.outcome == "drift-remains", second.to_json()
+        assert second.plan is not None
+        [waiting] = second.plan.refused
+        assert waiting.reason.startswith("waiting: virtualNetworkGateways/hybrid-vpn-gw is Updating"), (
+            waiting.reason
+        )
