@@ -30,8 +30,9 @@ MINUTE = 60.0
 # - gateways: "Creating a virtual network gateway can take up to 45 minutes to complete"
 #   (learn.microsoft.com/azure/vpn-gateway/vpn-gateway-about-vpngateways); a SKU resize or other gateway
 #   update re-deploys the gateway VMs: 30-45 minutes (the same docs; /work/shared/design/README.md,
-#   "Operation times Azure documents"). ExpressRoute gateways: the same ("can take 45 minutes",
-#   learn.microsoft.com/azure/expressroute/expressroute-howto-add-gateway-portal-resource-manager).
+#   "Operation times Azure documents"). ExpressRoute gateways are the same kind of resource (gateway VMs
+#   in the GatewaySubnet, learn.microsoft.com/azure/expressroute/expressroute-about-virtual-network-gateways):
+#   the same row; no separate ExpressRoute timing was found.
 # - connections and their shared key: minutes (design notes; azure-rest-api-specs issue #14473 shows
 #   SetSharedKey/ResetSharedKey still processing, 409 AnotherOperationInProgress, after the call returned).
 # - local network gateways: about a minute; VNets, subnets, NSGs, public IPs, load balancers: seconds.
