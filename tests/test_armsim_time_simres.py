@@ -336,3 +336,43 @@ def test_a_gateway_create_longer_than_the_lro_timeout_holds_back_its_connection(
         assert waiting.reason.startswith("waiting: virtualNetworkGateways/hybrid-vpn-gw is Updating"), (
             waiting.reason
         )
+
+
+def test_a_new_site_fits_the_apply_budget_at_azure_times(azurite: Any) -> None:
+    """Creating the whole seed site at Azure's times, with the app's defaults in ratio (1/120): the
+    LRO timeout (240 s -> 2 s) and the apply budget (1200 s -> 10 s) against two 40-minute gateway
+    creates (20 s). The pass ends inside its budget, creates what is quick, reports both gateways as still
+    in progress and skips their connections; the next pass waits for the gateways."""
+    scale = 1 / 120
+    with (
+        SimulatorThread(seed_spec(), empty=True, time_scale=scale) as sim,
+        pytest.MonkeyPatch.context() as env,
+    ):
+        point_app_at(env, sim.info, storage=azurite.connection_string)
+        env.setenv("HYBRIDNET_LRO_TIMEOUT", str(240 * scale))
+        env.setenv("HYBRIDNET_APPLY_BUDGET_SECONDS", str(1200 * scale))
+        settings = Settings.from_env()
+        control = SimControl(sim.info.control_url)
+        started = time.monotonic()
+        first = reconcile(settings, "seed", trigger="manual", mode=Mode.ENFORCE)
+        assert time.monotonic() - started < settings.apply_budget
+        outcomes = {r.action.kind.value: [] for r in first.results}
+        for r in first.results:
+            outcomes[r.action.kind.value].append(r.outcome.value)
+        gateways, connections = "virtualNetworkGateways", "connections"
+        assert outcomes.pop(gateways) == ["failed", "failed"], first.to_json()
+        details = [r.detail for r in first.results if r.action.kind.value == gateways]
+        assert all("did not finish within 2s" in d for d in details), details
+        assert outcomes.pop(connections) == ["skipped", "skipped"], first.to_json()
+        assert outcomes and all(o == "applied" for v in outcomes.values() for o in v), outcomes
+        assert not any("time budget" in r.detail for r in first.results)
+        control.clear_requests()
+
+        second = reconcile(settings, "seed", trigger="manual", mode=Mode.ENFORCE)
+        assert [r for r in control.requests() if r["method"] == "PUT"] == []
+        assert second.plan is not None and second.results == ()
+        assert {r.reason.split(";")[0] for r in second.plan.refused} <= {
+            "waiting: virtualNetworkGateways/hybrid-vpn-gw is Updating",
+            "waiting: virtualNetworkGateways/hybrid-er-gw is Updating",
+        }
+        assert len(second.plan.refused) == 2
