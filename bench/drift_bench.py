@@ -31,6 +31,7 @@ from azure.data.tables import TableServiceClient
 
 from bench.many_sites import write_many_sites
 from hybridnet_dev.armsim.control import SimControl
+from hybridnet_dev.armsim.lro import LOCAL_TIME_SCALE
 from hybridnet_dev.azurite import Azurite
 from hybridnet_dev.funchost.server import LocalHost
 from hybridnet_dev.local_stack import FOREIGN_CREDENTIALS, QUIET, app_settings
@@ -41,7 +42,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _start_simulator(spec: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "hybridnet_dev.armsim", "--spec", str(spec), "--log-level", "WARNING"],
+        [
+            sys.executable,
+            "-m",
+            "hybridnet_dev.armsim",
+            "--spec",
+            str(spec),
+            "--log-level",
+            "WARNING",
+            "--time-scale",
+            str(LOCAL_TIME_SCALE),
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

@@ -1,7 +1,8 @@
 """The `hybridnet` console script in a development checkout: the product's commands (shared.cli)
 plus the development ones that run the simulated network locally.
 
-    hybridnet sim   --spec FILE [--port N] [--empty]   the Azure simulator (ARM + managed identity)
+    hybridnet sim   --spec FILE [--port N] [--empty] [--time-scale X]   the Azure simulator (ARM +
+                    managed identity; operations take Azure's time x X, 1 = real time)
     hybridnet serve [--port 7071]                       the local Functions host for function_app.app
     hybridnet up    [--spec FILE] [--set NAME=VALUE]    Azurite + simulator + host, as `make run` does
 """

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hybridnet_dev.armsim.control import SimControl
+from hybridnet_dev.armsim.lro import LOCAL_TIME_SCALE
 from hybridnet_dev.azurite import Azurite
 from shared.azure.keyvault import secret_name
 from shared.settings import Settings, SettingsError
@@ -330,7 +331,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         sim_env = {k: v for k, v in os.environ.items() if k not in FOREIGN_CREDENTIALS}
         sim, sim_info = _start_json_process(
-            [sys.executable, "-m", "hybridnet_dev.armsim", "--spec", spec_path],
+            [
+                sys.executable,
+                "-m",
+                "hybridnet_dev.armsim",
+                "--spec",
+                spec_path,
+                "--time-scale",
+                str(LOCAL_TIME_SCALE),
+            ],
             sim_env,
             run_dir / "simulator.log",
             "the Azure simulator",

@@ -124,7 +124,13 @@ GW_ABSENT = frozenset(
         "properties.nat_rules[].properties",
         "properties.nat_rules[].properties.internal_mappings[].address_space",
         "properties.nat_rules[].properties.external_mappings[].address_space",
-        "properties.sku.capacity",
+        "identity",  # a user-assigned identity (certificate authentication): not configured
+        "identity.type",
+        "identity.user_assigned_identities",
+        "properties.virtual_network_gateway_migration_status",  # Basic-IP migration only
+        "properties.virtual_network_gateway_migration_status.phase",
+        "properties.virtual_network_gateway_migration_status.state",
+        "properties.virtual_network_gateway_migration_status.error_message",
         "properties.vpn_client_configuration",
         "properties.vpn_client_configuration.vpn_client_protocols",
         "properties.vpn_client_configuration.vpn_client_root_certificates",
@@ -140,13 +146,13 @@ GW_ABSENT = frozenset(
 
 CASES = [
     Case(
-        "VirtualNetworkGatewayGet.json",
+        "2025-05-01/VirtualNetworkGatewayGet.json",
         "virtualNetworkGateways/hybrid-vpn-gw",
         models.VirtualNetworkGateway,
         absent=GW_ABSENT,
     ),
     Case(
-        "VirtualNetworkGatewayGet.json",
+        "2025-05-01/VirtualNetworkGatewayGet.json",
         "virtualNetworkGateways/hybrid-er-gw",
         models.VirtualNetworkGateway,
         # An ExpressRoute gateway has no VPN type, NAT rules, BGP settings of its own to show.
@@ -167,7 +173,7 @@ CASES = [
     ),
     Case("LocalNetworkGatewayGet.json", "localNetworkGateways/hybrid-onprem-lng", models.LocalNetworkGateway),
     Case(
-        "VirtualNetworkGatewayConnectionGet.json",
+        "2025-05-01/VirtualNetworkGatewayConnectionGet.json",
         "connections/hybrid-vpn-connection",
         models.VirtualNetworkGatewayConnection,
         absent=frozenset(
@@ -180,8 +186,13 @@ CASES = [
                 "properties.gateway_custom_bgp_ip_addresses",
                 "properties.gateway_custom_bgp_ip_addresses[].ip_configuration_id",
                 "properties.gateway_custom_bgp_ip_addresses[].custom_bgp_ip_address",
-                "properties.virtual_network_gateway1.properties",
-                "properties.local_network_gateway2.properties",
+                "properties.certificate_authentication",  # the seed authenticates with a pre-shared key
+                "properties.certificate_authentication.outbound_auth_certificate",
+                "properties.certificate_authentication.inbound_auth_certificate_chain",
+                "properties.certificate_authentication.inbound_auth_certificate_subject_name",
+                "properties.tunnel_properties",
+                "properties.tunnel_properties[].bgp_peering_address",
+                "properties.tunnel_properties[].tunnel_ip_address",
             }
         ),
     ),
@@ -215,6 +226,7 @@ CASES = [
                 "etag",
                 "properties.resourceGuid",
                 "properties.enableDdosProtection",
+                "properties.dhcpOptions",  # Azure-provided DNS: {"dnsServers": []}
                 "properties.subnets[].etag",
                 "properties.subnets[].type",
             }
@@ -224,6 +236,8 @@ CASES = [
                 "etag",
                 "properties.resource_guid",
                 "properties.enable_ddos_protection",
+                "properties.dhcp_options",
+                "properties.dhcp_options.dns_servers",
                 "properties.subnets[].etag",
                 "properties.subnets[].type",
             }

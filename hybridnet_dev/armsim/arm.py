@@ -16,8 +16,8 @@ from aiohttp import web
 
 from hybridnet_dev.armsim.armevents import ACTION, DELETE, WRITE, Caller, Change, caller_from_authorization
 from hybridnet_dev.armsim.ids import PROVIDER, TYPES, ArmError, ResourceId
-from hybridnet_dev.armsim.lro import Kind, Operation
-from hybridnet_dev.armsim.resources import LIST_ALL, WRITABLE
+from hybridnet_dev.armsim.lro import Kind, Operation, Step
+from hybridnet_dev.armsim.resources import LIST_ALL, WRITABLE, check_immutable, references
 from hybridnet_dev.armsim.sim import Simulator, check_key, generate_key
 from hybridnet_dev.armsim.store import Body, page
 from hybridnet_dev.armsim.topics import PATH_PREFIX as TOPICS_PREFIX
@@ -250,20 +250,31 @@ class ArmApi:
                 "The condition specified using HTTP conditional header(s) is not met.",
             )
 
-    def _not_busy(self, rid: ResourceId) -> None:
-        if self.sim.operations.busy(rid) is not None:
+    def _not_busy(self, request: web.Request, rid: ResourceId, *dependent: ResourceId) -> None:
+        """409 while an operation runs on ``rid``, its parent or children, or a resource it depends on
+        (ARM's code and message, e.g. Azure/bicep#5132, azure-rest-api-specs#14473)."""
+        op = self.sim.operations.busy(rid, *dependent)
+        if op is not None:
+            version = request.query.get("api-version", "")
             raise ArmError(
                 409,
                 "AnotherOperationInProgress",
-                f"Another operation on this or dependent resource is in progress. Resource: {rid}. "
-                "Retry the request after the current operation completes.",
+                "Another operation on this or dependent resource is in progress. To retrieve status of the "
+                f"operation use uri: {request.url.origin()}{op.status_path()}?api-version={version}.",
             )
 
     def _start(
-        self, request: web.Request, kind: Kind, rid: ResourceId, region: str, complete: Any
+        self,
+        request: web.Request,
+        kind: Kind,
+        rid: ResourceId,
+        region: str,
+        complete: Any,
+        step: Step | None = None,
     ) -> Operation:
+        """An operation that takes Azure's time for ``step`` on ``rid`` (lro.DURATIONS) at the time scale."""
         fail = bool(request.get(FAIL_LRO, False))
-        return self.sim.operations.start(kind, rid, region, fail, complete)
+        return self.sim.operations.start(kind, rid, region, fail, complete, step=step)
 
     def _change(
         self, request: web.Request, kind: str, subject: str, operation: str, *, http: bool = True
@@ -317,7 +328,11 @@ class ArmApi:
             return self._delete(request, rid)
         incoming = await read_json(request)
         self._precondition(request, record.etag if record else None)
-        self._not_busy(rid)
+        self._not_busy(request, rid, *references(incoming))
+        if record is not None:
+            check_immutable(rid, record.body, incoming)
+            if rid.type == "virtualNetworks":
+                sim.shaper.check_vnet_subnets(rid, record.body, incoming)
         shaped = sim.shaper.shape(rid, incoming, record.body if record else None)
         if rid.type == "connections":
             key = (incoming.get("properties") or {}).get("sharedKey")
@@ -333,11 +348,13 @@ class ArmApi:
             self._set_state(rid, "Failed" if failed else "Succeeded")
             sim.emit(change.finished(not failed))
 
-        op = self._start(request, "put", rid, str(shaped.get("location", "")), complete)
+        op = self._start(
+            request, "put", rid, str(shaped.get("location", "")), complete, "create" if created else "update"
+        )
         return arm_json(
-            sim.shaper.render(record),
+            sim.shaper.render(record, put=True),
             status=201 if created else 200,
-            headers=self._lro_headers(request, op, False),
+            headers={**self._lro_headers(request, op, False), "ETag": record.etag},
         )
 
     async def _patch_tags(self, request: web.Request, rid: ResourceId) -> web.Response:
@@ -346,6 +363,8 @@ class ArmApi:
             raise rid.not_found()
         incoming = await read_json(request)
         self._precondition(request, record.etag)
+        # UpdateTags while a shared-key set runs is refused too (azure-rest-api-specs#14473).
+        self._not_busy(request, rid)
         if not isinstance(incoming, dict):
             raise ArmError(400, "InvalidRequestFormat", "Cannot parse the request.")
         if "tags" in incoming:
@@ -359,7 +378,7 @@ class ArmApi:
         if record is None:
             return web.Response(status=204)
         self._precondition(request, record.etag)
-        self._not_busy(rid)
+        self._not_busy(request, rid)
         self._set_state(rid, "Deleting")
         self.sim.store.touch(rid)
         change = self._change(request, DELETE, str(rid), f"{rid.arm_type}/delete")
@@ -388,7 +407,7 @@ class ArmApi:
             if subnet is None:
                 return web.Response(status=204)
             self._precondition(request, str(subnet.get("etag")))
-            self._not_busy(rid)
+            self._not_busy(request, rid)
             users = sim.shaper.render_subnet(subnet).get("properties", {}).get("ipConfigurations")
             if users:
                 raise ArmError(
@@ -415,9 +434,11 @@ class ArmApi:
             raise self._bad_method(request)
         incoming = await read_json(request)
         self._precondition(request, str(subnet.get("etag")) if subnet else None)
-        self._not_busy(rid)
+        self._not_busy(request, rid, *references(incoming))
         if not isinstance(incoming, dict):
             raise ArmError(400, "InvalidRequestFormat", "Cannot parse the request.")
+        if subnet is not None:
+            sim.shaper.check_subnet_prefix(rid, subnet, incoming)
         new = sim.shaper.shape_subnet(rid, incoming, vnet.body)
         new["properties"]["provisioningState"] = "Updating"
         props = vnet.body["properties"]
@@ -435,10 +456,19 @@ class ArmApi:
             self._set_state(rid, "Failed" if failed else "Succeeded")
             sim.emit(change.finished(not failed))
 
-        op = self._start(request, "put", rid, str(vnet.body.get("location", "")), complete)
+        op = self._start(
+            request,
+            "put",
+            rid,
+            str(vnet.body.get("location", "")),
+            complete,
+            "update" if subnet else "create",
+        )
         status = 200 if subnet is not None else 201
         return arm_json(
-            sim.shaper.render_subnet(new), status=status, headers=self._lro_headers(request, op, False)
+            sim.shaper.render_subnet(new),
+            status=status,
+            headers={**self._lro_headers(request, op, False), "ETag": str(new.get("etag", ""))},
         )
 
     # --- connection shared key ----------------------------------------------------------------------
@@ -460,7 +490,7 @@ class ArmApi:
             return arm_json({"id": "", "value": key})
         incoming = await read_json(request)
         value = check_key((incoming or {}).get("value") if isinstance(incoming, dict) else None)
-        self._not_busy(rid)
+        self._not_busy(request, rid, *references(conn))
         old = physics.key(str(rid))
         physics.set_key(str(rid), value)
         self._set_state(rid, "Updating")
@@ -475,7 +505,7 @@ class ArmApi:
             self._set_state(rid, "Failed" if failed else "Succeeded")
             self.sim.emit(change.finished(not failed))
 
-        op = self._start(request, "put", rid, str(conn.get("location", "")), complete)
+        op = self._start(request, "put", rid, str(conn.get("location", "")), complete, "sharedKey")
         return arm_json({"id": "", "value": value}, status=200, headers=self._lro_headers(request, op, False))
 
     async def _reset_key(self, request: web.Request, rid: ResourceId) -> web.Response:
@@ -486,7 +516,7 @@ class ArmApi:
             raise ArmError(
                 400, "InvalidKeyLength", "keyLength must be an integer from 1 to 128."
             )  # code: sim
-        self._not_busy(rid)
+        self._not_busy(request, rid, *references(conn))
         physics = self.sim.physics
         old = physics.key(str(rid))
         physics.set_key(str(rid), generate_key(length))
@@ -502,7 +532,7 @@ class ArmApi:
             self.sim.emit(change.finished(not failed))
             return None if failed else {"keyLength": length}
 
-        op = self._start(request, "put", rid, str(conn.get("location", "")), complete)
+        op = self._start(request, "put", rid, str(conn.get("location", "")), complete, "sharedKey")
         return web.Response(status=202, headers=self._lro_headers(request, op, True))
 
     # --- gateway actions ----------------------------------------------------------------------------

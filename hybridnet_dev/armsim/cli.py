@@ -10,8 +10,19 @@ from pathlib import Path
 
 import yaml
 
+from hybridnet_dev.armsim.lro import LOCAL_TIME_SCALE
 from hybridnet_dev.armsim.runner import DEFAULT_SUBSCRIPTION, SimulatorInfo, run_forever
 from shared.spec.model import NetworkSpec
+
+
+def _time_scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--time-scale must be a number, not {text!r}") from None
+    if not 0 < value <= 1000:
+        raise argparse.ArgumentTypeError(f"--time-scale must be above 0 and at most 1000, not {text}")
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -28,6 +39,13 @@ def parser() -> argparse.ArgumentParser:
         "--empty", action="store_true", help="seed nothing but the provider's circuits and the appliances"
     )
     p.add_argument("--page-size", type=int, default=50, help="items per page of list operations")
+    p.add_argument(
+        "--time-scale",
+        type=_time_scale,
+        default=1.0,
+        help="multiplies Azure's operation durations (1 = real time: a gateway takes 40 min; "
+        f"`make run` uses {LOCAL_TIME_SCALE}: under a minute)",
+    )
     p.add_argument("--subscription-id", default=DEFAULT_SUBSCRIPTION)
     p.add_argument(
         "--state-dir", default=None, help="where to write the CA file (default: a temporary directory)"
@@ -62,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
                 subscription_id=args.subscription_id,
                 state_dir=args.state_dir,
                 on_ready=ready,
+                time_scale=args.time_scale,
             )
         )
     except KeyboardInterrupt:

@@ -1,15 +1,17 @@
 """Long-running operations: the status monitor behind ``Azure-AsyncOperation`` and ``Location``.
 
-An operation is InProgress when created. The first poll of its status monitor (or its Location) still
-answers InProgress, the next poll finishes it; a timer finishes it anyway after ``max_seconds`` so a
-client that never polls also sees the resource settle. Finishing runs the operation's ``complete``
-callback, which applies the side effect (provisioningState Succeeded/Failed, deletion, action result).
+An operation is InProgress when created and ends when its duration has passed, never sooner: polling
+does not hurry it. Durations are Azure's documented ones (``DURATIONS``, one row per resource type)
+multiplied by the simulator's time scale (1 = real time; tests and ``make run`` use small values).
+Finishing runs the operation's ``complete`` callback, which applies the side effect
+(provisioningState Succeeded/Failed, deletion, action result).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,8 +20,49 @@ from typing import Any, Literal
 from hybridnet_dev.armsim.ids import PROVIDER, ResourceId
 
 Kind = Literal["put", "delete", "action"]
+# What an operation does, for its duration: create, update, delete, sharedKey (set or reset), action.
+Step = Literal["create", "update", "delete", "sharedKey", "action"]
 # complete(failed) -> result body of an action (None for put/delete)
 Completion = Callable[[bool], dict[str, Any] | None]
+
+MINUTE = 60.0
+# Seconds each operation takes in Azure (time scale 1). Sources:
+# - gateways: "Creating a virtual network gateway can take up to 45 minutes to complete"
+#   (learn.microsoft.com/azure/vpn-gateway/vpn-gateway-about-vpngateways); a SKU resize or other gateway
+#   update re-deploys the gateway VMs: 30-45 minutes (the same docs; /work/shared/design/README.md,
+#   "Operation times Azure documents"). ExpressRoute gateways are the same kind of resource (gateway VMs
+#   in the GatewaySubnet, learn.microsoft.com/azure/expressroute/expressroute-about-virtual-network-gateways):
+#   the same row; no separate ExpressRoute timing was found.
+# - connections and their shared key: minutes (design notes; azure-rest-api-specs issue #14473 shows
+#   SetSharedKey/ResetSharedKey still processing, 409 AnotherOperationInProgress, after the call returned).
+# - local network gateways: about a minute; VNets, subnets, NSGs, public IPs, load balancers: seconds.
+# - gateway actions (getLearnedRoutes, getBgpPeerStatus): seconds (POST + 202 + polling).
+DURATIONS: dict[str, dict[Step, float]] = {
+    "virtualNetworkGateways": {
+        "create": 40 * MINUTE,
+        "update": 35 * MINUTE,
+        "delete": 20 * MINUTE,
+        "action": 10.0,
+    },
+    "connections": {"create": 3 * MINUTE, "update": 2 * MINUTE, "sharedKey": 2 * MINUTE, "delete": MINUTE},
+    "localNetworkGateways": {"create": MINUTE, "update": MINUTE, "delete": 30.0},
+    "virtualNetworks": {"create": 10.0, "update": 10.0, "delete": 10.0},
+    "subnets": {"create": 10.0, "update": 10.0, "delete": 10.0},
+    "publicIPAddresses": {"create": 5.0, "update": 5.0, "delete": 5.0},
+    "networkSecurityGroups": {"create": 5.0, "update": 5.0, "delete": 5.0},
+    "loadBalancers": {"create": 10.0, "update": 10.0, "delete": 10.0},
+}
+DEFAULT_SECONDS = 10.0
+# The scale `SimulatorThread` (the tests) uses by default: a 40-minute gateway create takes 0.48 s, a
+# connection update 24 ms; `make run` uses LOCAL_TIME_SCALE (a gateway in under a minute).
+TEST_TIME_SCALE = 0.0002
+LOCAL_TIME_SCALE = 0.02
+
+
+def duration(resource: ResourceId, step: Step) -> float:
+    """Azure's duration, in seconds at time scale 1, of ``step`` on ``resource``."""
+    row = DURATIONS.get(resource.child_type or resource.type, {})
+    return row.get(step, row.get("update", DEFAULT_SECONDS))
 
 
 def _now() -> str:
@@ -39,6 +82,8 @@ class Operation:
     start_time: str = field(default_factory=_now)
     end_time: str | None = None
     result: dict[str, Any] | None = None
+    ends_at: float = 0.0  # time.monotonic() when it finishes
+    step: Step = "update"
 
     def status_path(self) -> str:
         return f"/subscriptions/{self.resource.subscription}/providers/{PROVIDER}/locations/{self.region}/operations/{self.id}"
@@ -63,21 +108,44 @@ class Operation:
 
 
 class Operations:
-    def __init__(self, *, polls_in_progress: int = 1, max_seconds: float = 0.5) -> None:
+    """``time_scale`` multiplies every duration (1 = Azure's real times)."""
+
+    def __init__(self, *, time_scale: float = 1.0) -> None:
+        if not time_scale > 0:
+            raise ValueError(f"the time scale must be a positive number, not {time_scale!r}")
         self._ops: dict[str, Operation] = {}
-        self.polls_in_progress = polls_in_progress
-        self.max_seconds = max_seconds
+        self.time_scale = time_scale
+
+    def seconds(self, resource: ResourceId, step: Step) -> float:
+        """How long ``step`` on ``resource`` takes at this simulator's time scale."""
+        return duration(resource, step) * self.time_scale
 
     def start(
-        self, kind: Kind, resource: ResourceId, region: str, fail: bool, complete: Completion
+        self,
+        kind: Kind,
+        resource: ResourceId,
+        region: str,
+        fail: bool,
+        complete: Completion,
+        *,
+        step: Step | None = None,
     ) -> Operation:
+        step = step or ("delete" if kind == "delete" else "action" if kind == "action" else "update")
+        delay = self.seconds(resource, step)
         op = Operation(
-            str(uuid.uuid4()), kind, resource, region.replace(" ", "").lower() or "eastus", fail, complete
+            str(uuid.uuid4()),
+            kind,
+            resource,
+            region.replace(" ", "").lower() or "eastus",
+            fail,
+            complete,
+            ends_at=time.monotonic() + delay,
+            step=step,
         )
         self._ops[op.id] = op
         try:
-            asyncio.get_running_loop().call_later(self.max_seconds, self.finish, op)
-        except RuntimeError:  # no loop (direct use in a unit test): poll-driven only
+            asyncio.get_running_loop().call_later(delay, self.finish, op)
+        except RuntimeError:  # no loop (direct use in a unit test): finished when polled after its time
             pass
         return op
 
@@ -86,7 +154,7 @@ class Operations:
         if op is None:
             return None
         op.polls += 1
-        if op.status == "InProgress" and op.polls > self.polls_in_progress:
+        if op.status == "InProgress" and time.monotonic() >= op.ends_at:
             self.finish(op)
         return op
 
@@ -97,9 +165,14 @@ class Operations:
         op.end_time = _now()
         op.result = op.complete(op.fail)
 
-    def busy(self, resource: ResourceId) -> Operation | None:
+    def busy(self, *resources: ResourceId) -> Operation | None:
+        """A write in progress on any of ``resources``, on a child of one, or on the parent of one (a
+        subnet write holds its VNet, as ARM's "this or dependent resource")."""
+        keys = {r.key for r in resources} | {r.parent.key for r in resources}
         for op in self._ops.values():
-            if op.status == "InProgress" and op.kind != "action" and op.resource.key == resource.key:
+            if op.status != "InProgress" or op.kind == "action":
+                continue
+            if op.resource.key in keys or op.resource.parent.key in keys:
                 return op
         return None
 

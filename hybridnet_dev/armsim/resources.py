@@ -49,6 +49,117 @@ READ_ONLY_PROPS = (
 GATEWAY_SUBNET = "GatewaySubnet"
 _ip_pool = itertools.count(10)
 
+# Properties that cannot change once the resource exists, per type: (JSON path below "properties", what
+# it is called in the error, error code). Azure answers 400; the codes Azure does not document are the
+# simulator's choice ("code: sim"). Sources: a gateway's type and VPN type cannot change ("An Azure VNet
+# gateway type cannot be changed from policy-based to route-based or the other way. The gateway must be
+# deleted and recreated", learn.microsoft.com/azure/vpn-gateway/vpn-gateway-vpn-faq); a connection is
+# bound to its gateways/peer and type (delete and re-create it to re-point it).
+IMMUTABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "virtualNetworkGateways": (
+        ("gatewayType", "gateway type", "GatewayTypeCannotBeChanged"),  # code: sim
+        ("vpnType", "VPN type", "VpnTypeCannotBeChanged"),  # code: sim
+    ),
+    "connections": (
+        ("connectionType", "connection type", "ConnectionTypeCannotBeChanged"),  # code: sim
+        (
+            "virtualNetworkGateway1.id",
+            "virtual network gateway",
+            "ConnectionGatewayCannotBeChanged",
+        ),  # code: sim
+        (
+            "virtualNetworkGateway2.id",
+            "second virtual network gateway",
+            "ConnectionGatewayCannotBeChanged",
+        ),  # code: sim
+        ("localNetworkGateway2.id", "local network gateway", "ConnectionGatewayCannotBeChanged"),  # code: sim
+        ("peer.id", "ExpressRoute circuit (peer)", "ConnectionPeerCannotBeChanged"),  # code: sim
+    ),
+}
+# Reference fields a body may hold, whose target a write depends on (409 while that target is busy).
+REFERENCE_KEYS = ("subnet", "publicIPAddress", "networkSecurityGroup", "virtualNetworkGateway1",
+                  "virtualNetworkGateway2", "localNetworkGateway2", "peer")  # fmt: skip
+
+
+def _path(body: Any, path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(body, dict):
+            return None
+        body = body.get(part)
+    return body
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, str) and isinstance(b, str):
+        return a.strip("/").lower() == b.strip("/").lower()
+    return bool(a == b)
+
+
+def check_immutable(rid: ResourceId, existing: Body, incoming: Any) -> None:
+    """400 when ``incoming`` changes a property of ``IMMUTABLE`` on an existing resource."""
+    if not isinstance(incoming, dict):
+        return
+    old_props = existing.get("properties") or {}
+    new_props = incoming.get("properties") or {}
+    for path, label, code in IMMUTABLE.get(rid.type, ()):
+        old, new = _path(old_props, path), _path(new_props, path)
+        if new is None or old is None or _same(old, new):
+            continue
+        raise ArmError(
+            400,
+            code,
+            f"The {label} of {rid.arm_type.rsplit('/', 1)[-1][:-1]} {rid} cannot be changed from '{old}' to "
+            f"'{new}' after it is created. Delete the resource and create it again to change it.",
+        )
+
+
+def references(body: Any) -> list[ResourceId]:
+    """Every Microsoft.Network resource ``body`` references (recursively), for dependency checks."""
+    found: list[ResourceId] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                ref = _ref(value) if key in REFERENCE_KEYS else None
+                if ref:
+                    try:
+                        found.append(ResourceId.parse(ref))
+                    except ArmError:
+                        pass
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(body)
+    return found
+
+
+def prefix_in_use(rid: ResourceId, name: str, prefix: str, user: str) -> ArmError:
+    """ARM's answer to removing or changing a prefix that IP configurations use (hashicorp/
+    terraform-provider-azurerm#11211: 400 InUsePrefixCannotBeDeleted)."""
+    return ArmError(
+        400,
+        "InUsePrefixCannotBeDeleted",
+        f"IpPrefix {prefix} on Subnet {name} has active allocations and cannot be deleted.",
+    )
+
+
+def subnet_in_use(rid: ResourceId, name: str, user: str) -> ArmError:
+    return ArmError(
+        400,
+        "InUseSubnetCannotBeDeleted",
+        f"Subnet {name} is in use by {user} and cannot be deleted. In order to delete the subnet, delete all "
+        "the resources within the subnet. See aka.ms/deletesubnet.",
+    )
+
+
+def _prefixes(props: Body) -> set[str]:
+    out = set(props.get("addressPrefixes") or [])
+    if props.get("addressPrefix"):
+        out.add(str(props["addressPrefix"]))
+    return out
+
 
 def missing(path: str) -> ArmError:
     return ArmError(
@@ -138,17 +249,26 @@ class Shaper:
         self._fill_subnet(rid, subnet, validate)
         return subnet
 
-    def render(self, record: Record, *, listing: bool = False) -> Body:
+    def render(self, record: Record, *, listing: bool = False, put: bool = False) -> Body:
+        """The body Azure answers: GET (``listing``: an item of a list; ``put``: a PUT's response)."""
         body = copy.deepcopy(record.body)
         props = body.setdefault("properties", {})
         rtype = record.rid.type
         if rtype == "connections":
-            status = self.physics.connection_status(record)
-            if not listing:  # a LIST omits connectionStatus, as real Azure does
-                props["connectionStatus"] = status
-            ingress, egress = self.physics.traffic(str(record.rid))
-            props["ingressBytesTransferred"] = ingress
-            props["egressBytesTransferred"] = egress
+            # A LIST omits connectionStatus, and a PUT's response has none either (the connection's
+            # CreateOrUpdate example, Microsoft.Network 2025-05-01): only a GET reports it.
+            if put:
+                props["ingressBytesTransferred"] = props["egressBytesTransferred"] = 0
+            else:
+                status = self.physics.connection_status(record)
+                if not listing:
+                    props["connectionStatus"] = status
+                ingress, egress = self.physics.traffic(str(record.rid))
+                props["ingressBytesTransferred"] = ingress
+                props["egressBytesTransferred"] = egress
+            for key in ("virtualNetworkGateway1", "virtualNetworkGateway2", "localNetworkGateway2"):
+                if isinstance(props.get(key), dict):
+                    props[key] = {"id": props[key].get("id"), "properties": {}}
         elif rtype == "virtualNetworks":
             for subnet in props.get("subnets", []) or []:
                 self._render_subnet(subnet)
@@ -156,7 +276,41 @@ class Shaper:
             users = self._ip_configs_referencing("publicIPAddress", str(record.rid))
             if users:
                 props["ipConfiguration"] = {"id": users[0]}
+        elif rtype == "loadBalancers":
+            _lb_back_references(props)
         return body
+
+    def subnet_users(self, subnet_id: str) -> list[str]:
+        return self._ip_configs_referencing("subnet", subnet_id)
+
+    def check_subnet_prefix(self, rid: ResourceId, subnet: Body, incoming: Body) -> None:
+        """A subnet in use keeps its prefixes (400 InUsePrefixCannotBeDeleted)."""
+        users = self.subnet_users(str(rid))
+        if not users:
+            return
+        old = _prefixes(subnet.get("properties") or {})
+        new = _prefixes(incoming.get("properties") or {})
+        for prefix in sorted(old - new):
+            raise prefix_in_use(rid, str(rid.child_name), prefix, users[0])
+
+    def check_vnet_subnets(self, rid: ResourceId, existing: Body, incoming: Any) -> None:
+        """A VNet PUT keeps every subnet in use, with its prefixes."""
+        if not isinstance(incoming, dict):
+            return
+        wanted = {
+            str(s.get("name", "")).lower(): s
+            for s in (incoming.get("properties") or {}).get("subnets") or []
+            if isinstance(s, dict)
+        }
+        for subnet in (existing.get("properties") or {}).get("subnets") or []:
+            name = str(subnet.get("name", ""))
+            srid = ResourceId(rid.subscription, rid.resource_group, rid.type, rid.name, "subnets", name)
+            users = self.subnet_users(str(srid))
+            if not users:
+                continue
+            if name.lower() not in wanted:
+                raise subnet_in_use(srid, name, users[0])
+            self.check_subnet_prefix(srid, subnet, wanted[name.lower()])
 
     def render_subnet(self, subnet: Body) -> Body:
         out = copy.deepcopy(subnet)
@@ -213,6 +367,8 @@ class Shaper:
         props["subnets"] = subnets
         props.setdefault("virtualNetworkPeerings", [])
         props.setdefault("enableDdosProtection", False)
+        # Azure's DHCP options: no custom DNS servers means Azure-provided DNS, shown as an empty list.
+        props.setdefault("dhcpOptions", {"dnsServers": []})
 
     def _fill_subnet(self, rid: ResourceId, subnet: Body, validate: bool) -> None:
         props = subnet["properties"]
@@ -241,6 +397,8 @@ class Shaper:
         props.setdefault("publicIPAllocationMethod", default_method)
         props.setdefault("idleTimeoutInMinutes", 4)
         props.setdefault("ipTags", [])
+        # Without a DDoS plan of its own, a public IP inherits its VNet's protection.
+        props.setdefault("ddosSettings", {"protectionMode": "VirtualNetworkInherited"})
         props.pop("ipConfiguration", None)  # computed on read
         props["ipAddress"] = (
             old.get("ipAddress") or props.get("ipAddress") or f"20.62.{next(_ip_pool) % 250}.{7}"
@@ -284,8 +442,10 @@ class Shaper:
             cfg["properties"].setdefault("privateIPAllocationMethod", "Dynamic")
         sku = props.setdefault("sku", {"name": "VpnGw1" if gtype == "Vpn" else "Standard"})
         sku.setdefault("tier", sku.get("name"))
+        sku["capacity"] = 2  # computed: the gateway's instances (two, active-standby or active-active)
         for key in ("enableBgp", "activeActive", "enablePrivateIpAddress", "disableIPSecReplayProtection"):
             props.setdefault(key, False)
+        props.setdefault("enableHighBandwidthVpnGateway", False)
         props.setdefault("allowVirtualWanTraffic", False)
         props.setdefault("allowRemoteVnetTraffic", False)
         if gtype == "Vpn":
@@ -293,29 +453,37 @@ class Shaper:
             props.setdefault("vpnGatewayGeneration", "Generation1")
             props.setdefault("natRules", [])
             props.setdefault("enableBgpRouteTranslationForNat", False)
-            address = self.physics.gateway_address(body, 1)
-            bgp = props.setdefault("bgpSettings", {})
-            bgp.setdefault("asn", 65515)
-            bgp.setdefault("bgpPeeringAddress", address)
-            bgp.setdefault("peerWeight", 0)
-            if props["ipConfigurations"]:
-                pip = (
-                    self._exists(_ref(props["ipConfigurations"][0]["properties"].get("publicIPAddress")))
-                    or {}
-                )
-                tunnel = pip.get("properties", {}).get("ipAddress")
-                bgp.setdefault(
-                    "bgpPeeringAddresses",
-                    [
-                        {
-                            "ipconfigurationId": props["ipConfigurations"][0]["id"],
-                            "defaultBgpIpAddresses": [address],
-                            "customBgpIpAddresses": [],
-                            "tunnelIpAddresses": [tunnel] if tunnel else [],
-                        }
-                    ],
-                )
-        else:
+        # BGP settings and each IP configuration's addresses are computed from the GatewaySubnet (the
+        # gateway's instances take its last addresses) and the configurations' public IPs.
+        bgp = props.get("bgpSettings") if isinstance(props.get("bgpSettings"), dict) else {}
+        bgp.setdefault("asn", 65515)
+        bgp.setdefault("peerWeight", 0)
+        custom = {
+            str(e.get("ipconfigurationId", "")).lower(): e.get("customBgpIpAddresses") or []
+            for e in bgp.get("bgpPeeringAddresses") or []
+            if isinstance(e, dict)
+        }
+        peering = []
+        for index, cfg in enumerate(props["ipConfigurations"]):
+            address = self.physics.gateway_address(body, index + 1)
+            if props.get("enablePrivateIpAddress"):
+                cfg["properties"]["privateIPAddress"] = address
+            pip = self._exists(_ref(cfg["properties"].get("publicIPAddress"))) or {}
+            tunnel = pip.get("properties", {}).get("ipAddress")
+            peering.append(
+                {
+                    "ipconfigurationId": cfg["id"],
+                    "defaultBgpIpAddresses": [address],
+                    "customBgpIpAddresses": list(custom.get(str(cfg["id"]).lower(), [])),
+                    "tunnelIpAddresses": [tunnel] if tunnel and gtype == "Vpn" else [],
+                }
+            )
+        bgp["bgpPeeringAddress"] = ",".join(p["defaultBgpIpAddresses"][0] for p in peering) or (
+            self.physics.gateway_address(body, 1)
+        )
+        bgp["bgpPeeringAddresses"] = peering
+        props["bgpSettings"] = bgp
+        if gtype != "Vpn":
             props.setdefault("vpnGatewayGeneration", "None")
 
     def _shape_localNetworkGateways(
@@ -370,7 +538,11 @@ class Shaper:
         props.setdefault("usePolicyBasedTrafficSelectors", False)
         props.setdefault("ipsecPolicies", [])
         props.setdefault("trafficSelectorPolicies", [])
+        props.setdefault("ingressNatRules", [])
+        props.setdefault("egressNatRules", [])
         if ctype == "IPsec":
+            props.setdefault("authenticationType", "PSK")
+            props.setdefault("gatewayCustomBgpIpAddresses", [])
             props.setdefault("connectionProtocol", "IKEv2")
             props.setdefault("dpdTimeoutSeconds", 45)
             props.setdefault("useLocalAzureIpAddress", False)
@@ -411,6 +583,10 @@ class Shaper:
                     rid,
                 )
         props["frontendIPConfigurations"] = self._children(rid, frontends, "frontendIPConfigurations")
+        taken = {
+            str((fe.get("properties") or {}).get("privateIPAddress"))
+            for fe in (old.get("frontendIPConfigurations") or []) + frontends
+        }
         for fe in props["frontendIPConfigurations"]:
             fprops = fe["properties"]
             fprops.setdefault(
@@ -418,15 +594,66 @@ class Shaper:
             )
             if fprops.get("subnet") is not None:
                 fprops.setdefault("privateIPAddressVersion", "IPv4")
+                if not fprops.get("privateIPAddress"):  # Dynamic: Azure picks a free address of the subnet
+                    fprops["privateIPAddress"] = self._free_address(fprops["subnet"], taken, fe, old)
         for child in ("backendAddressPools", "loadBalancingRules", "probes", "inboundNatRules"):
             props[child] = self._children(rid, props.get(child), child)
         props.setdefault("inboundNatPools", [])
+
+    def _free_address(self, subnet_ref: Any, taken: set[str], frontend: Body, old: Body) -> str | None:
+        for previous in old.get("frontendIPConfigurations") or []:
+            if same_id(previous.get("id"), frontend.get("id")):
+                kept = (previous.get("properties") or {}).get("privateIPAddress")
+                if kept:
+                    return str(kept)
+        subnet = self._exists(_ref(subnet_ref)) or {}
+        sprops = subnet.get("properties") or {}
+        prefix = sprops.get("addressPrefix") or (sprops.get("addressPrefixes") or [None])[0]
+        for index in range(4, 4096):  # Azure reserves the first four addresses of a subnet
+            address = _host(prefix, index)
+            if address is None:
+                return None
+            if address not in taken:
+                taken.add(address)
+                return address
+        return None
 
     def _shape_networkSecurityGroups(
         self, rid: ResourceId, body: Body, props: Body, old: Body, validate: bool
     ) -> None:
         props["securityRules"] = self._children(rid, props.get("securityRules"), "securityRules")
         props["defaultSecurityRules"] = self._children(rid, _default_rules(), "defaultSecurityRules")
+
+
+# Load balancer children that point at others, and the back-reference Azure computes on the target:
+# (child list, reference field, target list, back-reference list on the target).
+LB_BACK_REFERENCES = (
+    ("loadBalancingRules", "frontendIPConfiguration", "frontendIPConfigurations", "loadBalancingRules"),
+    ("loadBalancingRules", "backendAddressPool", "backendAddressPools", "loadBalancingRules"),
+    ("loadBalancingRules", "probe", "probes", "loadBalancingRules"),
+    ("inboundNatRules", "frontendIPConfiguration", "frontendIPConfigurations", "inboundNatRules"),
+)
+
+
+def _lb_back_references(props: Body) -> None:
+    """Frontends, pools and probes list the rules that use them, as Azure returns them."""
+    for source, field, target, back in LB_BACK_REFERENCES:
+        for item in props.get(target) or []:
+            item.setdefault("properties", {}).pop(back, None)
+        for rule in props.get(source) or []:
+            ref = _ref((rule.get("properties") or {}).get(field))
+            for item in props.get(target) or []:
+                if ref and same_id(ref, str(item.get("id", ""))):
+                    item["properties"].setdefault(back, []).append({"id": rule.get("id")})
+
+
+def _host(prefix: str | None, index: int) -> str | None:
+    """The ``index``-th address of a subnet prefix (Azure reserves the first four)."""
+    try:
+        net = ipaddress.ip_network(str(prefix), strict=False)
+    except ValueError:
+        return None
+    return str(net.network_address + index) if net.num_addresses > index + 1 else None
 
 
 def _default_rules() -> list[Body]:

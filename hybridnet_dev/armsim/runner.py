@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from hybridnet_dev.armsim.app import arm_app, control_app, vault_app
+from hybridnet_dev.armsim.lro import TEST_TIME_SCALE
 from hybridnet_dev.armsim.seed import seed
 from hybridnet_dev.armsim.sim import PRINCIPAL_ID, Simulator
 from hybridnet_dev.armsim.tls import server_context
@@ -110,9 +111,14 @@ class _Servers:
 
 
 def _make(
-    spec: NetworkSpec | None, empty: bool, page_size: int, subscription_id: str, state_dir: str | None
+    spec: NetworkSpec | None,
+    empty: bool,
+    page_size: int,
+    subscription_id: str,
+    state_dir: str | None,
+    time_scale: float = 1.0,
 ) -> tuple[Simulator, Path, bool]:
-    sim = Simulator(subscription_id=subscription_id, page_size=page_size)
+    sim = Simulator(subscription_id=subscription_id, page_size=page_size, time_scale=time_scale)
     seed(sim, spec, empty=empty)
     owned = state_dir is None
     path = Path(tempfile.mkdtemp(prefix="armsim-")) if state_dir is None else Path(state_dir)
@@ -124,6 +130,7 @@ class SimulatorThread:
 
     Use as a context manager (``with SimulatorThread(spec) as s: s.info.arm_url``) or call
     :meth:`start` / :meth:`stop`. ``.sim`` is the in-process state, for white-box assertions.
+    ``time_scale`` defaults to the tests' scale (lro.TEST_TIME_SCALE: a gateway create in half a second).
     """
 
     def __init__(
@@ -137,8 +144,11 @@ class SimulatorThread:
         subscription_id: str = DEFAULT_SUBSCRIPTION,
         state_dir: str | None = None,
         vault_port: int = 0,
+        time_scale: float = TEST_TIME_SCALE,
     ) -> None:
-        self.sim, self._state_dir, self._owned_dir = _make(spec, empty, page_size, subscription_id, state_dir)
+        self.sim, self._state_dir, self._owned_dir = _make(
+            spec, empty, page_size, subscription_id, state_dir, time_scale
+        )
         self._ports = (port, control_port, vault_port)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -207,9 +217,10 @@ async def run_forever(
     state_dir: str | None = None,
     on_ready: Callable[[SimulatorInfo], None] | None = None,
     vault_port: int = 0,
+    time_scale: float = 1.0,
 ) -> None:
     """Serve until SIGTERM/SIGINT (or cancellation); ``on_ready`` gets the info once listening."""
-    sim, path, owned = _make(spec, empty, page_size, subscription_id, state_dir)
+    sim, path, owned = _make(spec, empty, page_size, subscription_id, state_dir, time_scale)
     servers = _Servers(sim, path)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -61,8 +61,14 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 class Simulator:
     def __init__(
-        self, *, subscription_id: str, page_size: int = 50, identity_header: str | None = None
+        self,
+        *,
+        subscription_id: str,
+        page_size: int = 50,
+        identity_header: str | None = None,
+        time_scale: float = 1.0,
     ) -> None:
+        """``time_scale`` multiplies Azure's operation durations (lro.DURATIONS): 1 is real time."""
         self.subscription_id = subscription_id
         self.page_size = max(1, page_size)
         self.identity_header = identity_header or secrets.token_urlsafe(24)
@@ -70,7 +76,7 @@ class Simulator:
         self.store = Store()
         self.physics = Physics(self.store)
         self.shaper = Shaper(self.store, self.physics)
-        self.operations = Operations()
+        self.operations = Operations(time_scale=time_scale)
         self.faults = Faults()
         self.requests: list[dict[str, Any]] = []
         self.eventgrid = EventGrid(subscription_id)

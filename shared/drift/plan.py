@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from shared.drift.desired import DesiredResource, DesiredSite
+from shared.drift.diff import IN_FLIGHT
 from shared.drift.findings import Finding, FindingKind, FixClass
 from shared.drift.observed import ObservedSite
 from shared.drift.resources import RANK, Kind, id_key
@@ -145,6 +146,15 @@ def _updated_body(observed: Mapping[str, Any], fixes: list[Finding]) -> dict[str
     return body
 
 
+def _busy_dependency(resource: DesiredResource | None, observed: ObservedSite) -> str | None:
+    """Which resource ``resource`` depends on has an operation in flight (its provisioning state)."""
+    for dependency in resource.depends_on if resource is not None else ():
+        actual = observed.get(dependency)
+        if actual is not None and actual.provisioning_state in IN_FLIGHT:
+            return f"{actual.kind.value}/{actual.name} is {actual.provisioning_state}"
+    return None
+
+
 def plan(desired: DesiredSite, observed: ObservedSite, findings: list[Finding], mode: Mode) -> Plan:
     planning_mode = Mode.ENFORCE_DISRUPTIVE if mode is Mode.REPORT else mode
     by_id = desired.ids()
@@ -169,6 +179,12 @@ def plan(desired: DesiredSite, observed: ObservedSite, findings: list[Finding], 
     for key, fixes in by_resource.items():
         resource: DesiredResource | None = by_id.get(key)
         fix = max((f.fix for f in fixes), key=CLASS_ORDER.__getitem__)
+        busy = _busy_dependency(resource, observed)
+        if busy is not None:
+            # ARM refuses a write while a resource it depends on is being provisioned (409
+            # AnotherOperationInProgress; a gateway takes 30-45 min): wait for it instead.
+            refused += [Refusal(f, f"waiting: {busy}; the next pass goes on") for f in fixes]
+            continue
         if key in created and resource is not None:
             actions.append(
                 Action(
