@@ -26,7 +26,7 @@ from hybridnet_dev.armsim.eventfilters import deployed_filters, matches
 from hybridnet_dev.armsim.rbac import CONTRACT_PATH, linked_references, load_contract
 from hybridnet_dev.armsim.runner import SimulatorThread
 from tests.helpers import wait_for
-from tests.stack import seed_spec, use_simulator_identity
+from tests.stack import point_app_at, seed_spec, use_simulator_identity
 from tests.test_armsim_eventgrid import Webhook
 
 RG = "hybrid-network-rg"
@@ -442,6 +442,23 @@ def test_the_sdk_retries_429_after_retry_after(sim: SimulatorThread, ctl: SimCon
     assert any(r["status"] == 429 for r in ctl.requests())
 
 
+def test_the_apps_own_client_waits_out_a_429(
+    sim: SimulatorThread, ctl: SimControl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app's client factory (shared.azure.arm) retries a 429 after its Retry-After, as in Azure."""
+    from shared.azure.arm import network_client
+    from shared.settings import Settings
+
+    point_app_at(monkeypatch, sim.info)
+    client = network_client(Settings.from_env())
+    ctl.set_throttle(enabled=True, reads={"capacity": 1, "refillPerSecond": 1})
+    ctl.clear_requests()
+    gateways = [client.virtual_network_gateways.get(RG, "hybrid-vpn-gw").name for _ in range(2)]
+    assert gateways == ["hybrid-vpn-gw"] * 2
+    statuses = [r["status"] for r in ctl.requests()]
+    assert statuses.count(429) >= 1 and statuses[-1] == 200
+
+
 def test_throttling_switches_off(sim: SimulatorThread, ctl: SimControl) -> None:
     ctl.set_throttle(enabled=False, reads={"capacity": 1, "refillPerSecond": 0.01})
     token = app_token()
@@ -531,3 +548,51 @@ def test_a_put_needs_read_for_the_pollers_final_get() -> None:
     assert (
         "Microsoft.Network/virtualNetworks/subnets/read" in load_contract(CONTRACT_PATH)["networkRoleActions"]
     )
+
+
+def test_cli_tunes_throttling_and_takes_a_modified_contract(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from hybridnet_dev.armsim.cli import parse_throttle
+
+    assert parse_throttle("off") is False and parse_throttle("on") is True
+    with pytest.raises(ValueError, match="READS_CAP"):
+        parse_throttle("5:x,1:1")
+    contract = load_contract(CONTRACT_PATH)
+    contract["networkRoleActions"] = ["Microsoft.Network/virtualNetworks/read"]
+    (tmp_path / "contract.json").write_text(json.dumps(contract))
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "hybridnet_dev.armsim", "--spec", "examples/seed-network.yaml"),
+            *("--throttle", "5:1,3:0.5", "--contract", str(tmp_path / "contract.json")),
+        ],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())
+        throttle = requests.get(info["controlUrl"] + "/_sim/throttle", timeout=5).json()
+        assert throttle == {
+            "enabled": True,
+            "reads": {"capacity": 5, "refillPerSecond": 1},
+            "writes": {"capacity": 3, "refillPerSecond": 0.5},
+        }
+        roles = requests.get(info["controlUrl"] + "/_sim/roles", timeout=5).json()
+        app_roles = [
+            r
+            for r in roles
+            if r["principalId"] == info["principalId"] and r["scope"].endswith(f"/resourceGroups/{RG}")
+        ]
+        assert [r["actions"] for r in app_roles] == [["microsoft.network/virtualnetworks/read"]]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
