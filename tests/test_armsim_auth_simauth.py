@@ -596,3 +596,26 @@ def test_cli_tunes_throttling_and_takes_a_modified_contract(tmp_path: Path) -> N
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_every_reference_the_role_joins_is_checked_by_the_simulator() -> None:
+    """The simulator's linked-access table (JSON property names) covers every reference the contract test
+    classifies (shared/azure/permissions.REFERENCES) whose target has a linked action: one table each,
+    kept in step by this test."""
+    from azure.mgmt.network import models
+
+    from hybridnet_dev.armsim.rbac import LINKED_PROPERTIES
+    from shared.azure import permissions
+
+    unchecked = []
+    for name, target in permissions.REFERENCES.items():
+        if target in (permissions.CHILD, permissions.SELF):
+            continue
+        if (permissions.FIELD_ACTIONS.get(name) or permissions.linked_action(target)) is None:
+            continue
+        model, attr = name.split(".")
+        field = next(c.__dict__[attr] for c in getattr(models, model).__mro__ if attr in c.__dict__)
+        rest = field._rest_name_input or attr  # None: the REST name is the attribute's own
+        if rest not in LINKED_PROPERTIES:
+            unchecked.append(f"{name} ({rest})")
+    assert unchecked == []

@@ -6,7 +6,9 @@ an unsigned one, a malformed one or one for another audience gets 401, with ARM'
 ``WWW-Authenticate`` header (``Bearer authorization_uri="https://login.windows.net/", error="invalid_token",
 error_description="..."``, the header azure-core's ARM challenge policy parses). An expired token gets
 ARM's ``ExpiredAuthenticationToken`` ("The access token expiry UTC time '...' is earlier than current UTC
-time '...'."); azure-identity refreshes tokens before ``expires_on``, so well-behaved clients never see it.
+time '...'.", e.g. '6/15/2026 8:22:51 AM', as quoted in microsoft/foundry-dev-tools#461 and
+microsoft/vscode-azureappservice#2483); azure-identity refreshes tokens before ``expires_on``, so
+well-behaved clients never see it.
 """
 
 from __future__ import annotations

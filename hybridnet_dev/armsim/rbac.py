@@ -32,6 +32,8 @@ LINKED_PROPERTIES: dict[str, str | None] = {
     "subnet": None,
     "publicIPAddress": None,
     "publicIPPrefix": None,
+    "linkedPublicIPAddress": None,
+    "servicePublicIPAddress": None,
     "networkSecurityGroup": None,
     "routeTable": None,
     "natGateway": None,
