@@ -619,3 +619,18 @@ def test_every_reference_the_role_joins_is_checked_by_the_simulator() -> None:
         if rest not in LINKED_PROPERTIES:
             unchecked.append(f"{name} ({rest})")
     assert unchecked == []
+
+
+def test_event_evidence_names_the_role_assignment_that_granted_the_write(
+    sim: SimulatorThread, ctl: SimControl, hook: Webhook, app: NetworkManagementClient
+) -> None:
+    ctl.subscribe_events(
+        hook.url, includedEventTypes=["Microsoft.Resources.ResourceWriteSuccess"], retryDelays=[0.05]
+    )
+    lng = app.local_network_gateways.get(RG, "hybrid-onprem-lng")
+    app.local_network_gateways.begin_create_or_update(RG, "hybrid-onprem-lng", lng).result()
+    events = wait_for(lambda: hook.events(), what="the app's write event")
+    evidence = events[0]["data"]["authorization"]["evidence"]
+    assert evidence["principalId"] == sim.info.principal_id
+    assert evidence["role"] == "hybridnet network operator"
+    assert evidence["roleAssignmentScope"] == f"/subscriptions/{sim.info.subscription_id}/resourceGroups/{RG}"

@@ -10,6 +10,7 @@ resource (the control API creates groups as the portal does).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -72,11 +73,12 @@ def _group_exists(sim: Any, sub: str, rg: str) -> bool:
     )
 
 
-def check_request(sim: Any, *, method: str, path: str, version: str, caller: Caller, body: Any) -> None:
+def check_request(sim: Any, *, method: str, path: str, version: str, caller: Caller, body: Any) -> Caller:
+    """The caller with the role that grants the request (what the event's evidence names), or ARM's error."""
     segs = [s for s in path.split("/") if s]
     low = [s.lower() for s in segs]
     if len(segs) < 2 or low[0] != "subscriptions":
-        return  # the router answers InvalidRequestUri
+        return caller  # the router answers InvalidRequestUri
     sub = segs[1]
     if sub.lower() not in sim.subscriptions:
         raise ArmError(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
@@ -92,6 +94,8 @@ def check_request(sim: Any, *, method: str, path: str, version: str, caller: Cal
         apiversions.check(rtype, version, location=location)
     needed = request_action(method, path)
     if needed is not None:
-        sim.rbac.check(caller, needed, body if method == "PUT" else None)
+        granted = sim.rbac.check(caller, needed, body if method == "PUT" else None)
+        caller = replace(caller, role=granted.role, role_scope=granted.scope)
     if len(segs) >= 4 and low[2] == "resourcegroups" and not _group_exists(sim, sub, segs[3]):
         raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{segs[3]}' could not be found.")
+    return caller

@@ -131,7 +131,7 @@ class ArmApi:
             principal=caller.object_id, subscription=subscription, method=request.method
         )
         body = await read_json(request) if request.method == "PUT" and request.can_read_body else None
-        check_request(
+        request[CALLER] = check_request(
             self.sim,
             method=request.method,
             path=request.path,

@@ -45,6 +45,7 @@ class Caller:
     tenant_id: str = TENANT_ID
     principal_type: str = "ServicePrincipal"
     role: str = "Contributor"
+    role_scope: str = ""  # the scope of the role assignment that granted the request ("": the subscription)
     extra_claims: dict[str, str] = field(default_factory=dict)
 
     def claims(self) -> dict[str, str]:
@@ -72,9 +73,11 @@ class Caller:
     def evidence(self, subscription_id: str) -> dict[str, str]:
         return {
             "role": self.role,
-            "roleAssignmentScope": f"/subscriptions/{subscription_id}",
-            "roleAssignmentId": uuid.uuid5(uuid.NAMESPACE_OID, self.object_id).hex,
-            "roleDefinitionId": OWNER_ROLE_ID if self.role == "Owner" else CONTRIBUTOR_ROLE_ID,
+            "roleAssignmentScope": self.role_scope or f"/subscriptions/{subscription_id}",
+            "roleAssignmentId": uuid.uuid5(uuid.NAMESPACE_OID, f"{self.object_id}{self.role_scope}").hex,
+            "roleDefinitionId": {"Owner": OWNER_ROLE_ID, "Contributor": CONTRIBUTOR_ROLE_ID}.get(
+                self.role, uuid.uuid5(uuid.NAMESPACE_OID, self.role).hex
+            ),
             "principalId": self.object_id,
             "principalType": self.principal_type,
         }

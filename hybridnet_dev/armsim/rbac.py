@@ -99,8 +99,13 @@ class Rbac:
     def assign(self, *, principal_id: str, scope: str, actions: list[str], role: str) -> None:
         self.assignments.append(Assignment(principal_id, scope, frozenset(a.lower() for a in actions), role))
 
+    def granting(self, principal_id: str, action: str, scope: str) -> Assignment | None:
+        return next(
+            (a for a in self.assignments if a.principal_id == principal_id and a.grants(action, scope)), None
+        )
+
     def allowed(self, principal_id: str, action: str, scope: str) -> bool:
-        return any(a.principal_id == principal_id and a.grants(action, scope) for a in self.assignments)
+        return self.granting(principal_id, action, scope) is not None
 
     def describe(self) -> list[dict[str, Any]]:
         return [
@@ -108,9 +113,11 @@ class Rbac:
             for a in self.assignments
         ]
 
-    def check(self, caller: Caller, needed: RequestAction, body: Any = None) -> None:
-        """Raise ARM's 403 when the caller lacks the action, or a linked action for ``body``."""
-        if not self.allowed(caller.object_id, needed.action, needed.scope):
+    def check(self, caller: Caller, needed: RequestAction, body: Any = None) -> Assignment:
+        """The assignment that grants the request; ARM's 403 when the caller lacks the action, or a linked
+        action for ``body``."""
+        granted = self.granting(caller.object_id, needed.action, needed.scope)
+        if granted is None:
             raise ArmError(
                 403,
                 "AuthorizationFailed",
@@ -119,7 +126,7 @@ class Rbac:
                 "access was recently granted, please refresh your credentials.",
             )
         if needed.resource_id is None or not isinstance(body, dict):
-            return
+            return granted
         missing = [
             (action, ref)
             for action, ref in linked_references(body, own_id=needed.resource_id)
@@ -136,6 +143,7 @@ class Rbac:
                 f"perform action(s) '{actions}' on the linked scope(s) '{scopes}' (respectively) or the linked "
                 "scope(s) are invalid.",
             )
+        return granted
 
 
 def linked_references(body: dict[str, Any], *, own_id: str) -> list[tuple[str, str]]:
