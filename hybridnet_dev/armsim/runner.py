@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from hybridnet_dev.armsim import access
 from hybridnet_dev.armsim.app import arm_app, control_app, vault_app
 from hybridnet_dev.armsim.lro import TEST_TIME_SCALE
 from hybridnet_dev.armsim.seed import seed
@@ -117,9 +118,14 @@ def _make(
     subscription_id: str,
     state_dir: str | None,
     time_scale: float = 1.0,
+    *,
+    contract_path: Path | None = None,
+    throttle: bool | dict[str, Any] = True,
 ) -> tuple[Simulator, Path, bool]:
     sim = Simulator(subscription_id=subscription_id, page_size=page_size, time_scale=time_scale)
     seed(sim, spec, empty=empty)
+    access.configure(sim, spec, contract_path=contract_path)  # role assignments as deployed
+    sim.throttle.configure(throttle if isinstance(throttle, dict) else {"enabled": throttle})
     owned = state_dir is None
     path = Path(tempfile.mkdtemp(prefix="armsim-")) if state_dir is None else Path(state_dir)
     return sim, path, owned
@@ -145,9 +151,21 @@ class SimulatorThread:
         state_dir: str | None = None,
         vault_port: int = 0,
         time_scale: float = TEST_TIME_SCALE,
+        contract_path: Path | None = None,
+        throttle: bool | dict[str, Any] = True,
     ) -> None:
+        """``time_scale``: Azure's operation durations multiplied by it; ``contract_path``: the app contract
+        whose roles the app identity holds (default: the deployed infra/app-contract.json); ``throttle``:
+        ARM's token buckets on (default) or off."""
         self.sim, self._state_dir, self._owned_dir = _make(
-            spec, empty, page_size, subscription_id, state_dir, time_scale
+            spec,
+            empty,
+            page_size,
+            subscription_id,
+            state_dir,
+            time_scale,
+            contract_path=contract_path,
+            throttle=throttle,
         )
         self._ports = (port, control_port, vault_port)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -218,9 +236,20 @@ async def run_forever(
     on_ready: Callable[[SimulatorInfo], None] | None = None,
     vault_port: int = 0,
     time_scale: float = 1.0,
+    contract_path: Path | None = None,
+    throttle: bool | dict[str, Any] = True,
 ) -> None:
     """Serve until SIGTERM/SIGINT (or cancellation); ``on_ready`` gets the info once listening."""
-    sim, path, owned = _make(spec, empty, page_size, subscription_id, state_dir, time_scale)
+    sim, path, owned = _make(
+        spec,
+        empty,
+        page_size,
+        subscription_id,
+        state_dir,
+        time_scale,
+        contract_path=contract_path,
+        throttle=throttle,
+    )
     servers = _Servers(sim, path)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
