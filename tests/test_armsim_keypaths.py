@@ -28,7 +28,6 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from azure.identity import DefaultAzureCredential
 
 from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.runner import SimulatorThread
@@ -228,7 +227,8 @@ def sim() -> Iterator[SimulatorThread]:
 
 def _get(sim: SimulatorThread, path: str) -> Any:
     info = sim.info
-    token = DefaultAzureCredential().get_token("https://management.azure.com/.default").token
+    # The operator (Owner) reads: the examples' resource groups are outside the app's role.
+    token = SimControl(info.control_url).operator_token()["access_token"]
     resp = requests.get(
         info.arm_url + path,
         params={"api-version": API},
@@ -265,7 +265,8 @@ def _feed(sim: SimulatorThread, case: Case, real: Any) -> str:
     """Put the example's own configuration into the simulator (out of band, under the example's name,
     its ids moved into this subscription and a resource group of its own); its ARM path."""
     prefix = f"/subscriptions/{sim.info.subscription_id}/resourceGroups/{FED_RG}"
-    body = json.loads(json.dumps(real).replace("/subscriptions/subid/resourceGroups/rg1", prefix))
+    text = json.dumps(real).replace("/subscriptions/subid/resourceGroups/rg1", prefix)
+    body = json.loads(text.replace("/subscriptions/subid/", f"/subscriptions/{sim.info.subscription_id}/"))
     ctl = SimControl(sim.info.control_url)
     if case.rtype == "virtualNetworks" and "/subnets/" in case.seeded:
         vnet = body["id"].split("/subnets/")[0]
@@ -322,7 +323,7 @@ def test_connection_put_answer_matches_the_create_example(sim: SimulatorThread) 
         k: v for k, v in body["properties"].items() if k not in ("connectionStatus", "provisioningState")
     }
     body["properties"]["sharedKey"] = "FidelityKey123"
-    token = DefaultAzureCredential().get_token("https://management.azure.com/.default").token
+    token = SimControl(sim.info.control_url).operator_token()["access_token"]
     resp = requests.put(
         sim.info.arm_url + _full(sim, "connections/fidelity-created-connection"),
         params={"api-version": API},
