@@ -76,9 +76,11 @@ def post(
     return call("POST", url, headers={**content, **(headers or {})}, body=body, key=key, timeout=timeout)
 
 
-def post_json(url: str, payload: Any = b"", *, key: str | None = None) -> tuple[int, Any]:
+def post_json(
+    url: str, payload: Any = b"", *, key: str | None = None, timeout: float = 30
+) -> tuple[int, Any]:
     """POST, then (status, the JSON answer): for routes that answer JSON, errors included."""
-    reply = post(url, payload, key=key)
+    reply = post(url, payload, key=key, timeout=timeout)
     return reply.status, reply.json()
 
 

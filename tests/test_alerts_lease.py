@@ -9,14 +9,11 @@ import itertools
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -32,18 +29,10 @@ from shared.services.failover import check_site, check_site_for_alert
 from shared.settings import Settings
 from shared.spec_source import current_spec
 from tests.failover_support import unique_spec
+from tests.helpers import post_json, wait_for
 from tests.stack import CIRCUIT, ROOT, point_app_at, seed_spec
 
 SAMPLE = json.loads((Path(__file__).parent / "fixtures/alerts/common-alert-schema-sample.json").read_text())
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(0.05)
 
 
 # --- the mechanism ----------------------------------------------------------------------------------
@@ -122,17 +111,6 @@ def stack(azurite, tmp_path_factory) -> Iterator[Stack]:
             )
 
 
-def _post(url: str, body: bytes) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
-
-
 def _alert(target: str, condition: str, n: int = 0) -> bytes:
     payload = copy.deepcopy(SAMPLE)
     payload["data"]["essentials"]["alertId"] = (
@@ -157,7 +135,7 @@ def test_500_alerts_in_a_burst_cost_a_few_arm_reads_and_the_last_one_is_still_se
     bodies = [_alert(ids[i % len(ids)], "Fired", i) for i in range(500)]
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=16) as pool:
-        answers = list(pool.map(lambda body: _post(url, body), bodies))
+        answers = list(pool.map(lambda body: post_json(url, body, timeout=60), bodies))
     took = time.monotonic() - started
     assert [status for status, _ in answers] == [200] * 500, answers[:3]
     reads = arm_reads(stack.control)
@@ -171,7 +149,7 @@ def test_500_alerts_in_a_burst_cost_a_few_arm_reads_and_the_last_one_is_still_se
     # earlier check, and the follow-up check records the failover (positive sentinel).
     stack.control.set_circuit(CIRCUIT, up=False)
     try:
-        status, _ = _post(url, _alert(ids[5], "Fired", 501))
+        status, _ = post_json(url, _alert(ids[5], "Fired", 501), timeout=60)
         assert status == 200
         assert wait_for(
             lambda: (

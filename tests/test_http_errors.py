@@ -25,6 +25,8 @@ from shared.azure.table_names import EVENTS_SEEN, table
 from shared.azure.tables import table_service
 from shared.drift.events import OBJECT_ID_CLAIM
 from shared.settings import Settings
+from tests import helpers
+from tests.helpers import Reply
 from tests.stack import RG_ID, ROOT, SUB, point_app_at, seed_spec
 
 ALERT = json.loads((ROOT / "tests/fixtures/alerts/common-alert-schema-sample.json").read_text())
@@ -50,17 +52,19 @@ def stack(azurite) -> Iterator[tuple[LocalHost, SimControl]]:
 
 def call(
     host: LocalHost, method: str, path: str, *, body: bytes | None = None, key: str | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    headers = {"x-functions-key": key or host.info.master_key, "Content-Type": "application/json"}
-    request = urllib.request.Request(f"{host.info.base_url}{path}", data=body, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
+) -> Reply:
+    """A request to the local host, with the master key unless `key` says otherwise."""
+    return helpers.call(
+        method,
+        f"{host.info.base_url}{path}",
+        headers={"Content-Type": "application/json"},
+        body=body,
+        key=key or host.info.master_key,
+        timeout=60,
+    )
 
 
-def json_error(answer: tuple[int, dict[str, str], bytes]) -> dict[str, Any]:
+def json_error(answer: Reply) -> dict[str, Any]:
     """The error document of a non-2xx answer; fails on an empty or non-JSON body (a bare 500)."""
     status, headers, body = answer
     assert status >= 400, (status, body)
@@ -80,7 +84,7 @@ def alert_for(resource_id: str) -> bytes:
 CONNECTION = f"{RG_ID}/connections/hybrid-vpn-connection"
 
 
-def every_route(host: LocalHost) -> dict[str, tuple[int, dict[str, str], bytes]]:
+def every_route(host: LocalHost) -> dict[str, Reply]:
     return {
         "reconcile": call(host, "POST", "/api/reconcile?site=seed&dryRun=true", body=b""),
         "rotate": call(host, "POST", "/api/rotate?site=seed", body=b""),

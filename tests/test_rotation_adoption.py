@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -31,6 +30,7 @@ from shared.report.text import render_text
 from shared.services.rotation import NOT_ENABLED, REPORT_MODE
 from shared.settings import Settings
 from shared.spec import NetworkSpec
+from tests.helpers import post_json, wait_for
 from tests.stack import APPLIANCE, ROOT, SEED_PATH, point_app_at
 from tests.test_rotation_e2e import Rig, same_key
 
@@ -123,14 +123,6 @@ def _queue_drained(rig: Rig) -> bool:
     return queue.get_queue_properties().approximate_message_count == 0
 
 
-def _wait(condition: Callable[[], bool], what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 def test_a_fresh_deploy_adopts_the_key_and_never_changes_azure(make_rig: RigFactory) -> None:
     """Empty tables, empty vault, a key on the connection, default settings; the rotation timer fires
     three times: the key in Azure is unchanged and Key Vault holds it as `active`, tagged adopted."""
@@ -142,17 +134,20 @@ def test_a_fresh_deploy_adopts_the_key_and_never_changes_azure(make_rig: RigFact
         for run in range(3):
             before = len([o for o in host.outputs if o.function == "rotation_timer"])
             _fire_timer(host)
-            _wait(
+            wait_for(
                 lambda before=before: (
                     len([o for o in host.outputs if o.function == "rotation_timer"]) > before
                 ),
-                f"timer run {run} to queue its work",
+                20,
+                what=f"timer run {run} to queue its work",
             )
             if run == 0:
-                _wait(
-                    lambda: load_state(table_service(rig.settings), rig.site.name)[0].adopted_at, "adoption"
+                wait_for(
+                    lambda: load_state(table_service(rig.settings), rig.site.name)[0].adopted_at,
+                    20,
+                    what="adoption",
                 )
-            _wait(lambda: _queue_drained(rig), f"the work of timer run {run} to be handled")
+            wait_for(lambda: _queue_drained(rig), 20, what=f"the work of timer run {run} to be handled")
     same_key(rig.azure_key(), original, "Azure's key is unchanged")
     assert _key_writes(rig) == []
     versions = rig.control.vault_secret_versions(rig.secret, reveal=True)
@@ -217,22 +212,14 @@ def test_a_due_key_of_a_site_not_enabled_is_not_rotated_even_in_enforce_mode(mak
 def test_rotate_over_http_answers_409_with_a_code_unless_forced(make_rig: RigFactory) -> None:
     rig = make_rig(mode="enforce")
 
-    def post(url: str, key: str) -> tuple[int, dict]:
-        request = urllib.request.Request(url, data=b"", method="POST", headers={"x-functions-key": key})
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"{}")
-
     with _host() as host:
         base = f"{host.info.base_url}/api/rotate?site={rig.site.name}"
-        status, body = post(base, host.info.master_key)
+        status, body = post_json(base, key=host.info.master_key, timeout=60)
         assert status == 409 and body["code"] == NOT_ENABLED
         assert "rotation.enabled is false" in body["refused"] and not body["started"]
         same_key(rig.azure_key(), rig.keys[0], "Azure's key is unchanged")
         assert _steps(rig)[0] == "refused"
-        status, body = post(f"{base}&force=true", host.info.master_key)
+        status, body = post_json(f"{base}&force=true", key=host.info.master_key, timeout=60)
         assert status == 202 and body["phase"] == "awaiting-peer" and body["code"] is None
     rig.keys.append(rig.azure_key())
     if rig.keys[-1] == rig.keys[0] or rig.keys[-1] in json.dumps(body):

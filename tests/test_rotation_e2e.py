@@ -315,32 +315,22 @@ def test_key_drift_is_reported_by_the_reconciler(rig):
 
 
 def test_rotate_on_demand_over_http(rig):
-    import urllib.error
-    import urllib.request
-
     from hybridnet_dev.funchost.server import LocalHost
+    from tests.helpers import post_json
     from tests.stack import ROOT
-
-    def post(url: str, key: str) -> tuple[int, dict]:
-        request = urllib.request.Request(url, data=b"", method="POST", headers={"x-functions-key": key})
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"{}")
 
     with LocalHost("function_app", app_dir=str(ROOT), port=0, enable_timers=False) as host:
         base, info = f"{host.info.base_url}/api/rotate", host.info
-        assert post(f"{base}?site={rig.site.name}", info.function_key)[0] == 401  # admin level only
-        assert post(f"{base}", info.master_key)[0] == 400
-        assert post(f"{base}?site={rig.site.name}&force=maybe", info.master_key)[0] == 400
-        status, body = post(f"{base}?site=atlantis", info.master_key)
+        assert post_json(f"{base}?site={rig.site.name}", key=info.function_key)[0] == 401  # admin level only
+        assert post_json(f"{base}", key=info.master_key)[0] == 400
+        assert post_json(f"{base}?site={rig.site.name}&force=maybe", key=info.master_key)[0] == 400
+        status, body = post_json(f"{base}?site=atlantis", key=info.master_key)
         assert status == 404 and body["error"]["known"] == [rig.site.name]
         rig.control.set_circuit(CIRCUIT, up=False)
-        status, body = post(f"{base}?site={rig.site.name}", info.master_key)
+        status, body = post_json(f"{base}?site={rig.site.name}", key=info.master_key)
         assert status == 409 and "ExpressRoute" in body["refused"]
         rig.control.set_circuit(CIRCUIT, up=True)
-        status, body = post(f"{base}?site={rig.site.name}", info.master_key)
+        status, body = post_json(f"{base}?site={rig.site.name}", key=info.master_key)
         assert (
             status == 202
             and body["phase"] == "awaiting-peer"
