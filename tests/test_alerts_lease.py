@@ -18,8 +18,6 @@ from pathlib import Path
 import pytest
 
 from hybridnet_dev.armsim.control import SimControl
-from hybridnet_dev.armsim.runner import SimulatorThread
-from hybridnet_dev.funchost.server import LocalHost
 from shared.azure.failover_store import failover_events
 from shared.azure.health_snapshot import health_table
 from shared.azure.tables import table_service
@@ -30,7 +28,7 @@ from shared.settings import Settings
 from shared.spec_source import current_spec
 from tests.failover_support import unique_spec
 from tests.helpers import post_json, wait_for
-from tests.stack import CIRCUIT, ROOT, point_app_at, seed_spec
+from tests.stack import CIRCUIT, app_host, app_on_simulator
 
 SAMPLE = json.loads((Path(__file__).parent / "fixtures/alerts/common-alert-schema-sample.json").read_text())
 
@@ -100,15 +98,8 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(azurite, tmp_path_factory) -> Iterator[Stack]:
     spec_path, _ = unique_spec(tmp_path_factory.mktemp("alert-burst"))
-    with SimulatorThread(seed_spec()) as sim, pytest.MonkeyPatch.context() as env:
-        point_app_at(env, sim.info, storage=azurite.connection_string, spec_path=spec_path)
-        with LocalHost("function_app", app_dir=str(ROOT), port=0, enable_timers=False) as host:
-            yield Stack(
-                host.info.base_url,
-                host.info.function_key,
-                SimControl(sim.info.control_url),
-                Settings.from_env(),
-            )
+    with app_on_simulator(storage=azurite.connection_string, spec_path=spec_path) as app, app_host() as host:
+        yield Stack(host.info.base_url, host.info.function_key, app.control, Settings.from_env())
 
 
 def _alert(target: str, condition: str, n: int = 0) -> bytes:
@@ -166,15 +157,10 @@ def test_500_alerts_in_a_burst_cost_a_few_arm_reads_and_the_last_one_is_still_se
 @pytest.fixture
 def network(azurite, tmp_path) -> Iterator[tuple[Settings, SimControl]]:
     spec_path, _ = unique_spec(tmp_path)
-    with SimulatorThread(seed_spec()) as sim, pytest.MonkeyPatch.context() as env:
-        point_app_at(
-            env,
-            sim.info,
-            storage=azurite.connection_string,
-            spec_path=spec_path,
-            HYBRIDNET_FAILOVER_ALERT_MIN_SECONDS="1",
-        )
-        yield Settings.from_env(), SimControl(sim.info.control_url)
+    with app_on_simulator(
+        storage=azurite.connection_string, spec_path=spec_path, HYBRIDNET_FAILOVER_ALERT_MIN_SECONDS="1"
+    ) as app:
+        yield Settings.from_env(), app.control
 
 
 def test_another_instances_recent_check_is_followed_up_once_its_interval_ends(network):

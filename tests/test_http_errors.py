@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from hybridnet_dev.armsim.control import SimControl
-from hybridnet_dev.armsim.runner import SimulatorThread
 from hybridnet_dev.azurite import Azurite, free_port
 from hybridnet_dev.funchost.server import LocalHost
 from shared.azure.table_names import EVENTS_SEEN, table
@@ -27,7 +26,7 @@ from shared.drift.events import OBJECT_ID_CLAIM
 from shared.settings import Settings
 from tests import helpers
 from tests.helpers import Reply
-from tests.stack import RG_ID, ROOT, SUB, point_app_at, seed_spec
+from tests.stack import RG_ID, ROOT, SUB, app_host, app_on_simulator
 
 ALERT = json.loads((ROOT / "tests/fixtures/alerts/common-alert-schema-sample.json").read_text())
 LNG = f"{RG_ID}/localNetworkGateways/hybrid-onprem-lng"
@@ -36,18 +35,15 @@ PERSON_OID = "5e5e5e5e-6666-7777-8888-999999999999"
 
 @pytest.fixture(scope="module")
 def stack(azurite) -> Iterator[tuple[LocalHost, SimControl]]:
-    with SimulatorThread(seed_spec()) as sim, pytest.MonkeyPatch.context() as env:
-        point_app_at(
-            env,
-            sim.info,
-            storage=azurite.connection_string,
-            HYBRIDNET_DRIFT_MODE="report",
-            HYBRIDNET_APP_PRINCIPAL_IDS=sim.info.principal_id,
-            # Every alert here is checked (not coalesced into a check made against another test's storage).
-            HYBRIDNET_FAILOVER_ALERT_MIN_SECONDS="0",
-        )
-        with LocalHost("function_app", app_dir=str(ROOT), port=0, enable_timers=False) as running:
-            yield running, SimControl(sim.info.control_url)
+    with app_on_simulator(
+        storage=azurite.connection_string,
+        HYBRIDNET_DRIFT_MODE="report",
+        # Every alert here is checked (not coalesced into a check made against another test's storage).
+        HYBRIDNET_FAILOVER_ALERT_MIN_SECONDS="0",
+    ) as app:
+        app.env.setenv("HYBRIDNET_APP_PRINCIPAL_IDS", app.sim.principal_id)
+        with app_host() as running:
+            yield running, app.control
 
 
 def call(

@@ -17,7 +17,6 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableServiceClient, UpdateMode
 
 from hybridnet_dev.armsim.control import SimControl
-from hybridnet_dev.armsim.runner import SimulatorThread
 from shared import cli
 from shared.azure.leases import Lease, LeaseLost
 from shared.azure.run_log import latest_runs
@@ -26,7 +25,7 @@ from shared.services.reconciler import SiteBusy, reconcile
 from shared.settings import Settings
 from tests.failover_support import unique_spec
 from tests.helpers import wait_for
-from tests.stack import RG_ID, point_app_at, seed_spec
+from tests.stack import RG_ID, app_on_simulator
 from tests.table_proxy import TableProxy
 
 LNG = f"{RG_ID}/localNetworkGateways/hybrid-onprem-lng"
@@ -151,20 +150,13 @@ def stack(azurite, tmp_path) -> Iterator[Stack]:
     spec_path, site = unique_spec(tmp_path)
     with (
         TableProxy(azurite) as proxy,
-        SimulatorThread(seed_spec()) as sim,
-        pytest.MonkeyPatch.context() as env,
+        app_on_simulator(
+            storage=proxy.connection_string, spec_path=spec_path, HYBRIDNET_LEASE_SECONDS=str(LEASE_SECONDS)
+        ) as app,
     ):
-        point_app_at(
-            env,
-            sim.info,
-            storage=proxy.connection_string,
-            spec_path=spec_path,
-            HYBRIDNET_LEASE_SECONDS=str(LEASE_SECONDS),
-        )
-        control = SimControl(sim.info.control_url)
         yield Stack(
             Settings.from_env(),
-            control,
+            app.control,
             proxy,
             TableServiceClient.from_connection_string(azurite.connection_string),
             site,
