@@ -22,6 +22,9 @@ SEED_PATH = ROOT / "examples/seed-network.yaml"
 SUB = "00000000-0000-0000-0000-000000000000"
 RG_ID = f"/subscriptions/{SUB}/resourceGroups/hybrid-network-rg/providers/Microsoft.Network"
 CIRCUIT = "hybrid-er-circuit"
+LNG = f"{RG_ID}/localNetworkGateways/hybrid-onprem-lng"
+VPN_GATEWAY = f"{RG_ID}/virtualNetworkGateways/hybrid-vpn-gw"
+VPN_CONNECTION = f"{RG_ID}/connections/hybrid-vpn-connection"
 APPLIANCE = "40.50.60.70"
 
 
@@ -84,6 +87,24 @@ def app_on_simulator(
     with SimulatorThread(spec or seed_spec(), empty=empty) as sim, pytest.MonkeyPatch.context() as env:
         point_app_at(env, sim.info, storage=storage, spec_path=spec_path, **settings)
         yield AppOnSimulator(sim.info, SimControl(sim.info.control_url), env)
+
+
+def put_rogue_connection(control: SimControl) -> str:
+    """Someone else's IPsec connection on the seed network's VPN gateway (not in the spec); its id."""
+    rogue = f"{RG_ID}/connections/rogue-tunnel"
+    control.put_resource(
+        rogue,
+        {
+            "location": "eastus",
+            "properties": {
+                "connectionType": "IPsec",
+                "virtualNetworkGateway1": {"id": VPN_GATEWAY},
+                "localNetworkGateway2": {"id": LNG},
+                "sharedKey": "rogue0key",
+            },
+        },
+    )
+    return rogue
 
 
 def app_host() -> LocalHost:

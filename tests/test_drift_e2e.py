@@ -13,11 +13,8 @@ from shared.azure.tables import table_service
 from shared.drift.plan import Mode
 from shared.services.reconciler import SiteBusy, reconcile
 from shared.settings import Settings
-from tests.stack import RG_ID, app_on_simulator
+from tests.stack import LNG, RG_ID, VPN_CONNECTION, VPN_GATEWAY, app_on_simulator, put_rogue_connection
 
-LNG = f"{RG_ID}/localNetworkGateways/hybrid-onprem-lng"
-VPN_CONNECTION = f"{RG_ID}/connections/hybrid-vpn-connection"
-VPN_GATEWAY = f"{RG_ID}/virtualNetworkGateways/hybrid-vpn-gw"
 GATEWAY_SUBNET = f"{RG_ID}/virtualNetworks/hybrid-vnet/subnets/GatewaySubnet"
 
 
@@ -86,19 +83,7 @@ def test_deleted_vpn_connection_is_recreated(network):
 
 def test_rogue_connection_is_reported_and_left_alone(network):
     settings, control = network
-    rogue = f"{RG_ID}/connections/rogue-tunnel"
-    control.put_resource(
-        rogue,
-        {
-            "location": "eastus",
-            "properties": {
-                "connectionType": "IPsec",
-                "virtualNetworkGateway1": {"id": VPN_GATEWAY},
-                "localNetworkGateway2": {"id": LNG},
-                "sharedKey": "rogue0key",
-            },
-        },
-    )
+    put_rogue_connection(control)
     control.clear_requests()
     result = reconcile(settings, "seed", trigger="manual", mode=Mode.ENFORCE_DISRUPTIVE)
     assert [f.kind.value for f in result.findings] == ["unexpected"]

@@ -17,11 +17,10 @@ from shared.drift.events import OBJECT_ID_CLAIM
 from shared.settings import Settings
 from shared.triggers.drift import RECONCILE_QUEUE
 from tests.helpers import post, post_json, wait_for
-from tests.stack import RG_ID, app_host, app_on_simulator
+from tests.stack import LNG, app_host, app_on_simulator
 
 APP_OID = "0a0a0a0a-1111-2222-3333-444444444444"
 PERSON_OID = "5e5e5e5e-6666-7777-8888-999999999999"
-LNG = f"{RG_ID}/localNetworkGateways/hybrid-onprem-lng"
 
 
 @pytest.fixture

@@ -26,12 +26,10 @@ from shared.services.health import health_report
 from shared.services.reconciler import reconcile
 from shared.settings import Settings
 from tests.failover_support import event_row
-from tests.stack import RG_ID, app_host, app_on_simulator
+from tests.stack import LNG, app_host, app_on_simulator, put_rogue_connection
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 VALIDATOR = Draft202012Validator(HEALTH_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
-LNG = f"{RG_ID}/localNetworkGateways/hybrid-onprem-lng"
-VPN_GATEWAY = f"{RG_ID}/virtualNetworkGateways/hybrid-vpn-gw"
 
 
 def _finding(resource: str, severity: str, message: str, field: str | None = None) -> dict:
@@ -221,18 +219,7 @@ def network(azurite) -> Iterator[tuple[Settings, SimControl]]:
 def test_a_real_run_that_fixed_drift_shows_it_fixed_and_the_rest_open(network):
     settings, control = network
     control.patch_resource(LNG, {"localNetworkAddressSpace": {"addressPrefixes": ["10.10.1.0/24"]}})
-    control.put_resource(
-        f"{RG_ID}/connections/rogue-tunnel",
-        {
-            "location": "eastus",
-            "properties": {
-                "connectionType": "IPsec",
-                "virtualNetworkGateway1": {"id": VPN_GATEWAY},
-                "localNetworkGateway2": {"id": LNG},
-                "sharedKey": "rogue0key",
-            },
-        },
-    )
+    put_rogue_connection(control)
     result = reconcile(settings, "seed", trigger="manual", mode=Mode.ENFORCE)
     assert result.outcome == "drift-remains", result.to_json()
     report, _status = health_report(settings)

@@ -26,10 +26,9 @@ from shared.drift.events import OBJECT_ID_CLAIM
 from shared.settings import Settings
 from tests import helpers
 from tests.helpers import Reply
-from tests.stack import RG_ID, ROOT, SUB, app_host, app_on_simulator
+from tests.stack import LNG, RG_ID, ROOT, SUB, app_host, app_on_simulator
 
 ALERT = json.loads((ROOT / "tests/fixtures/alerts/common-alert-schema-sample.json").read_text())
-LNG = f"{RG_ID}/localNetworkGateways/hybrid-onprem-lng"
 PERSON_OID = "5e5e5e5e-6666-7777-8888-999999999999"
 
 

@@ -25,11 +25,9 @@ from shared.services.reconciler import SiteBusy, reconcile
 from shared.settings import Settings
 from tests.failover_support import unique_spec
 from tests.helpers import wait_for
-from tests.stack import RG_ID, app_on_simulator
+from tests.stack import LNG, VPN_CONNECTION, app_on_simulator
 from tests.table_proxy import TableProxy
 
-LNG = f"{RG_ID}/localNetworkGateways/hybrid-onprem-lng"
-VPN_CONNECTION = f"{RG_ID}/connections/hybrid-vpn-connection"
 LEASES = "hybridnetLeases"
 LEASE_SECONDS = 10  # the shortest the settings allow: a stuck lease must clear within it
 

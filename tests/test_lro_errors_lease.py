@@ -18,9 +18,8 @@ from shared.rotation.keygen import generate_shared_key
 from shared.services.reconciler import reconcile
 from shared.settings import Settings
 from tests.failover_support import unique_spec
-from tests.stack import RG_ID, app_on_simulator
+from tests.stack import LNG, app_on_simulator
 
-LNG = f"{RG_ID}/localNetworkGateways/hybrid-onprem-lng"
 OPERATION_ERROR = (
     "the operation ended Failed: InternalServerError: An error occurred while processing the operation"
 )
