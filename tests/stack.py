@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -111,6 +112,16 @@ def app_host() -> LocalHost:
     """function_app on the local Functions host, as `make run` serves it; timers fire only on request
     (`fire_function`)."""
     return LocalHost("function_app", app_dir=str(ROOT), port=0, enable_timers=False)
+
+
+def arm_event_webhook(host: HostInfo) -> str:
+    """Where Event Grid delivers ARM events: the `arm_event` trigger's webhook, with its key."""
+    return f"{host.base_url}/runtime/webhooks/eventgrid?functionName=arm_event&code={host.eventgrid_key}"
+
+
+def deliver_arm_events(host: HostInfo, events: list[dict[str, Any]]) -> int:
+    """Deliver `events` (Event Grid schema) as Event Grid does; the status the host answered."""
+    return post(arm_event_webhook(host), events, headers={"aeg-event-type": "Notification"}).status
 
 
 def fire_function(host: HostInfo, name: str) -> None:

@@ -17,7 +17,7 @@ from shared.drift.events import OBJECT_ID_CLAIM
 from shared.settings import Settings
 from shared.triggers.drift import RECONCILE_QUEUE
 from tests.helpers import post, post_json, wait_for
-from tests.stack import LNG, app_host, app_on_simulator
+from tests.stack import LNG, app_host, app_on_simulator, arm_event_webhook
 
 APP_OID = "0a0a0a0a-1111-2222-3333-444444444444"
 PERSON_OID = "5e5e5e5e-6666-7777-8888-999999999999"
@@ -128,9 +128,8 @@ def test_events_caused_by_the_app_itself_trigger_nothing(host):
 def test_the_simulator_delivers_events_and_the_apps_own_writes_cause_no_loop(host):
     running, control, settings = host
     since = _now()
-    info = running.info
     control.subscribe_events(
-        f"{info.base_url}/runtime/webhooks/eventgrid?functionName=arm_event&code={info.eventgrid_key}",
+        arm_event_webhook(running.info),
         duplicate=True,  # at least once: every batch arrives twice
     )
     control.clear_requests()
@@ -157,9 +156,8 @@ def test_the_simulator_delivers_events_and_the_apps_own_writes_cause_no_loop(hos
 def test_cloudevents_schema_deliveries_queue_the_site_too(host):
     running, control, settings = host
     since = _now()
-    info = running.info
     control.subscribe_events(
-        f"{info.base_url}/runtime/webhooks/eventgrid?functionName=arm_event&code={info.eventgrid_key}",
+        arm_event_webhook(running.info),
         schema="CloudEventSchemaV1_0",
     )
     control.patch_resource(LNG, {"gatewayIpAddress": "40.50.60.96"})

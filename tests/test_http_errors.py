@@ -9,8 +9,6 @@ import copy
 import hashlib
 import json
 import logging
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -26,7 +24,7 @@ from shared.drift.events import OBJECT_ID_CLAIM
 from shared.settings import Settings
 from tests import helpers
 from tests.helpers import Reply
-from tests.stack import LNG, RG_ID, ROOT, SUB, app_host, app_on_simulator
+from tests.stack import LNG, RG_ID, ROOT, SUB, app_host, app_on_simulator, deliver_arm_events
 
 ALERT = json.loads((ROOT / "tests/fixtures/alerts/common-alert-schema-sample.json").read_text())
 PERSON_OID = "5e5e5e5e-6666-7777-8888-999999999999"
@@ -199,21 +197,6 @@ def _arm_event(event_id: str | None) -> dict[str, Any]:
     return event
 
 
-def _deliver(host: LocalHost, events: list[dict[str, Any]]) -> int:
-    info = host.info
-    request = urllib.request.Request(
-        f"{info.base_url}/runtime/webhooks/eventgrid?functionName=arm_event&code={info.eventgrid_key}",
-        data=json.dumps(events).encode(),
-        method="POST",
-        headers={"aeg-event-type": "Notification", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-
-
 def _seen(event_id: str) -> bool:
     key = hashlib.sha256(event_id.encode()).hexdigest()
     seen = table(table_service(Settings.from_env()), EVENTS_SEEN)
@@ -223,12 +206,14 @@ def _seen(event_id: str) -> bool:
 def test_an_event_grid_event_without_an_id_is_rejected_not_recorded_as_none(stack, caplog):
     host, _ = stack
     caplog.set_level(logging.INFO)
-    assert _deliver(host, [_arm_event(None)]) == 500  # the function refused it: Event Grid dead-letters
+    assert (
+        deliver_arm_events(host.info, [_arm_event(None)]) == 500
+    )  # the function refused it: Event Grid dead-letters
     assert not _seen("None")
     logged = [f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records]
     assert any("event with no id rejected" in line for line in logged)
     # Sentinel: a proper event afterwards is handled (recorded as seen).
     good = str(uuid.uuid4())
-    assert _deliver(host, [_arm_event(good)]) == 202
+    assert deliver_arm_events(host.info, [_arm_event(good)]) == 202
     assert _seen(good)
     assert not _seen("None")
