@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableServiceClient
 
+from bench.admin import fire_function
 from bench.many_sites import write_many_sites
 from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.lro import LOCAL_TIME_SCALE
@@ -83,15 +83,8 @@ def timer_pass(
 ) -> tuple[float, list[dict[str, Any]]]:
     """Fire reconcile_timer; (seconds until every site's run is recorded, the runs)."""
     since = datetime.now(UTC).isoformat()
-    request = urllib.request.Request(
-        f"{host.info.base_url}/admin/functions/reconcile_timer",
-        data=b'{"input": ""}',
-        method="POST",
-        headers={"x-functions-key": host.info.master_key, "Content-Type": "application/json"},
-    )
     started = time.perf_counter()
-    with urllib.request.urlopen(request, timeout=30) as response:
-        assert response.status == 202
+    fire_function(host, "reconcile_timer")
     deadline = time.monotonic() + 600
     while True:
         runs = _timer_runs(service, since)

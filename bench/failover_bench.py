@@ -30,6 +30,7 @@ import yaml
 from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableServiceClient
 
+from bench.admin import fire_function
 from bench.many_sites import write_many_sites
 from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.runner import SimulatorInfo, SimulatorThread
@@ -175,15 +176,8 @@ def _fire_and_wait(host: LocalHost, function: str) -> float:
     executed = _Executed(function)
     logging.getLogger("hybridnet_dev.funchost.invoke").addHandler(executed)
     try:
-        request = urllib.request.Request(
-            f"{host.info.base_url}/admin/functions/{function}",
-            data=b'{"input": ""}',
-            method="POST",
-            headers={"x-functions-key": host.info.master_key, "Content-Type": "application/json"},
-        )
         started = time.perf_counter()
-        with urllib.request.urlopen(request, timeout=30) as response:
-            assert response.status == 202
+        fire_function(host, function)
         if not executed.done.wait(120):
             raise TimeoutError(f"{function} did not finish within 120 s")
         return time.perf_counter() - started

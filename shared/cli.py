@@ -8,19 +8,26 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from shared.spec import UnknownSite
+from shared.spec import NetworkSpec, UnknownSite
 from shared.spec.load import SpecError, load_spec_file
 
 Command = Callable[[argparse.Namespace], int]
 
 
-def _validate(args: argparse.Namespace) -> int:
+def _load_spec(file: str, *, advice: str = "") -> NetworkSpec | None:
+    """The spec in `file`, or None once its errors are on stderr (the count, `advice`, one per line)."""
     try:
-        spec = load_spec_file(args.file)
+        return load_spec_file(file)
     except SpecError as exc:
-        print(f"{args.file}: {exc.count} error(s)", file=sys.stderr)
+        print(f"{file}: {exc.count} error(s){advice}", file=sys.stderr)
         for error in exc.errors:
             print(f"  {error}", file=sys.stderr)
+        return None
+
+
+def _validate(args: argparse.Namespace) -> int:
+    spec = _load_spec(args.file)
+    if spec is None:
         return 1
     names = ", ".join(site.name for site in spec.sites)
     print(f"{args.file}: valid ({len(spec.sites)} site(s): {names})")
@@ -166,12 +173,8 @@ def _infra_sites(args: argparse.Namespace) -> int:
 
     from shared.deploy_params import differences, render, sites_document
 
-    try:
-        spec = load_spec_file(args.file)
-    except SpecError as exc:
-        print(f"{args.file}: {len(exc.errors)} error(s); fix the spec first", file=sys.stderr)
-        for error in exc.errors:
-            print(f"  {error}", file=sys.stderr)
+    spec = _load_spec(args.file, advice="; fix the spec first")
+    if spec is None:
         return 1
     expected = sites_document(spec)
     out = Path(args.out)

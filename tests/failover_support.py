@@ -1,5 +1,5 @@
 """Helpers for the failover tests and benchmark (not a test module): a site with a unique name per test
-(so tests share one Azurite), and a TableServiceClient whose HTTP transport counts requests and
+(so tests share one Azurite), a recorded failover event row, and a TableServiceClient whose HTTP transport counts requests and
 injects faults in front of a real Azurite."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,30 @@ def unique_spec(tmp_path: Path) -> tuple[Path, str]:
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(data))
     return path, name
+
+
+def event_row(
+    *, at: datetime, event_id: str, kind: str = "failover", evidence: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """A failover event of site `seed` as the failover store records it, detected by the poll at `at`:
+    a failover goes from ExpressRoute to the VPN, a failback the other way."""
+    from_path, to_path = ("expressroute", "vpn") if kind == "failover" else ("vpn", "expressroute")
+    return {
+        "site": "seed",
+        "eventId": event_id,
+        "kind": kind,
+        "fromPath": from_path,
+        "toPath": to_path,
+        "backupUp": True,
+        "startedAt": at.isoformat(),
+        "detectedAt": at.isoformat(),
+        "detectedBy": "poll",
+        "expressRouteStatus": "NotConnected",
+        "vpnStatus": "Connected",
+        "durationSeconds": None,
+        "evidence": dict(evidence or {}),
+        "detail": "",
+    }
 
 
 def _is_batch(request: Any) -> bool:

@@ -4,11 +4,16 @@ that return the status instead of raising on 4xx/5xx."""
 from __future__ import annotations
 
 import json
+import os
 import ssl
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 T = TypeVar("T")
@@ -76,10 +81,32 @@ def post(
     return call("POST", url, headers={**content, **(headers or {})}, body=body, key=key, timeout=timeout)
 
 
-def post_json(url: str, payload: Any = b"", *, key: str | None = None) -> tuple[int, Any]:
+def post_json(
+    url: str, payload: Any = b"", *, key: str | None = None, timeout: float = 30
+) -> tuple[int, Any]:
     """POST, then (status, the JSON answer): for routes that answer JSON, errors included."""
-    reply = post(url, payload, key=key)
+    reply = post(url, payload, key=key, timeout=timeout)
     return reply.status, reply.json()
+
+
+@contextmanager
+def funchost_process(*, app_dir: str, cwd: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """`python -m hybridnet_dev.funchost --app-dir APP_DIR --port 0` as a developer starts it, with `env`
+    added to this environment; text pipes for stdout and stderr. Killed at the end if still running."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hybridnet_dev.funchost", "--app-dir", app_dir, "--port", "0"],
+        cwd=cwd,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def _lower(items: Any) -> dict[str, str]:

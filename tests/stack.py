@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from hybridnet_dev.armsim.runner import SimulatorInfo
+from hybridnet_dev.armsim.control import SimControl
+from hybridnet_dev.armsim.runner import SimulatorInfo, SimulatorThread
+from hybridnet_dev.funchost.server import HostInfo, LocalHost
 from hybridnet_dev.local_stack import FOREIGN_CREDENTIALS, app_settings
 from shared.spec import NetworkSpec
+from tests.helpers import post
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_PATH = ROOT / "examples/seed-network.yaml"
 SUB = "00000000-0000-0000-0000-000000000000"
 RG_ID = f"/subscriptions/{SUB}/resourceGroups/hybrid-network-rg/providers/Microsoft.Network"
 CIRCUIT = "hybrid-er-circuit"
+LNG = f"{RG_ID}/localNetworkGateways/hybrid-onprem-lng"
+VPN_GATEWAY = f"{RG_ID}/virtualNetworkGateways/hybrid-vpn-gw"
+VPN_CONNECTION = f"{RG_ID}/connections/hybrid-vpn-connection"
 APPLIANCE = "40.50.60.70"
 
 
@@ -53,3 +63,68 @@ def point_app_at(
         values.pop("AzureWebJobsStorage")
     for name, value in values.items():
         env.setenv(name, value)
+
+
+@dataclass(frozen=True)
+class AppOnSimulator:
+    """A running simulator and the app settings pointing at it (`env` undoes them at the end)."""
+
+    sim: SimulatorInfo
+    control: SimControl
+    env: pytest.MonkeyPatch
+
+
+@contextmanager
+def app_on_simulator(
+    *,
+    storage: str | None,
+    spec: NetworkSpec | None = None,
+    empty: bool = False,
+    spec_path: Path = SEED_PATH,
+    **settings: str,
+) -> Iterator[AppOnSimulator]:
+    """The one stack setup: a simulator seeded with `spec` (the seed network; `empty`: none of it
+    deployed) and the app settings of `point_app_at` for as long as the block runs."""
+    with SimulatorThread(spec or seed_spec(), empty=empty) as sim, pytest.MonkeyPatch.context() as env:
+        point_app_at(env, sim.info, storage=storage, spec_path=spec_path, **settings)
+        yield AppOnSimulator(sim.info, SimControl(sim.info.control_url), env)
+
+
+def put_rogue_connection(control: SimControl) -> str:
+    """Someone else's IPsec connection on the seed network's VPN gateway (not in the spec); its id."""
+    rogue = f"{RG_ID}/connections/rogue-tunnel"
+    control.put_resource(
+        rogue,
+        {
+            "location": "eastus",
+            "properties": {
+                "connectionType": "IPsec",
+                "virtualNetworkGateway1": {"id": VPN_GATEWAY},
+                "localNetworkGateway2": {"id": LNG},
+                "sharedKey": "rogue0key",
+            },
+        },
+    )
+    return rogue
+
+
+def app_host() -> LocalHost:
+    """function_app on the local Functions host, as `make run` serves it; timers fire only on request
+    (`fire_function`)."""
+    return LocalHost("function_app", app_dir=str(ROOT), port=0, enable_timers=False)
+
+
+def arm_event_webhook(host: HostInfo) -> str:
+    """Where Event Grid delivers ARM events: the `arm_event` trigger's webhook, with its key."""
+    return f"{host.base_url}/runtime/webhooks/eventgrid?functionName=arm_event&code={host.eventgrid_key}"
+
+
+def deliver_arm_events(host: HostInfo, events: list[dict[str, Any]]) -> int:
+    """Deliver `events` (Event Grid schema) as Event Grid does; the status the host answered."""
+    return post(arm_event_webhook(host), events, headers={"aeg-event-type": "Notification"}).status
+
+
+def fire_function(host: HostInfo, name: str) -> None:
+    """Run a non-HTTP function now through the host's admin endpoint, as the portal's "Test/Run" does."""
+    reply = post(f"{host.base_url}/admin/functions/{name}", {"input": ""}, key=host.master_key)
+    assert reply.status == 202, reply

@@ -9,20 +9,15 @@ import itertools
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from hybridnet_dev.armsim.control import SimControl
-from hybridnet_dev.armsim.runner import SimulatorThread
-from hybridnet_dev.funchost.server import LocalHost
 from shared.azure.failover_store import failover_events
 from shared.azure.health_snapshot import health_table
 from shared.azure.tables import table_service
@@ -32,18 +27,10 @@ from shared.services.failover import check_site, check_site_for_alert
 from shared.settings import Settings
 from shared.spec_source import current_spec
 from tests.failover_support import unique_spec
-from tests.stack import CIRCUIT, ROOT, point_app_at, seed_spec
+from tests.helpers import post_json, wait_for
+from tests.stack import CIRCUIT, app_host, app_on_simulator
 
 SAMPLE = json.loads((Path(__file__).parent / "fixtures/alerts/common-alert-schema-sample.json").read_text())
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(0.05)
 
 
 # --- the mechanism ----------------------------------------------------------------------------------
@@ -111,26 +98,8 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(azurite, tmp_path_factory) -> Iterator[Stack]:
     spec_path, _ = unique_spec(tmp_path_factory.mktemp("alert-burst"))
-    with SimulatorThread(seed_spec()) as sim, pytest.MonkeyPatch.context() as env:
-        point_app_at(env, sim.info, storage=azurite.connection_string, spec_path=spec_path)
-        with LocalHost("function_app", app_dir=str(ROOT), port=0, enable_timers=False) as host:
-            yield Stack(
-                host.info.base_url,
-                host.info.function_key,
-                SimControl(sim.info.control_url),
-                Settings.from_env(),
-            )
-
-
-def _post(url: str, body: bytes) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
+    with app_on_simulator(storage=azurite.connection_string, spec_path=spec_path) as app, app_host() as host:
+        yield Stack(host.info.base_url, host.info.function_key, app.control, Settings.from_env())
 
 
 def _alert(target: str, condition: str, n: int = 0) -> bytes:
@@ -157,7 +126,7 @@ def test_500_alerts_in_a_burst_cost_a_few_arm_reads_and_the_last_one_is_still_se
     bodies = [_alert(ids[i % len(ids)], "Fired", i) for i in range(500)]
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=16) as pool:
-        answers = list(pool.map(lambda body: _post(url, body), bodies))
+        answers = list(pool.map(lambda body: post_json(url, body, timeout=60), bodies))
     took = time.monotonic() - started
     assert [status for status, _ in answers] == [200] * 500, answers[:3]
     reads = arm_reads(stack.control)
@@ -171,7 +140,7 @@ def test_500_alerts_in_a_burst_cost_a_few_arm_reads_and_the_last_one_is_still_se
     # earlier check, and the follow-up check records the failover (positive sentinel).
     stack.control.set_circuit(CIRCUIT, up=False)
     try:
-        status, _ = _post(url, _alert(ids[5], "Fired", 501))
+        status, _ = post_json(url, _alert(ids[5], "Fired", 501), timeout=60)
         assert status == 200
         assert wait_for(
             lambda: (
@@ -188,15 +157,10 @@ def test_500_alerts_in_a_burst_cost_a_few_arm_reads_and_the_last_one_is_still_se
 @pytest.fixture
 def network(azurite, tmp_path) -> Iterator[tuple[Settings, SimControl]]:
     spec_path, _ = unique_spec(tmp_path)
-    with SimulatorThread(seed_spec()) as sim, pytest.MonkeyPatch.context() as env:
-        point_app_at(
-            env,
-            sim.info,
-            storage=azurite.connection_string,
-            spec_path=spec_path,
-            HYBRIDNET_FAILOVER_ALERT_MIN_SECONDS="1",
-        )
-        yield Settings.from_env(), SimControl(sim.info.control_url)
+    with app_on_simulator(
+        storage=azurite.connection_string, spec_path=spec_path, HYBRIDNET_FAILOVER_ALERT_MIN_SECONDS="1"
+    ) as app:
+        yield Settings.from_env(), app.control
 
 
 def test_another_instances_recent_check_is_followed_up_once_its_interval_ends(network):

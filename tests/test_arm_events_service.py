@@ -14,9 +14,8 @@ from shared.drift.events import OBJECT_ID_CLAIM, InvalidEvent
 from shared.services.arm_events import handle_arm_event
 from shared.settings import Settings
 from tests.failover_support import unique_spec
-from tests.stack import RG_ID
+from tests.stack import LNG
 
-LNG = f"{RG_ID}/localNetworkGateways/hybrid-onprem-lng"
 WRITE = "Microsoft.Resources.ResourceWriteSuccess"
 DATA = {"resourceUri": LNG, "claims": {OBJECT_ID_CLAIM: "5e5e5e5e-6666-7777-8888-999999999999"}}
 

@@ -8,22 +8,17 @@ from __future__ import annotations
 import ast
 import inspect
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.runner import SimulatorThread
-from hybridnet_dev.azurite import Azurite
 from shared.azure import clients
 from shared.azure.arm import network_client
 from shared.azure.cloudevents_out import publish
 from shared.azure.keyvault import KeyEscrow
 from shared.azure.tables import table_service
 from shared.settings import Settings
-from tests.stack import point_app_at, seed_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 FACTORY = ROOT / "shared" / "azure" / "clients.py"
@@ -96,30 +91,18 @@ def test_the_user_agent_carries_the_project_version() -> None:
     assert clients.USER_AGENT == f"hybridnet/{project['version']}"
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[SimulatorThread]:
-    with SimulatorThread(seed_spec()) as running:
-        yield running
-
-
-@pytest.fixture()
-def settings(sim: SimulatorThread, azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    point_app_at(monkeypatch, sim.info, storage=azurite.connection_string)
-    return Settings.from_env()
-
-
 def _agents(ctl: SimControl, path_part: str) -> set[str]:
     return {r.get("userAgent", "") for r in ctl.requests() if path_part in r["path"]}
 
 
 def test_arm_key_vault_and_event_grid_requests_carry_the_user_agent(
-    sim: SimulatorThread, settings: Settings
+    seed_sim: SimulatorThread, seed_settings: Settings
 ) -> None:
-    ctl = SimControl(sim.info.control_url)
+    ctl = SimControl(seed_sim.info.control_url)
     ctl.clear_requests()
 
-    list(network_client(settings).virtual_networks.list("hybrid-network-rg"))
-    escrow = KeyEscrow(sim.info.vault_url, settings.arm_ca_bundle, settings.arm_retry_total)
+    list(network_client(seed_settings).virtual_networks.list("hybrid-network-rg"))
+    escrow = KeyEscrow(seed_sim.info.vault_url, seed_settings.arm_ca_bundle, seed_settings.arm_retry_total)
     escrow.versions("ipsec-clients-test")
     event: dict[str, Any] = {
         "specversion": "1.0",
@@ -128,7 +111,7 @@ def test_arm_key_vault_and_event_grid_requests_carry_the_user_agent(
         "type": "Hybridnet.Test",
         "data": {},
     }
-    assert publish(settings, event, what="test event") is True
+    assert publish(seed_settings, event, what="test event") is True
 
     for part in ("/virtualNetworks", "/secrets/ipsec-clients-test", "/eventgrid/topics/"):
         agents = _agents(ctl, part)
@@ -136,13 +119,13 @@ def test_arm_key_vault_and_event_grid_requests_carry_the_user_agent(
         assert all(agent.startswith(f"{clients.USER_AGENT} ") for agent in agents), (part, agents)
 
 
-def test_table_requests_carry_the_user_agent(settings: Settings) -> None:
+def test_table_requests_carry_the_user_agent(seed_settings: Settings) -> None:
     seen: list[str] = []
 
     def hook(request: Any) -> None:
         seen.append(request.http_request.headers.get("User-Agent", ""))
 
-    service = table_service(settings)
+    service = table_service(seed_settings)
     service.create_table_if_not_exists("clientsUserAgent", raw_request_hook=hook)
     list(service.list_tables(raw_request_hook=hook))
     assert len(seen) >= 2

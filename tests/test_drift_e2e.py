@@ -8,28 +8,22 @@ from collections.abc import Iterator
 import pytest
 
 from hybridnet_dev.armsim.control import SimControl
-from hybridnet_dev.armsim.runner import SimulatorThread
 from shared.azure.run_log import latest_runs
 from shared.azure.tables import table_service
 from shared.drift.plan import Mode
 from shared.services.reconciler import SiteBusy, reconcile
 from shared.settings import Settings
-from tests.stack import RG_ID, point_app_at, seed_spec
+from tests.stack import LNG, RG_ID, VPN_CONNECTION, VPN_GATEWAY, app_on_simulator, put_rogue_connection
 
-LNG = f"{RG_ID}/localNetworkGateways/hybrid-onprem-lng"
-VPN_CONNECTION = f"{RG_ID}/connections/hybrid-vpn-connection"
-VPN_GATEWAY = f"{RG_ID}/virtualNetworkGateways/hybrid-vpn-gw"
 GATEWAY_SUBNET = f"{RG_ID}/virtualNetworks/hybrid-vnet/subnets/GatewaySubnet"
 
 
 @pytest.fixture
 def network(azurite) -> Iterator[tuple[Settings, SimControl]]:
     """A freshly seeded simulator per test: every scenario starts in sync."""
-    with SimulatorThread(seed_spec()) as sim, pytest.MonkeyPatch.context() as env:
-        point_app_at(env, sim.info, storage=azurite.connection_string)
-        control = SimControl(sim.info.control_url)
-        control.clear_requests()
-        yield Settings.from_env(), control
+    with app_on_simulator(storage=azurite.connection_string) as app:
+        app.control.clear_requests()
+        yield Settings.from_env(), app.control
 
 
 def writes(control: SimControl) -> list[dict]:
@@ -89,19 +83,7 @@ def test_deleted_vpn_connection_is_recreated(network):
 
 def test_rogue_connection_is_reported_and_left_alone(network):
     settings, control = network
-    rogue = f"{RG_ID}/connections/rogue-tunnel"
-    control.put_resource(
-        rogue,
-        {
-            "location": "eastus",
-            "properties": {
-                "connectionType": "IPsec",
-                "virtualNetworkGateway1": {"id": VPN_GATEWAY},
-                "localNetworkGateway2": {"id": LNG},
-                "sharedKey": "rogue0key",
-            },
-        },
-    )
+    put_rogue_connection(control)
     control.clear_requests()
     result = reconcile(settings, "seed", trigger="manual", mode=Mode.ENFORCE_DISRUPTIVE)
     assert [f.kind.value for f in result.findings] == ["unexpected"]
@@ -190,8 +172,7 @@ def test_two_reconcilers_racing_on_one_site(network):
 
 
 def test_provision_from_an_empty_resource_group(azurite):
-    with SimulatorThread(seed_spec(), empty=True) as sim, pytest.MonkeyPatch.context() as env:
-        point_app_at(env, sim.info, storage=azurite.connection_string)
+    with app_on_simulator(storage=azurite.connection_string, empty=True) as app:
         settings = Settings.from_env()
         result = reconcile(settings, "seed", trigger="manual", mode=Mode.ENFORCE)
         assert result.outcome == "fixed", result.to_json()
@@ -201,7 +182,7 @@ def test_provision_from_an_empty_resource_group(azurite):
             < created.index("hybrid-vpn-gw")
             < created.index("hybrid-vpn-connection")
         )
-        control = SimControl(sim.info.control_url)
+        control = app.control
         control.clear_requests()
         again = reconcile(settings, "seed", trigger="manual", mode=Mode.ENFORCE)
         assert again.outcome == "in-sync" and writes(control) == []

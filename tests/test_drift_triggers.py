@@ -10,7 +10,6 @@ import pytest
 from azure.storage.queue import QueueClient
 
 from hybridnet_dev.armsim.control import SimControl
-from hybridnet_dev.armsim.runner import SimulatorThread
 from hybridnet_dev.funchost.server import LocalHost
 from shared.azure.run_log import latest_runs
 from shared.azure.tables import table_service
@@ -18,26 +17,19 @@ from shared.drift.events import OBJECT_ID_CLAIM
 from shared.settings import Settings
 from shared.triggers.drift import RECONCILE_QUEUE
 from tests.helpers import post, post_json, wait_for
-from tests.stack import RG_ID, ROOT, point_app_at, seed_spec
+from tests.stack import LNG, app_host, app_on_simulator, arm_event_webhook
 
 APP_OID = "0a0a0a0a-1111-2222-3333-444444444444"
 PERSON_OID = "5e5e5e5e-6666-7777-8888-999999999999"
-LNG = f"{RG_ID}/localNetworkGateways/hybrid-onprem-lng"
 
 
 @pytest.fixture
 def host(azurite) -> Iterator[tuple[LocalHost, SimControl, Settings]]:
-    with SimulatorThread(seed_spec()) as sim, pytest.MonkeyPatch.context() as env:
-        point_app_at(
-            env,
-            sim.info,
-            storage=azurite.connection_string,
-            HYBRIDNET_DRIFT_MODE="enforce",
-            HYBRIDNET_APP_PRINCIPAL_IDS=f"{APP_OID},{sim.info.principal_id}",
-        )
+    with app_on_simulator(storage=azurite.connection_string, HYBRIDNET_DRIFT_MODE="enforce") as app:
+        app.env.setenv("HYBRIDNET_APP_PRINCIPAL_IDS", f"{APP_OID},{app.sim.principal_id}")
         # Each test starts with no pending marker and no old runs of its own.
-        with LocalHost("function_app", app_dir=str(ROOT), port=0, enable_timers=False) as running:
-            yield running, SimControl(sim.info.control_url), Settings.from_env()
+        with app_host() as running:
+            yield running, app.control, Settings.from_env()
 
 
 def _runs(settings: Settings, trigger: str, since: str) -> list[dict]:
@@ -136,9 +128,8 @@ def test_events_caused_by_the_app_itself_trigger_nothing(host):
 def test_the_simulator_delivers_events_and_the_apps_own_writes_cause_no_loop(host):
     running, control, settings = host
     since = _now()
-    info = running.info
     control.subscribe_events(
-        f"{info.base_url}/runtime/webhooks/eventgrid?functionName=arm_event&code={info.eventgrid_key}",
+        arm_event_webhook(running.info),
         duplicate=True,  # at least once: every batch arrives twice
     )
     control.clear_requests()
@@ -165,9 +156,8 @@ def test_the_simulator_delivers_events_and_the_apps_own_writes_cause_no_loop(hos
 def test_cloudevents_schema_deliveries_queue_the_site_too(host):
     running, control, settings = host
     since = _now()
-    info = running.info
     control.subscribe_events(
-        f"{info.base_url}/runtime/webhooks/eventgrid?functionName=arm_event&code={info.eventgrid_key}",
+        arm_event_webhook(running.info),
         schema="CloudEventSchemaV1_0",
     )
     control.patch_resource(LNG, {"gatewayIpAddress": "40.50.60.96"})

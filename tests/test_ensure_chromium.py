@@ -45,6 +45,14 @@ def _apt_get_that_installs_chromium(folder: Path, log: Path) -> None:
     )
 
 
+@pytest.fixture()
+def apt_log(bin_dir: Path, tmp_path: Path) -> Path:
+    """An `apt-get` stand-in that installs a `chromium` stand-in; the file its calls are logged to."""
+    log = tmp_path / "apt.log"
+    _apt_get_that_installs_chromium(bin_dir, log)
+    return log
+
+
 def test_make_test_checks_chromium_before_the_suite():
     dry = subprocess.run(["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     lines = dry.stdout.splitlines()
@@ -52,35 +60,31 @@ def test_make_test_checks_chromium_before_the_suite():
     assert lines.index(".ci/ensure-chromium") < lines.index(".venv/bin/pytest")
 
 
-def test_present_chromium_needs_nothing(bin_dir, tmp_path):
-    log = tmp_path / "apt.log"
+def test_present_chromium_needs_nothing(bin_dir, apt_log):
     _stub(bin_dir, "chromium", "exit 0")
-    _apt_get_that_installs_chromium(bin_dir, log)
     done = _run(bin_dir)
     assert done.returncode == 0, done.stderr
-    assert not log.exists()
+    assert not apt_log.exists()
 
 
-def test_root_with_apt_installs_the_debian_package(bin_dir, tmp_path):
-    log = tmp_path / "apt.log"
+def test_root_with_apt_installs_the_debian_package(bin_dir, apt_log):
     _stub(bin_dir, "id", "echo 0")
-    _apt_get_that_installs_chromium(bin_dir, log)
     done = _run(bin_dir)
     assert done.returncode == 0, done.stderr
-    assert log.read_text().splitlines() == ["update -q", "install -y -q chromium"]
+    assert apt_log.read_text().splitlines() == ["update -q", "install -y -q chromium"]
     assert "installing the Debian package" in done.stderr
 
 
-def test_passwordless_sudo_with_apt_installs_it_too(bin_dir, tmp_path):
-    log = tmp_path / "apt.log"
+def test_passwordless_sudo_with_apt_installs_it_too(bin_dir, apt_log):
     _stub(bin_dir, "id", "echo 1000")
     _stub(
-        bin_dir, "sudo", f'[ "$1" = -n ] && shift; [ "$1" = true ] && exit 0; echo "sudo $*" >> {log}; "$@"'
+        bin_dir,
+        "sudo",
+        f'[ "$1" = -n ] && shift; [ "$1" = true ] && exit 0; echo "sudo $*" >> {apt_log}; "$@"',
     )
-    _apt_get_that_installs_chromium(bin_dir, log)
     done = _run(bin_dir)
     assert done.returncode == 0, done.stderr
-    assert log.read_text().splitlines() == [
+    assert apt_log.read_text().splitlines() == [
         "sudo apt-get update -q",
         "update -q",
         "sudo apt-get install -y -q chromium",
@@ -88,15 +92,13 @@ def test_passwordless_sudo_with_apt_installs_it_too(bin_dir, tmp_path):
     ]
 
 
-def test_without_root_it_fails_and_says_exactly_what_to_run(bin_dir, tmp_path):
-    log = tmp_path / "apt.log"
+def test_without_root_it_fails_and_says_exactly_what_to_run(bin_dir, apt_log):
     _stub(bin_dir, "id", "echo 1000")
     _stub(bin_dir, "sudo", "exit 1")  # a password would be needed
-    _apt_get_that_installs_chromium(bin_dir, log)
     done = _run(bin_dir)
     assert done.returncode == 1
     assert "sudo apt-get update && sudo apt-get install -y chromium" in done.stderr
-    assert not log.exists()
+    assert not apt_log.exists()
 
 
 def test_without_apt_it_fails_and_says_what_to_run(bin_dir):

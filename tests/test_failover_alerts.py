@@ -13,8 +13,6 @@ from pathlib import Path
 import pytest
 
 from hybridnet_dev.armsim.control import SimControl
-from hybridnet_dev.armsim.runner import SimulatorThread
-from hybridnet_dev.funchost.server import LocalHost
 from shared.azure.failover_store import failover_events
 from shared.azure.tables import table_service
 from shared.failover.alerts import site_resource_ids
@@ -22,7 +20,7 @@ from shared.settings import Settings
 from shared.spec_source import current_spec
 from tests.failover_support import unique_spec
 from tests.helpers import post_json
-from tests.stack import CIRCUIT, ROOT, point_app_at, seed_spec
+from tests.stack import CIRCUIT, ROOT, app_host, app_on_simulator
 
 SAMPLE = json.loads((Path(__file__).parent / "fixtures/alerts/common-alert-schema-sample.json").read_text())
 
@@ -30,23 +28,15 @@ SAMPLE = json.loads((Path(__file__).parent / "fixtures/alerts/common-alert-schem
 @pytest.fixture(scope="module")
 def stack(azurite, tmp_path_factory) -> Iterator[tuple[str, str, SimControl, Settings]]:
     spec_path, _ = unique_spec(tmp_path_factory.mktemp("alerts"))
-    with SimulatorThread(seed_spec()) as sim, pytest.MonkeyPatch.context() as env:
-        # Each alert here is checked on its own (no minimum interval): what they test is recording exactly
-        # once. Coalescing bursts of alerts: tests/test_alerts_lease.py.
-        point_app_at(
-            env,
-            sim.info,
-            storage=azurite.connection_string,
-            spec_path=spec_path,
-            HYBRIDNET_FAILOVER_ALERT_MIN_SECONDS="0",
-        )
-        with LocalHost("function_app", app_dir=str(ROOT), port=0, enable_timers=False) as host:
-            yield (
-                host.info.base_url,
-                host.info.function_key,
-                SimControl(sim.info.control_url),
-                Settings.from_env(),
-            )
+    # Each alert here is checked on its own (no minimum interval): what they test is recording exactly
+    # once. Coalescing bursts of alerts: tests/test_alerts_lease.py.
+    with (
+        app_on_simulator(
+            storage=azurite.connection_string, spec_path=spec_path, HYBRIDNET_FAILOVER_ALERT_MIN_SECONDS="0"
+        ) as app,
+        app_host() as host,
+    ):
+        yield host.info.base_url, host.info.function_key, app.control, Settings.from_env()
 
 
 def _alert(target: str, condition: str) -> bytes:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hybridnet_dev.armsim.control import SimControl
-from hybridnet_dev.armsim.runner import SimulatorInfo, SimulatorThread
+from hybridnet_dev.armsim.runner import SimulatorInfo
 from shared import cli
 from shared.azure.failover_store import (
     event_entity,
@@ -29,7 +29,7 @@ from shared.settings import Settings
 from shared.spec import Site
 from shared.spec_source import current_spec
 from tests.failover_support import FaultyTransport, faulty_tables, unique_spec
-from tests.stack import APPLIANCE, CIRCUIT, point_app_at, seed_spec
+from tests.stack import APPLIANCE, CIRCUIT, app_on_simulator
 
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -73,19 +73,10 @@ class Net:
 @pytest.fixture
 def net(azurite, tmp_path) -> Iterator[Net]:
     spec_path, _name = unique_spec(tmp_path)
-    with SimulatorThread(seed_spec()) as sim, pytest.MonkeyPatch.context() as env:
-        point_app_at(env, sim.info, storage=azurite.connection_string, spec_path=spec_path)
+    with app_on_simulator(storage=azurite.connection_string, spec_path=spec_path) as app:
         settings = Settings.from_env()
         site = current_spec(settings).sites[0]
-        yield Net(
-            settings,
-            site,
-            SimControl(sim.info.control_url),
-            sim.info,
-            env,
-            azurite.connection_string,
-            Clock(),
-        )
+        yield Net(settings, site, app.control, app.sim, app.env, azurite.connection_string, Clock())
 
 
 def test_circuit_down_is_a_failover_and_back_up_a_failback_with_its_duration(net):

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -16,7 +14,7 @@ import azure.functions as func
 import pytest
 
 from hybridnet_dev.funchost import FunctionHostError, LocalHost
-from tests.helpers import call, wait_for
+from tests.helpers import call, funchost_process, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = str(REPO / "tests" / "funchost_sample")
@@ -341,16 +339,8 @@ def test_manual_eventgrid_invocation_through_admin_api(host: LocalHost, sample: 
 
 
 def test_cli_prints_one_json_line_and_stops_on_sigterm() -> None:
-    env = {**os.environ, "SAMPLE_SCHEDULE": "* * * * * *", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hybridnet_dev.funchost", "--app-dir", "tests/funchost_sample", "--port", "0"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    sample = {"SAMPLE_SCHEDULE": "* * * * * *"}
+    with funchost_process(app_dir="tests/funchost_sample", cwd=REPO, env=sample) as proc:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         info = json.loads(line)
@@ -365,7 +355,3 @@ def test_cli_prints_one_json_line_and_stops_on_sigterm() -> None:
         assert out == ""  # exactly one line on stdout
         assert "GET /sample/sites/x/items 201" in err  # access log on stderr, query (key) never logged
         assert info["functionKey"] not in err
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()

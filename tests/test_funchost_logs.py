@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
-import subprocess
 import sys
 
 from hybridnet_dev.funchost.redact import MASK, KeyRedactingFilter
-from tests.helpers import call
+from tests.helpers import call, funchost_process
 from tests.stack import ROOT
 
 
@@ -31,16 +29,8 @@ def test_keys_and_code_values_are_masked_in_messages_arguments_and_tracebacks():
 
 
 def test_the_host_log_never_contains_a_key_the_app_logged():
-    env = {**os.environ, "SAMPLE_SCHEDULE": "0 0 0 1 1 *", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hybridnet_dev.funchost", "--app-dir", "tests/funchost_sample", "--port", "0"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    sample = {"SAMPLE_SCHEDULE": "0 0 0 1 1 *"}
+    with funchost_process(app_dir="tests/funchost_sample", cwd=ROOT, env=sample) as proc:
         assert proc.stdout is not None
         info = json.loads(proc.stdout.readline())
         base = info["baseUrl"]
@@ -57,7 +47,3 @@ def test_the_host_log_never_contains_a_key_the_app_logged():
         assert "Functions.boom" in err
         for key in keys:
             assert key not in err
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()

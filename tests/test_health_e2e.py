@@ -16,19 +16,17 @@ import urllib.request
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from email.message import Message
 from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
 
 from hybridnet_dev.armsim.control import SimControl
-from hybridnet_dev.armsim.runner import SimulatorThread
-from hybridnet_dev.funchost.server import LocalHost
+from hybridnet_dev.funchost.server import HostInfo
 from shared.report.schema import HEALTH_SCHEMA
 from tests.failover_support import unique_spec
-from tests.helpers import wait_for
-from tests.stack import APPLIANCE, CIRCUIT, RG_ID, point_app_at, seed_spec
+from tests.helpers import Reply, call, wait_for
+from tests.stack import APPLIANCE, CIRCUIT, RG_ID, app_host, app_on_simulator, fire_function
 
 ROOT = Path(__file__).resolve().parent.parent
 VALIDATOR = Draft202012Validator(HEALTH_SCHEMA)
@@ -38,44 +36,32 @@ SECRET = "Kn0wnTestKey4Health7x9Q"
 
 @dataclass
 class Stack:
-    base: str
-    key: str
-    master_key: str
+    host: HostInfo
     control: SimControl
     site: str
     env: pytest.MonkeyPatch
     storage: str
 
-    def url(self, query: str = "") -> str:
-        return f"{self.base}/api/health?code={self.key}{'&' + query if query else ''}"
+    @property
+    def base(self) -> str:
+        return self.host.base_url
 
-    def get(self, query: str = "", accept: str | None = None) -> tuple[int, Message, bytes]:
-        request = urllib.request.Request(self.url(query))
-        if accept:
-            request.add_header("Accept", accept)
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return response.status, response.headers, response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.headers, error.read()
+    def url(self, query: str = "") -> str:
+        return f"{self.host.base_url}/api/health?code={self.host.function_key}{'&' + query if query else ''}"
+
+    def get(self, query: str = "", accept: str | None = None) -> Reply:
+        return call("GET", self.url(query), headers={"Accept": accept} if accept else None, timeout=60)
 
     def report(self, query: str = "") -> tuple[int, dict]:
         status, headers, body = self.get(query)
-        assert headers.get("Content-Type", "").startswith("application/json"), (status, headers, body[:2000])
+        assert headers.get("content-type", "").startswith("application/json"), (status, headers, body[:2000])
         document = json.loads(body)
         if status in (200, 503) and "error" not in document:
             VALIDATOR.validate(document)
         return status, document
 
     def fire_poll(self) -> None:
-        request = urllib.request.Request(
-            f"{self.base}/admin/functions/failover_poll",
-            data=b'{"input": ""}',
-            method="POST",
-            headers={"x-functions-key": self.master_key, "Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            assert response.status == 202
+        fire_function(self.host, "failover_poll")
 
     def arm_requests(self) -> list[dict]:
         return [r for r in self.control.requests() if r["path"].startswith("/subscriptions/")]
@@ -84,27 +70,17 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(azurite, tmp_path_factory) -> Iterator[Stack]:
     spec_path, name = unique_spec(tmp_path_factory.mktemp("health"))
-    with SimulatorThread(seed_spec()) as sim, pytest.MonkeyPatch.context() as env:
-        point_app_at(
-            env,
-            sim.info,
+    with (
+        app_on_simulator(
             storage=azurite.connection_string,
             spec_path=spec_path,
             HYBRIDNET_ARM_RETRY_TOTAL="1",
             HYBRIDNET_HEALTH_CACHE_SECONDS="0",
             HYBRIDNET_HEALTH_REFRESH_MIN_SECONDS="0",
-        )
-        with LocalHost("function_app", app_dir=str(ROOT), port=0, enable_timers=False) as host:
-            info = host.info
-            yield Stack(
-                info.base_url,
-                info.function_key,
-                info.master_key,
-                SimControl(sim.info.control_url),
-                name,
-                env,
-                azurite.connection_string,
-            )
+        ) as app,
+        app_host() as host,
+    ):
+        yield Stack(host.info, app.control, name, app.env, azurite.connection_string)
 
 
 def _connections(site: dict) -> tuple[str | None, str | None]:
@@ -273,12 +249,12 @@ def test_html_by_accept_header_or_format_with_a_strict_csp(stack):
     for query, accept in (("", "text/html,application/xhtml+xml,*/*;q=0.8"), ("format=html", None)):
         status, headers, body = stack.get(query, accept)
         assert status == 200
-        assert headers["Content-Type"].startswith("text/html")
-        csp = headers["Content-Security-Policy"]
+        assert headers["content-type"].startswith("text/html")
+        csp = headers["content-security-policy"]
         assert "default-src 'none'" in csp and "script-src" not in csp
         assert b"Status: HEALTHY" in body
     _status, headers, _body = stack.get("", "*/*")
-    assert headers["Content-Type"].startswith("application/json")
+    assert headers["content-type"].startswith("application/json")
 
 
 def _png_size_and_colors(data: bytes) -> tuple[int, int, int]:

@@ -17,7 +17,6 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from hybridnet_dev.armsim.control import SimControl
-from hybridnet_dev.armsim.runner import SimulatorThread
 from shared.drift.plan import Mode
 from shared.report.build import SiteInputs, build_report
 from shared.report.html import MARK_R, MAX_LANES, render_html, time_zone
@@ -26,12 +25,11 @@ from shared.report.snapshot import merge, site_entry
 from shared.services.health import health_report
 from shared.services.reconciler import reconcile
 from shared.settings import Settings
-from tests.stack import RG_ID, point_app_at, seed_spec
+from tests.failover_support import event_row
+from tests.stack import LNG, app_host, app_on_simulator, put_rogue_connection
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 VALIDATOR = Draft202012Validator(HEALTH_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
-LNG = f"{RG_ID}/localNetworkGateways/hybrid-onprem-lng"
-VPN_GATEWAY = f"{RG_ID}/virtualNetworkGateways/hybrid-vpn-gw"
 
 
 def _finding(resource: str, severity: str, message: str, field: str | None = None) -> dict:
@@ -88,23 +86,7 @@ def _entry(name: str = "seed") -> dict:
 
 
 def _event(at: datetime, kind: str = "failover", n: int = 0) -> dict:
-    from_path, to_path = ("expressroute", "vpn") if kind == "failover" else ("vpn", "expressroute")
-    return {
-        "site": "seed",
-        "eventId": f"e{at.timestamp()}-{n}",
-        "kind": kind,
-        "fromPath": from_path,
-        "toPath": to_path,
-        "backupUp": True,
-        "startedAt": at.isoformat(),
-        "detectedAt": at.isoformat(),
-        "detectedBy": "poll",
-        "expressRouteStatus": "NotConnected",
-        "vpnStatus": "Connected",
-        "durationSeconds": None,
-        "evidence": {},
-        "detail": "",
-    }
+    return event_row(at=at, event_id=f"e{at.timestamp()}-{n}", kind=kind)
 
 
 def _report(run: dict | None = None, events: list[dict] | None = None) -> dict:
@@ -226,32 +208,18 @@ def test_a_burst_beyond_the_lanes_becomes_one_counted_mark():
 
 @pytest.fixture
 def network(azurite) -> Iterator[tuple[Settings, SimControl]]:
-    with SimulatorThread(seed_spec()) as sim, pytest.MonkeyPatch.context() as env:
-        point_app_at(
-            env,
-            sim.info,
-            storage=azurite.connection_string,
-            HYBRIDNET_HEALTH_CACHE_SECONDS="0",
-            HYBRIDNET_HEALTH_REFRESH_MIN_SECONDS="0",
-        )
-        yield Settings.from_env(), SimControl(sim.info.control_url)
+    with app_on_simulator(
+        storage=azurite.connection_string,
+        HYBRIDNET_HEALTH_CACHE_SECONDS="0",
+        HYBRIDNET_HEALTH_REFRESH_MIN_SECONDS="0",
+    ) as app:
+        yield Settings.from_env(), app.control
 
 
 def test_a_real_run_that_fixed_drift_shows_it_fixed_and_the_rest_open(network):
     settings, control = network
     control.patch_resource(LNG, {"localNetworkAddressSpace": {"addressPrefixes": ["10.10.1.0/24"]}})
-    control.put_resource(
-        f"{RG_ID}/connections/rogue-tunnel",
-        {
-            "location": "eastus",
-            "properties": {
-                "connectionType": "IPsec",
-                "virtualNetworkGateway1": {"id": VPN_GATEWAY},
-                "localNetworkGateway2": {"id": LNG},
-                "sharedKey": "rogue0key",
-            },
-        },
-    )
+    put_rogue_connection(control)
     result = reconcile(settings, "seed", trigger="manual", mode=Mode.ENFORCE)
     assert result.outcome == "drift-remains", result.to_json()
     report, _status = health_report(settings)
@@ -304,12 +272,10 @@ def test_the_page_renders_in_headless_chromium_with_its_times_marks_and_statuses
 
 
 def test_the_served_page_shows_times_in_the_apps_time_zone(network, monkeypatch):
-    from hybridnet_dev.funchost.server import LocalHost
     from tests.helpers import call
-    from tests.stack import ROOT
 
     monkeypatch.setenv("WEBSITE_TIME_ZONE", "Europe/Paris")
-    with LocalHost("function_app", app_dir=str(ROOT), port=0, enable_timers=False) as host:
+    with app_host() as host:
         reply = call(
             "GET", f"{host.info.base_url}/api/health?refresh=true&format=html", key=host.info.function_key
         )

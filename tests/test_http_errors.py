@@ -9,8 +9,6 @@ import copy
 import hashlib
 import json
 import logging
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -18,49 +16,48 @@ from typing import Any
 import pytest
 
 from hybridnet_dev.armsim.control import SimControl
-from hybridnet_dev.armsim.runner import SimulatorThread
 from hybridnet_dev.azurite import Azurite, free_port
 from hybridnet_dev.funchost.server import LocalHost
 from shared.azure.table_names import EVENTS_SEEN, table
 from shared.azure.tables import table_service
 from shared.drift.events import OBJECT_ID_CLAIM
 from shared.settings import Settings
-from tests.stack import RG_ID, ROOT, SUB, point_app_at, seed_spec
+from tests import helpers
+from tests.helpers import Reply
+from tests.stack import LNG, RG_ID, ROOT, SUB, app_host, app_on_simulator, deliver_arm_events
 
 ALERT = json.loads((ROOT / "tests/fixtures/alerts/common-alert-schema-sample.json").read_text())
-LNG = f"{RG_ID}/localNetworkGateways/hybrid-onprem-lng"
 PERSON_OID = "5e5e5e5e-6666-7777-8888-999999999999"
 
 
 @pytest.fixture(scope="module")
 def stack(azurite) -> Iterator[tuple[LocalHost, SimControl]]:
-    with SimulatorThread(seed_spec()) as sim, pytest.MonkeyPatch.context() as env:
-        point_app_at(
-            env,
-            sim.info,
-            storage=azurite.connection_string,
-            HYBRIDNET_DRIFT_MODE="report",
-            HYBRIDNET_APP_PRINCIPAL_IDS=sim.info.principal_id,
-            # Every alert here is checked (not coalesced into a check made against another test's storage).
-            HYBRIDNET_FAILOVER_ALERT_MIN_SECONDS="0",
-        )
-        with LocalHost("function_app", app_dir=str(ROOT), port=0, enable_timers=False) as running:
-            yield running, SimControl(sim.info.control_url)
+    with app_on_simulator(
+        storage=azurite.connection_string,
+        HYBRIDNET_DRIFT_MODE="report",
+        # Every alert here is checked (not coalesced into a check made against another test's storage).
+        HYBRIDNET_FAILOVER_ALERT_MIN_SECONDS="0",
+    ) as app:
+        app.env.setenv("HYBRIDNET_APP_PRINCIPAL_IDS", app.sim.principal_id)
+        with app_host() as running:
+            yield running, app.control
 
 
 def call(
     host: LocalHost, method: str, path: str, *, body: bytes | None = None, key: str | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    headers = {"x-functions-key": key or host.info.master_key, "Content-Type": "application/json"}
-    request = urllib.request.Request(f"{host.info.base_url}{path}", data=body, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
+) -> Reply:
+    """A request to the local host, with the master key unless `key` says otherwise."""
+    return helpers.call(
+        method,
+        f"{host.info.base_url}{path}",
+        headers={"Content-Type": "application/json"},
+        body=body,
+        key=key or host.info.master_key,
+        timeout=60,
+    )
 
 
-def json_error(answer: tuple[int, dict[str, str], bytes]) -> dict[str, Any]:
+def json_error(answer: Reply) -> dict[str, Any]:
     """The error document of a non-2xx answer; fails on an empty or non-JSON body (a bare 500)."""
     status, headers, body = answer
     assert status >= 400, (status, body)
@@ -80,7 +77,7 @@ def alert_for(resource_id: str) -> bytes:
 CONNECTION = f"{RG_ID}/connections/hybrid-vpn-connection"
 
 
-def every_route(host: LocalHost) -> dict[str, tuple[int, dict[str, str], bytes]]:
+def every_route(host: LocalHost) -> dict[str, Reply]:
     return {
         "reconcile": call(host, "POST", "/api/reconcile?site=seed&dryRun=true", body=b""),
         "rotate": call(host, "POST", "/api/rotate?site=seed", body=b""),
@@ -200,21 +197,6 @@ def _arm_event(event_id: str | None) -> dict[str, Any]:
     return event
 
 
-def _deliver(host: LocalHost, events: list[dict[str, Any]]) -> int:
-    info = host.info
-    request = urllib.request.Request(
-        f"{info.base_url}/runtime/webhooks/eventgrid?functionName=arm_event&code={info.eventgrid_key}",
-        data=json.dumps(events).encode(),
-        method="POST",
-        headers={"aeg-event-type": "Notification", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-
-
 def _seen(event_id: str) -> bool:
     key = hashlib.sha256(event_id.encode()).hexdigest()
     seen = table(table_service(Settings.from_env()), EVENTS_SEEN)
@@ -224,12 +206,14 @@ def _seen(event_id: str) -> bool:
 def test_an_event_grid_event_without_an_id_is_rejected_not_recorded_as_none(stack, caplog):
     host, _ = stack
     caplog.set_level(logging.INFO)
-    assert _deliver(host, [_arm_event(None)]) == 500  # the function refused it: Event Grid dead-letters
+    assert (
+        deliver_arm_events(host.info, [_arm_event(None)]) == 500
+    )  # the function refused it: Event Grid dead-letters
     assert not _seen("None")
     logged = [f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records]
     assert any("event with no id rejected" in line for line in logged)
     # Sentinel: a proper event afterwards is handled (recorded as seen).
     good = str(uuid.uuid4())
-    assert _deliver(host, [_arm_event(good)]) == 202
+    assert deliver_arm_events(host.info, [_arm_event(good)]) == 202
     assert _seen(good)
     assert not _seen("None")

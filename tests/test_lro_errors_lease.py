@@ -8,7 +8,6 @@ from collections.abc import Iterator
 import pytest
 
 from hybridnet_dev.armsim.control import SimControl
-from hybridnet_dev.armsim.runner import SimulatorThread
 from shared import cli
 from shared.azure.arm import network_client
 from shared.azure.run_log import latest_runs
@@ -19,9 +18,8 @@ from shared.rotation.keygen import generate_shared_key
 from shared.services.reconciler import reconcile
 from shared.settings import Settings
 from tests.failover_support import unique_spec
-from tests.stack import RG_ID, point_app_at, seed_spec
+from tests.stack import LNG, app_on_simulator
 
-LNG = f"{RG_ID}/localNetworkGateways/hybrid-onprem-lng"
 OPERATION_ERROR = (
     "the operation ended Failed: InternalServerError: An error occurred while processing the operation"
 )
@@ -30,15 +28,10 @@ OPERATION_ERROR = (
 @pytest.fixture
 def network(azurite, tmp_path) -> Iterator[tuple[Settings, SimControl, str]]:
     spec_path, site = unique_spec(tmp_path)
-    with SimulatorThread(seed_spec()) as sim, pytest.MonkeyPatch.context() as env:
-        point_app_at(
-            env,
-            sim.info,
-            storage=azurite.connection_string,
-            spec_path=spec_path,
-            HYBRIDNET_ARM_RETRY_TOTAL="0",
-        )
-        yield Settings.from_env(), SimControl(sim.info.control_url), site
+    with app_on_simulator(
+        storage=azurite.connection_string, spec_path=spec_path, HYBRIDNET_ARM_RETRY_TOTAL="0"
+    ) as app:
+        yield Settings.from_env(), app.control, site
 
 
 def test_a_failed_operation_names_its_error_in_the_result_the_run_and_the_cli(network, capsys):

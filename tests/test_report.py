@@ -15,6 +15,7 @@ from shared.report.schema import HEALTH_SCHEMA, SCHEMA_VERSION
 from shared.report.snapshot import merge, site_entry
 from shared.report.text import render_text
 from shared.settings import Settings, SettingsError, schedule_interval
+from tests.failover_support import event_row
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 VALIDATOR = Draft202012Validator(HEALTH_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
@@ -53,23 +54,8 @@ def _entry(name: str, er: str, vpn: str, *, at: datetime = NOW, previous: dict |
     )
 
 
-def _event(kind: str, at: datetime, from_path: str, to_path: str, **evidence: int) -> dict:
-    return {
-        "site": "seed",
-        "eventId": f"id{int(at.timestamp())}",
-        "kind": kind,
-        "fromPath": from_path,
-        "toPath": to_path,
-        "backupUp": True,
-        "startedAt": at.isoformat(),
-        "detectedAt": at.isoformat(),
-        "detectedBy": "poll",
-        "expressRouteStatus": "NotConnected",
-        "vpnStatus": "Connected",
-        "durationSeconds": None,
-        "evidence": dict(evidence),
-        "detail": "",
-    }
+def _event(kind: str, at: datetime, **evidence: int) -> dict:
+    return event_row(at=at, event_id=f"id{int(at.timestamp())}", kind=kind, evidence=evidence)
 
 
 def _run(**open_by_severity: int) -> dict:
@@ -191,20 +177,16 @@ def test_failovers_timeline_last_30_days_and_learned_routes():
         _event(
             "failback",
             NOW - timedelta(hours=1),
-            "vpn",
-            "expressroute",
             onPremRoutesViaExpressRoute=1,
             onPremRoutesViaVpn=0,
         ),
         _event(
             "failover",
             NOW - timedelta(hours=2),
-            "expressroute",
-            "vpn",
             onPremRoutesViaExpressRoute=0,
             onPremRoutesViaVpn=1,
         ),
-        _event("failover", NOW - timedelta(days=40), "expressroute", "vpn"),
+        _event("failover", NOW - timedelta(days=40)),
     ]
     report = _report(_snapshot(_entry("seed", "Connected", "Connected")), [SiteInputs("seed", events=events)])
     failovers = report["sites"][0]["failovers"]
@@ -241,7 +223,7 @@ def test_html_escapes_everything_and_is_self_contained():
             HOSTILE,
             [HOSTILE],
             latest_run=_run(high=1),
-            events=[_event("failover", NOW, "expressroute", "vpn")],
+            events=[_event("failover", NOW)],
         )
     ]
     report = _report(_snapshot(entry), inputs)

@@ -7,32 +7,24 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import azure.functions as func
 import pytest
-import yaml
 
-from hybridnet_dev.armsim.control import SimControl
-from hybridnet_dev.armsim.runner import SimulatorThread
 from hybridnet_dev.azurite import Azurite
-from hybridnet_dev.funchost.server import LocalHost
 from shared.azure.rotation_store import history, load_state
 from shared.azure.tables import table_service
 from shared.report.schema import HEALTH_SCHEMA
 from shared.report.text import render_text
 from shared.services.rotation import NOT_ENABLED, REPORT_MODE
-from shared.settings import Settings
-from shared.spec import NetworkSpec
-from tests.stack import APPLIANCE, ROOT, SEED_PATH, point_app_at
-from tests.test_rotation_e2e import Rig, same_key
+from tests.helpers import post_json, wait_for
+from tests.stack import APPLIANCE, app_host, fire_function
+from tests.test_rotation_e2e import Rig, rotation_rig, same_key
 
 RigFactory = Callable[..., Rig]
 
@@ -41,53 +33,21 @@ RigFactory = Callable[..., Rig]
 def make_rig(azurite: Azurite, tmp_path: Path) -> Iterator[RigFactory]:
     """A fresh simulator with a site of its own; `enabled` writes `rotation.enabled` into the spec (None:
     left out, the default), `mode` sets HYBRIDNET_ROTATION_MODE (None: not set, the default)."""
-    with pytest.MonkeyPatch.context() as env, _Stack() as stack:
+    with ExitStack() as rigs:
 
         def make(*, enabled: bool | None = None, mode: str | None = None) -> Rig:
-            document = yaml.safe_load(SEED_PATH.read_text())
-            document["sites"][0]["name"] = f"adopt-{uuid.uuid4().hex[:8]}"
-            if enabled is not None:
-                document["sites"][0]["rotation"] = {"enabled": enabled}
-            spec_path = tmp_path / "spec.yaml"
-            spec_path.write_text(yaml.safe_dump(document))
-            spec = NetworkSpec.model_validate(document)
-            sim = stack.start(spec)
-            extra = {"HYBRIDNET_ROTATION_MODE": mode} if mode else {}
-            point_app_at(
-                env,
-                sim.info,
-                storage=azurite.connection_string,
-                spec_path=spec_path,
-                HYBRIDNET_ARM_RETRY_TOTAL="0",
-                HYBRIDNET_EVENTS_TOPIC_ENDPOINT=sim.info.topic_endpoint,
-                HYBRIDNET_EVENTS_TOPIC_KEY=sim.info.topic_key,
-                **extra,
+            site = f"adopt-{uuid.uuid4().hex[:8]}"
+            return rigs.enter_context(
+                rotation_rig(
+                    storage=azurite.connection_string,
+                    spec_dir=tmp_path,
+                    site=site,
+                    enabled=enabled,
+                    mode=mode,
+                )
             )
-            if mode is None:
-                env.delenv("HYBRIDNET_ROTATION_MODE", raising=False)
-            rig = Rig(Settings.from_env(), SimControl(sim.info.control_url), spec, [])
-            rig.keys.append(rig.azure_key())
-            return rig
 
         yield make
-
-
-class _Stack:
-    def __init__(self) -> None:
-        self.sims: list[SimulatorThread] = []
-
-    def start(self, spec: NetworkSpec) -> SimulatorThread:
-        sim = SimulatorThread(spec)
-        sim.__enter__()
-        self.sims.append(sim)
-        return sim
-
-    def __enter__(self) -> _Stack:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sim in self.sims:
-            sim.__exit__(None, None, None)
 
 
 def _key_writes(rig: Rig) -> list[dict]:
@@ -98,37 +58,12 @@ def _steps(rig: Rig) -> list[str]:
     return [row["step"] for row in history(table_service(rig.settings), rig.site.name, limit=100)]
 
 
-@contextmanager
-def _host() -> Iterator[LocalHost]:
-    with LocalHost("function_app", app_dir=str(ROOT), port=0, enable_timers=False) as host:
-        yield host
-
-
-def _fire_timer(host: LocalHost) -> None:
-    request = urllib.request.Request(
-        f"{host.info.base_url}/admin/functions/rotation_timer",
-        data=b'{"input": ""}',
-        method="POST",
-        headers={"x-functions-key": host.info.master_key, "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        assert response.status == 202
-
-
 def _queue_drained(rig: Rig) -> bool:
     """Every queued work item was handled: a message is deleted only after its invocation returned."""
     from azure.storage.queue import QueueClient
 
     queue = QueueClient.from_connection_string(rig.settings.tables_connection_string, "hybridnet-rotation")
     return queue.get_queue_properties().approximate_message_count == 0
-
-
-def _wait(condition: Callable[[], bool], what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def test_a_fresh_deploy_adopts_the_key_and_never_changes_azure(make_rig: RigFactory) -> None:
@@ -138,21 +73,24 @@ def test_a_fresh_deploy_adopts_the_key_and_never_changes_azure(make_rig: RigFact
     assert rig.settings.rotation_mode == "report" and not rig.site.rotation.enabled
     original = rig.azure_key()
     rig.control.clear_requests()
-    with _host() as host:
+    with app_host() as host:
         for run in range(3):
             before = len([o for o in host.outputs if o.function == "rotation_timer"])
-            _fire_timer(host)
-            _wait(
+            fire_function(host.info, "rotation_timer")
+            wait_for(
                 lambda before=before: (
                     len([o for o in host.outputs if o.function == "rotation_timer"]) > before
                 ),
-                f"timer run {run} to queue its work",
+                20,
+                what=f"timer run {run} to queue its work",
             )
             if run == 0:
-                _wait(
-                    lambda: load_state(table_service(rig.settings), rig.site.name)[0].adopted_at, "adoption"
+                wait_for(
+                    lambda: load_state(table_service(rig.settings), rig.site.name)[0].adopted_at,
+                    20,
+                    what="adoption",
                 )
-            _wait(lambda: _queue_drained(rig), f"the work of timer run {run} to be handled")
+            wait_for(lambda: _queue_drained(rig), 20, what=f"the work of timer run {run} to be handled")
     same_key(rig.azure_key(), original, "Azure's key is unchanged")
     assert _key_writes(rig) == []
     versions = rig.control.vault_secret_versions(rig.secret, reveal=True)
@@ -217,22 +155,14 @@ def test_a_due_key_of_a_site_not_enabled_is_not_rotated_even_in_enforce_mode(mak
 def test_rotate_over_http_answers_409_with_a_code_unless_forced(make_rig: RigFactory) -> None:
     rig = make_rig(mode="enforce")
 
-    def post(url: str, key: str) -> tuple[int, dict]:
-        request = urllib.request.Request(url, data=b"", method="POST", headers={"x-functions-key": key})
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"{}")
-
-    with _host() as host:
+    with app_host() as host:
         base = f"{host.info.base_url}/api/rotate?site={rig.site.name}"
-        status, body = post(base, host.info.master_key)
+        status, body = post_json(base, key=host.info.master_key, timeout=60)
         assert status == 409 and body["code"] == NOT_ENABLED
         assert "rotation.enabled is false" in body["refused"] and not body["started"]
         same_key(rig.azure_key(), rig.keys[0], "Azure's key is unchanged")
         assert _steps(rig)[0] == "refused"
-        status, body = post(f"{base}&force=true", host.info.master_key)
+        status, body = post_json(f"{base}&force=true", key=host.info.master_key, timeout=60)
         assert status == 202 and body["phase"] == "awaiting-peer" and body["code"] is None
     rig.keys.append(rig.azure_key())
     if rig.keys[-1] == rig.keys[0] or rig.keys[-1] in json.dumps(body):

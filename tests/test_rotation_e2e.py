@@ -7,13 +7,14 @@ import json
 import logging
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import yaml
 
 from hybridnet_dev.armsim.control import SimControl, SimControlError
-from hybridnet_dev.armsim.runner import SimulatorThread
 from shared.azure.arm import network_client
 from shared.azure.keyvault import secret_name, staged_secret_name
 from shared.azure.rotation_store import history, load_state
@@ -23,7 +24,8 @@ from shared.rotation.machine import Phase
 from shared.services.rotation import check_key, rotate_site, rotation_status
 from shared.settings import Settings
 from shared.spec import NetworkSpec
-from tests.stack import APPLIANCE, CIRCUIT, SEED_PATH, point_app_at
+from tests.helpers import post_json, wait_for
+from tests.stack import APPLIANCE, CIRCUIT, SEED_PATH, app_host, app_on_simulator, fire_function
 
 RG = "hybrid-network-rg"
 CONNECTION = "hybrid-vpn-connection"
@@ -93,28 +95,40 @@ class Rig:
         return [v["tags"].get("state") for v in self.versions()]
 
 
-@pytest.fixture
-def rig(azurite, tmp_path) -> Iterator[Rig]:
-    """A fresh simulator and a site name of its own (Azurite is shared by the whole session)."""
+@contextmanager
+def rotation_rig(
+    *, storage: str, spec_dir: Path, site: str, enabled: bool | None, mode: str | None
+) -> Iterator[Rig]:
+    """A fresh simulator and the app pointed at it, for a seed network whose one site is named `site`
+    (Azurite is shared by the whole session). `enabled` writes `rotation.enabled` into the spec (None:
+    left out, the default); `mode` sets HYBRIDNET_ROTATION_MODE (None: not set, the default)."""
     document = yaml.safe_load(SEED_PATH.read_text())
-    document["sites"][0]["name"] = f"seed-{uuid.uuid4().hex[:8]}"
-    document["sites"][0]["rotation"] = {"enabled": True}  # the appliance follows Key Vault
-    spec_path = tmp_path / "spec.yaml"
+    document["sites"][0]["name"] = site
+    if enabled is not None:
+        document["sites"][0]["rotation"] = {"enabled": enabled}
+    spec_path = spec_dir / "spec.yaml"
     spec_path.write_text(yaml.safe_dump(document))
     spec = NetworkSpec.model_validate(document)
-    with SimulatorThread(spec) as sim, pytest.MonkeyPatch.context() as env:
-        point_app_at(
-            env,
-            sim.info,
-            storage=azurite.connection_string,
-            spec_path=spec_path,
-            HYBRIDNET_ARM_RETRY_TOTAL="0",
-            HYBRIDNET_ROTATION_MODE="enforce",
-            HYBRIDNET_EVENTS_TOPIC_ENDPOINT=sim.info.topic_endpoint,
-            HYBRIDNET_EVENTS_TOPIC_KEY=sim.info.topic_key,
-        )
-        rig = Rig(Settings.from_env(), SimControl(sim.info.control_url), spec, [])
+    extra = {"HYBRIDNET_ROTATION_MODE": mode} if mode else {}
+    with app_on_simulator(
+        storage=storage, spec=spec, spec_path=spec_path, HYBRIDNET_ARM_RETRY_TOTAL="0", **extra
+    ) as app:
+        app.env.setenv("HYBRIDNET_EVENTS_TOPIC_ENDPOINT", app.sim.topic_endpoint)
+        app.env.setenv("HYBRIDNET_EVENTS_TOPIC_KEY", app.sim.topic_key)
+        if mode is None:
+            app.env.delenv("HYBRIDNET_ROTATION_MODE", raising=False)
+        rig = Rig(Settings.from_env(), app.control, spec, [])
         rig.keys.append(rig.azure_key())  # the seeded key is a secret too
+        yield rig
+
+
+@pytest.fixture
+def rig(azurite, tmp_path) -> Iterator[Rig]:
+    """Rotation enabled (the appliance follows Key Vault) and enforced, on a site name of its own."""
+    site = f"seed-{uuid.uuid4().hex[:8]}"
+    with rotation_rig(
+        storage=azurite.connection_string, spec_dir=tmp_path, site=site, enabled=True, mode="enforce"
+    ) as rig:
         yield rig
 
 
@@ -315,32 +329,18 @@ def test_key_drift_is_reported_by_the_reconciler(rig):
 
 
 def test_rotate_on_demand_over_http(rig):
-    import urllib.error
-    import urllib.request
-
-    from hybridnet_dev.funchost.server import LocalHost
-    from tests.stack import ROOT
-
-    def post(url: str, key: str) -> tuple[int, dict]:
-        request = urllib.request.Request(url, data=b"", method="POST", headers={"x-functions-key": key})
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"{}")
-
-    with LocalHost("function_app", app_dir=str(ROOT), port=0, enable_timers=False) as host:
+    with app_host() as host:
         base, info = f"{host.info.base_url}/api/rotate", host.info
-        assert post(f"{base}?site={rig.site.name}", info.function_key)[0] == 401  # admin level only
-        assert post(f"{base}", info.master_key)[0] == 400
-        assert post(f"{base}?site={rig.site.name}&force=maybe", info.master_key)[0] == 400
-        status, body = post(f"{base}?site=atlantis", info.master_key)
+        assert post_json(f"{base}?site={rig.site.name}", key=info.function_key)[0] == 401  # admin level only
+        assert post_json(f"{base}", key=info.master_key)[0] == 400
+        assert post_json(f"{base}?site={rig.site.name}&force=maybe", key=info.master_key)[0] == 400
+        status, body = post_json(f"{base}?site=atlantis", key=info.master_key)
         assert status == 404 and body["error"]["known"] == [rig.site.name]
         rig.control.set_circuit(CIRCUIT, up=False)
-        status, body = post(f"{base}?site={rig.site.name}", info.master_key)
+        status, body = post_json(f"{base}?site={rig.site.name}", key=info.master_key)
         assert status == 409 and "ExpressRoute" in body["refused"]
         rig.control.set_circuit(CIRCUIT, up=True)
-        status, body = post(f"{base}?site={rig.site.name}", info.master_key)
+        status, body = post_json(f"{base}?site={rig.site.name}", key=info.master_key)
         assert (
             status == 202
             and body["phase"] == "awaiting-peer"
@@ -470,42 +470,26 @@ def test_a_detected_failover_rolls_back_a_waiting_rotation_at_once(rig):
 
 
 def test_an_appliance_following_key_vault_completes_rotations_by_itself(rig):
-    import time
-
     rig.control.appliance_follow(APPLIANCE, rig.secret, delay_seconds=0.2)
     first = rig.rotate(manual=True)  # completed at once if the appliance was faster than this run
     assert first.phase in ("awaiting-peer", "completed") and "peer-down" in first.steps
-    deadline = time.monotonic() + 5
-    while rig.vpn_status() != "Connected" and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert rig.vpn_status() == "Connected"
+    wait_for(lambda: rig.vpn_status() == "Connected", 5, what="the VPN to be Connected")
     assert first.phase == "completed" or rig.rotate().phase == "completed"
 
 
 def test_the_rotation_timer_spreads_sites_over_the_queue(rig):
-    import time
-    import urllib.request
     from datetime import UTC, datetime, timedelta
-
-    from hybridnet_dev.funchost.server import LocalHost
-    from tests.stack import ROOT
 
     # The key was adopted (first sight) 100 days ago: it is due now.
     long_ago = datetime.now(UTC) - timedelta(days=100)
     assert rig.rotate(now=lambda: long_ago).steps == ["adopt"]
-    with LocalHost("function_app", app_dir=str(ROOT), port=0, enable_timers=False) as host:
-        request = urllib.request.Request(
-            f"{host.info.base_url}/admin/functions/rotation_timer",
-            data=b'{"input": ""}',
-            method="POST",
-            headers={"x-functions-key": host.info.master_key, "Content-Type": "application/json"},
+    with app_host() as host:
+        fire_function(host.info, "rotation_timer")
+        # Due: the worker started and applied it.
+        wait_for(
+            lambda: load_state(table_service(rig.settings), rig.site.name)[0].phase is Phase.AWAITING_PEER,
+            15,
+            interval=0.1,
+            what="the rotation to await the peer",
         )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            assert response.status == 202
-        deadline = time.monotonic() + 15
-        state, _ = load_state(table_service(rig.settings), rig.site.name)
-        while state.phase is not Phase.AWAITING_PEER and time.monotonic() < deadline:
-            time.sleep(0.1)
-            state, _ = load_state(table_service(rig.settings), rig.site.name)
-    assert state.phase is Phase.AWAITING_PEER  # due; the worker started and applied it
     rig.keys.append(rig.azure_key())

@@ -9,7 +9,6 @@ import logging
 import random
 import re
 import string
-from collections.abc import Callable
 
 import pytest
 import yaml
@@ -21,6 +20,7 @@ from shared.services.rotation import rotation_status
 from shared.spec import SpecError, parse_data
 from shared.spec.rules import check_derived_names
 from tests import test_rotation_e2e
+from tests.helpers import wait_for
 from tests.stack import APPLIANCE, CIRCUIT, SEED_PATH
 from tests.test_rotation_e2e import Rig, same_key
 
@@ -168,17 +168,8 @@ def test_an_appliance_following_key_vault_never_takes_a_key_azure_refused(rig: R
     rig.keys.append(rig.staged_value())
     resumed = rig.rotate()  # Azure has it now: published, and the appliance follows
     assert resumed.phase in ("awaiting-peer", "completed") and resumed.steps[:2] == ["apply", "peer-down"]
-    _wait_until(lambda: rig.vpn_status() == "Connected")
+    wait_for(lambda: rig.vpn_status() == "Connected", 5, what="the VPN to be Connected")
     same_key(rig.azure_key(), rig.keys[-1], "Azure has the new key")
-
-
-def _wait_until(condition: Callable[[], bool], timeout: float = 5) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.05)
 
 
 # --- item 5: one previous; rollback reasons from observation ----------------------------------------

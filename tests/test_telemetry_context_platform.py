@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -15,7 +14,6 @@ import pytest
 
 from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.runner import SimulatorThread
-from hybridnet_dev.azurite import Azurite
 from shared import telemetry
 from shared.azure import clients
 from shared.services.failover import check_site
@@ -28,7 +26,7 @@ from shared.telemetry import (
     configure_telemetry,
     log_context,
 )
-from tests.stack import APPLIANCE, point_app_at, seed_spec
+from tests.stack import APPLIANCE, seed_spec
 
 
 @pytest.fixture(autouse=True)
@@ -107,18 +105,6 @@ def test_each_thread_keeps_its_own_site(caplog: pytest.LogCaptureFixture) -> Non
 # --- the service entry points, against the simulator and Azurite ------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[SimulatorThread]:
-    with SimulatorThread(seed_spec()) as running:
-        yield running
-
-
-@pytest.fixture()
-def settings(sim: SimulatorThread, azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    point_app_at(monkeypatch, sim.info, storage=azurite.connection_string)
-    return Settings.from_env()
-
-
 def _assert_all_carry(records: list[logging.LogRecord], *, site: str, operation: str) -> None:
     assert records, "the operation logged nothing"
     missing = [
@@ -132,10 +118,10 @@ def _assert_all_carry(records: list[logging.LogRecord], *, site: str, operation:
 
 
 def test_a_reconcile_logs_every_line_with_site_run_and_operation(
-    settings: Settings, caplog: pytest.LogCaptureFixture
+    seed_settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)  # the SDK's HTTP logging too
-    reconcile(settings, "seed", trigger="manual")
+    reconcile(seed_settings, "seed", trigger="manual")
     records = _ours(caplog.records)
     assert any(r.name == "shared.services.reconciler" for r in records)
     assert any(r.name.startswith("azure.") for r in records)
@@ -143,12 +129,12 @@ def test_a_reconcile_logs_every_line_with_site_run_and_operation(
 
 
 def test_a_failover_check_logs_every_line_with_site_run_and_operation(
-    settings: Settings, sim: SimulatorThread, caplog: pytest.LogCaptureFixture
+    seed_settings: Settings, seed_sim: SimulatorThread, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = replace(settings, keyvault_url=None)  # no rotation rollback nested in the check
+    settings = replace(seed_settings, keyvault_url=None)  # no rotation rollback nested in the check
     site = seed_spec().site("seed")
     check_site(settings, site, "poll")  # the baseline
-    SimControl(sim.info.control_url).set_circuit("hybrid-er-circuit", up=False)
+    SimControl(seed_sim.info.control_url).set_circuit("hybrid-er-circuit", up=False)
     try:
         caplog.clear()
         caplog.set_level(logging.DEBUG)
@@ -158,21 +144,21 @@ def test_a_failover_check_logs_every_line_with_site_run_and_operation(
         assert any("failover recorded" in r.getMessage() for r in records)
         _assert_all_carry(records, site="seed", operation="failover")
     finally:
-        SimControl(sim.info.control_url).set_circuit("hybrid-er-circuit", up=True)
+        SimControl(seed_sim.info.control_url).set_circuit("hybrid-er-circuit", up=True)
         check_site(settings, site, "poll")
 
 
 def test_rotation_and_key_check_log_with_site_run_and_operation(
-    settings: Settings, sim: SimulatorThread, caplog: pytest.LogCaptureFixture
+    seed_settings: Settings, seed_sim: SimulatorThread, caplog: pytest.LogCaptureFixture
 ) -> None:
     site = seed_spec().site("seed")
-    SimControl(sim.info.control_url).set_appliance(APPLIANCE, up=True)
+    SimControl(seed_sim.info.control_url).set_appliance(APPLIANCE, up=True)
     caplog.set_level(logging.DEBUG)
-    rotate_site(settings, site, manual=True)
+    rotate_site(seed_settings, site, manual=True)
     records = _ours(caplog.records)
     _assert_all_carry(records, site="seed", operation="rotation")
     caplog.clear()
-    check_key(settings, site)
+    check_key(seed_settings, site)
     _assert_all_carry(_ours(caplog.records), site="seed", operation="key-check")
 
 

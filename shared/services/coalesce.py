@@ -25,6 +25,17 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+def _settle(flight: Future[T], fn: Callable[[], T]) -> T:
+    """Run `fn` and hand its result, or its exception, to every call waiting on `flight`."""
+    try:
+        result = fn()
+    except BaseException as exc:
+        flight.set_exception(exc)
+        raise
+    flight.set_result(result)
+    return result
+
+
 class SingleFlight:
     """Concurrent calls with the same key share one execution and its result (or exception)."""
 
@@ -42,13 +53,7 @@ class SingleFlight:
         if not leader:
             return flight.result(), True
         try:
-            result = fn()
-        except BaseException as exc:
-            flight.set_exception(exc)
-            raise
-        else:
-            flight.set_result(result)
-            return result, False
+            return _settle(flight, fn), False
         finally:
             with self._lock:
                 self._flights.pop(key, None)
@@ -109,13 +114,7 @@ class Coalescer:
 
     def _run(self, key: Any, state: _Key, flight: Future[Any], fn: Callable[[], T]) -> T:
         try:
-            result = fn()
-        except BaseException as exc:
-            flight.set_exception(exc)
-            raise
-        else:
-            flight.set_result(result)
-            return result
+            return _settle(flight, fn)
         finally:
             with self._lock:
                 state.running, state.last = None, flight
