@@ -78,6 +78,9 @@ def _number(spec: dict[str, Any], key: str, default: float, low: float, high: fl
     return float(value)
 
 
+HANDSHAKE_TIMEOUT_SECONDS = 30.0
+
+
 @dataclass
 class Subscription:
     id: str
@@ -246,7 +249,9 @@ class EventGrid:
                     await sub.task
 
     async def _handshake(self, sub: Subscription) -> str | None:
-        timeout = aiohttp.ClientTimeout(total=min(sub.timeout, 30.0))
+        # Azure gives the validation handshake its own 30 s, whatever the delivery timeout ("Endpoint
+        # validation with Event Grid events": the code must come back within 30 seconds).
+        timeout = aiohttp.ClientTimeout(total=HANDSHAKE_TIMEOUT_SECONDS)
         try:
             if sub.schema == CLOUD_EVENT_SCHEMA:
                 headers = {"WebHook-Request-Origin": HANDSHAKE_ORIGIN, "WebHook-Request-Rate": "120"}
