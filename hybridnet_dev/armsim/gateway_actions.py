@@ -47,7 +47,16 @@ def _resiliency(name: str) -> Prepare:
     return prepare
 
 
+RESILIENCY = (
+    "startSiteFailoverTest",
+    "stopSiteFailoverTest",
+    "getFailoverAllTestsDetails",
+    "getFailoverSingleTestDetails",
+    "getResiliencyInformation",
+    "getRoutesInformation",
+)
 GATEWAY_ACTIONS: dict[str, Prepare] = {
     "getLearnedRoutes": _learned_routes,
     "getBgpPeerStatus": _bgp_peer_status,
+    **{name: _resiliency(name) for name in RESILIENCY},
 }
