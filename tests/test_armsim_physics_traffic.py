@@ -1,0 +1,98 @@
+"""Byte counters follow the path that carries the traffic (per prefix: the longest match, ExpressRoute
+preferred on an equal prefix); the standby VPN counts keepalives only; counters advance with time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from azure.mgmt.network import NetworkManagementClient
+
+from hybridnet_dev.armsim.control import SimControl
+from hybridnet_dev.armsim.physics import BYTES_PER_SECOND, EGRESS_RATIO, KEEPALIVE_BYTES_PER_SECOND
+from hybridnet_dev.armsim.runner import SimulatorThread
+from tests.physics_support import (
+    CIRCUIT,
+    ER_CONN,
+    LNG,
+    ONPREM,
+    RG,
+    VPN_CONN,
+    client,
+    ctl,
+    sim,
+    traffic,
+)
+
+__all__ = ["client", "ctl", "sim"]  # fixtures
+
+
+@pytest.fixture(autouse=True)
+def restore(sim: SimulatorThread, ctl: SimControl) -> Iterator[None]:
+    yield
+    ctl.set_circuit(CIRCUIT, True, bgp={"primary": "up", "secondary": "up"}, advertise=[ONPREM])
+    lng = f"/subscriptions/{sim.info.subscription_id}/resourceGroups/{RG}/providers/Microsoft.Network/localNetworkGateways/{LNG}"
+    ctl.patch_resource(lng, {"localNetworkAddressSpace": {"addressPrefixes": [ONPREM]}})
+
+
+def rates(client: NetworkManagementClient, seconds: float = 0.5) -> dict[str, float]:
+    """Ingress bytes/s of both connections over ``seconds``."""
+    start = time.monotonic()
+    before = {c: traffic(client, c)[0] for c in (ER_CONN, VPN_CONN)}
+    time.sleep(seconds)
+    after = {c: traffic(client, c)[0] for c in (ER_CONN, VPN_CONN)}
+    elapsed = time.monotonic() - start
+    return {c: (after[c] - before[c]) / elapsed for c in before}
+
+
+def test_standby_vpn_counts_keepalives_until_it_carries_the_load(
+    client: NetworkManagementClient, ctl: SimControl
+) -> None:
+    normal = rates(client)
+    assert normal[ER_CONN] > 0.6 * BYTES_PER_SECOND
+    assert normal[VPN_CONN] <= 2 * KEEPALIVE_BYTES_PER_SECOND  # standby: keepalives only
+
+    ctl.set_circuit(CIRCUIT, False)
+    failed_over = rates(client)
+    assert failed_over[VPN_CONN] > 0.6 * BYTES_PER_SECOND
+    assert failed_over[ER_CONN] == 0  # not connected: nothing at all
+
+    ctl.set_circuit(CIRCUIT, True)
+    ctl.set_circuit_bgp(CIRCUIT, primary="down", secondary="down")  # Connected, but no route
+    no_bgp = rates(client)
+    assert no_bgp[VPN_CONN] > 0.6 * BYTES_PER_SECOND
+    assert 0 < no_bgp[ER_CONN] <= 2 * KEEPALIVE_BYTES_PER_SECOND
+
+
+def test_longest_prefix_wins_and_expressroute_wins_a_tie(
+    sim: SimulatorThread, client: NetworkManagementClient, ctl: SimControl
+) -> None:
+    lng = f"/subscriptions/{sim.info.subscription_id}/resourceGroups/{RG}/providers/Microsoft.Network/localNetworkGateways/{LNG}"
+    # The VPN announces a more specific half of the on-premises range: that half goes over the VPN.
+    ctl.patch_resource(lng, {"localNetworkAddressSpace": {"addressPrefixes": [ONPREM, "10.10.128.0/17"]}})
+    split = rates(client)
+    assert 0.3 * BYTES_PER_SECOND < split[ER_CONN] < 0.7 * BYTES_PER_SECOND
+    assert 0.3 * BYTES_PER_SECOND < split[VPN_CONN] < 0.7 * BYTES_PER_SECOND
+    # ExpressRoute announces the same /17 too: equal prefixes, ExpressRoute preferred.
+    ctl.advertise_circuit(CIRCUIT, [ONPREM, "10.10.128.0/17"])
+    tie = rates(client)
+    assert tie[ER_CONN] > 0.6 * BYTES_PER_SECOND and tie[VPN_CONN] <= 2 * KEEPALIVE_BYTES_PER_SECOND
+
+
+def test_counters_advance_with_time_not_with_reads(client: NetworkManagementClient) -> None:
+    start = time.monotonic()
+    first_in, first_out = traffic(client, ER_CONN)
+    for _ in range(25):
+        traffic(client, ER_CONN)
+    last_in, last_out = traffic(client, ER_CONN)
+    elapsed = time.monotonic() - start
+    # 27 reads in `elapsed` seconds add what `elapsed` seconds of load add, no more.
+    assert last_in - first_in <= elapsed * (BYTES_PER_SECOND + KEEPALIVE_BYTES_PER_SECOND) + 1
+    assert (
+        last_out - first_out <= elapsed * (BYTES_PER_SECOND + KEEPALIVE_BYTES_PER_SECOND) * EGRESS_RATIO + 1
+    )
+    # And the time between two reads counts in full, however long it is.
+    time.sleep(0.5)
+    later_in, _ = traffic(client, ER_CONN)
+    assert later_in - last_in >= 0.5 * BYTES_PER_SECOND * 0.9
