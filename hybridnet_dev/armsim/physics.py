@@ -31,6 +31,7 @@ EGRESS_RATIO = 0.8
 # A path that carries no prefix still sees its keepalives: IKE DPD / BGP keepalives, tens of bytes/s.
 KEEPALIVE_BYTES_PER_SECOND = 40
 SESSIONS = ("primary", "secondary")
+TICK_SECONDS = 0.02  # the counters' resolution: reads closer together than this share one step
 PRIVATE_PEERING = "AzurePrivatePeering"
 
 
@@ -144,7 +145,7 @@ class Physics:
         circuit = self.circuit_by_name(name)
         if circuit is None:
             raise ArmError(404, "CircuitNotFound", f"No ExpressRoute circuit named '{name}' is known.")
-        self.tick()  # the time so far ran under the old state
+        self.tick(force=True)  # the time so far ran under the old state
         if up is not None:
             circuit.up = up
         now = self.clock()
@@ -158,7 +159,7 @@ class Physics:
         return self.describe_circuit(circuit)
 
     def configure_appliance(self, ip: str, *, advertise: list[str] | None = None) -> Body:
-        self.tick()
+        self.tick(force=True)
         appliance = self.appliance(ip)
         if advertise is not None:
             appliance.advertise = list(advertise)
@@ -271,10 +272,14 @@ class Physics:
         return False
 
     # --- traffic ------------------------------------------------------------------------------------
-    def tick(self) -> None:
-        """Advance the byte counters to now under the current state (time, not reads, drives them)."""
+    def tick(self, *, force: bool = False) -> None:
+        """Advance the byte counters to now under the current state (time, not reads, drives them).
+        Reads in quick succession share one step (the time is carried to the next); a state change
+        forces one, so the time before it is counted under the old state."""
         now = self.clock()
         elapsed = now - self._last_tick
+        if not force and 0 <= elapsed < TICK_SECONDS:
+            return
         self._last_tick = now
         connected = {c.rid.key: c for c in self.store.list("connections") if self._status(c) == "Connected"}
         for key in list(self._links):

@@ -90,7 +90,7 @@ def state_of(physics: Physics) -> Resiliency:
 
 
 def _sync(physics: Physics) -> None:
-    physics.tick()  # traffic so far ran with the old routes
+    physics.tick(force=True)  # traffic so far ran with the old routes
     physics.withdrawn = {
         (t.gateway, t.peering_location.lower()) for t in state_of(physics).tests if t.status in WITHDRAWING
     }
