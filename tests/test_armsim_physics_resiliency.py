@@ -171,20 +171,21 @@ def test_resiliency_information_reflects_the_network(
     info = gws.begin_get_resiliency_information(RG, ER_GW, attempt_refresh=True).result()
     scores = {c.name: (c.current_score, c.max_score) for c in info.components}
     assert scores == {
-        "Peering location redundancy": ("20", "40"),  # one peering location only
-        "BGP session redundancy": ("20", "20"),
-        "Site failover simulation": ("20", "20"),
-        "Site-to-site VPN backup": ("20", "20"),
+        "Route resilience": ("30", "40"),  # both BGP sessions, but one peering location only
+        "Zone-redundant gateway": ("0", "20"),  # sku Standard
+        "Advisory recommendations": ("20", "20"),  # the site-to-site VPN backs it up
+        "Resiliency validation": ("20", "20"),  # the test above
     }
-    assert info.overall_score == "80" and info.max_score_from_recommendations == "20"
-    (component,) = [c for c in info.components if c.recommendations]
-    assert component.recommendations[0].call_to_action_link.startswith("https://learn.microsoft.com/")
+    assert info.overall_score == "70"
+    assert (info.min_score_from_recommendations, info.max_score_from_recommendations) == ("10", "30")
+    links = [r.call_to_action_link for c in info.components for r in c.recommendations]
+    assert len(links) == 2 and all(link.startswith("https://learn.microsoft.com/") for link in links)
     assert info.next_eligible_compute_time > info.last_computed_time
     # Not recomputed before nextEligibleComputeTime, even when asked to.
     ctl.set_circuit_bgp(CIRCUIT, secondary="down")
     try:
         again = gws.begin_get_resiliency_information(RG, ER_GW, attempt_refresh=True).result()
-        assert again.last_computed_time == info.last_computed_time and again.overall_score == "80"
+        assert again.last_computed_time == info.last_computed_time and again.overall_score == "70"
     finally:
         ctl.set_circuit_bgp(CIRCUIT, secondary="up")
 
