@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError
@@ -199,3 +200,40 @@ def test_routes_information_groups_prefixes_by_location(client: NetworkManagemen
     assert (source.circuit, source.pri, source.sec) == (CIRCUIT, "Active", "Active")
     assert info.circuits_metadata_map[CIRCUIT].location == LOCATION
     assert info.route_set_version == "1"
+
+
+def unknown_keys(model: Any, path: str = "") -> list[str]:
+    """JSON keys of a deserialized SDK model (recursively) that are no field of its model class."""
+    fields = type(model)._attr_to_rest_field
+    rest = {f._rest_name: attr for attr, f in fields.items()}
+    out = [f"{path}{key}" for key in dict(model) if key not in rest]
+    for key, attr in rest.items():
+        value = getattr(model, attr, None)
+        items = (
+            value if isinstance(value, list) else list(value.values()) if isinstance(value, dict) else [value]
+        )
+        for item in items:
+            for inner in item if isinstance(item, list) else [item]:
+                if hasattr(type(inner), "_attr_to_rest_field"):
+                    out += unknown_keys(inner, f"{path}{key}.")
+    return out
+
+
+def test_every_answer_key_is_a_field_of_the_sdk_model(client: NetworkManagementClient) -> None:
+    """The published examples' bodies are empty: the SDK models are the reference for the shapes."""
+    gws = client.virtual_network_gateways
+    guid = start(client)
+    try:
+        answers: list[Any] = [
+            *all_tests(client),
+            single(client, guid),
+            gws.begin_get_resiliency_information(RG, ER_GW).result(),
+            gws.begin_get_routes_information(RG, ER_GW).result(),
+        ]
+    finally:
+        stop(client)
+    answers.append(single(client, guid))
+    for answer in answers:
+        assert unknown_keys(answer) == [], type(answer).__name__
+    # And the fields are populated, not merely allowed.
+    assert all(v is not None for v in (answers[0].start_time, answers[0].circuits[0].nrp_resource_uri))

@@ -103,6 +103,7 @@ class Physics:
         # (gateway id lower, peering location lower) whose ExpressRoute routes a site failover test
         # withdraws (see resiliency.py).
         self.withdrawn: set[tuple[str, str]] = set()
+        self.resiliency: Any = None  # resiliency.Resiliency (its site failover tests), made on first use
         store.listeners.append(self._on_change)
 
     # --- physical objects ---------------------------------------------------------------------------

@@ -82,10 +82,9 @@ class Resiliency:
 
 
 def state_of(physics: Physics) -> Resiliency:
-    found = getattr(physics, "resiliency", None)
-    if not isinstance(found, Resiliency):
-        found = Resiliency()
-        physics.resiliency = found  # type: ignore[attr-defined]
+    if not isinstance(physics.resiliency, Resiliency):
+        physics.resiliency = Resiliency()
+    found: Resiliency = physics.resiliency
     return found
 
 
