@@ -17,6 +17,8 @@ from hybridnet_dev.armsim.physics import (
     TICK_SECONDS,
 )
 from hybridnet_dev.armsim.runner import SimulatorThread
+from hybridnet_dev.armsim.seed import seed
+from hybridnet_dev.armsim.sim import Simulator
 from tests.physics_support import (
     CIRCUIT,
     ER_CONN,
@@ -26,6 +28,7 @@ from tests.physics_support import (
     VPN_CONN,
     client,
     ctl,
+    load_spec,
     sim,
     traffic,
 )
@@ -101,3 +104,72 @@ def test_counters_advance_with_time_not_with_reads(client: NetworkManagementClie
     time.sleep(0.5)
     later_in, _ = traffic(client, ER_CONN)
     assert later_in - last_in >= 0.5 * BYTES_PER_SECOND * 0.9
+
+
+# --- the model itself, on a clock the test controls (exact numbers) ---------------------------------
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def seeded() -> tuple[Simulator, Clock]:
+    sim = Simulator(subscription_id="00000000-0000-0000-0000-000000000000")
+    clock = Clock()
+    sim.physics.clock = clock
+    sim.physics._last_tick = clock.now
+    seed(sim, load_spec())
+    return sim, clock
+
+
+def counted(sim: Simulator, name: str) -> int:
+    return sim.physics.traffic(
+        f"/subscriptions/{sim.subscription_id}/resourceGroups/{RG}/providers/Microsoft.Network/connections/{name}"
+    )[0]
+
+
+def test_exact_counts_follow_the_carrying_path() -> None:
+    sim, clock = seeded()
+    counted(sim, ER_CONN)  # both connections come up at t=0
+    clock.now += 10
+    assert counted(sim, ER_CONN) == 10 * (BYTES_PER_SECOND + KEEPALIVE_BYTES_PER_SECOND)
+    assert counted(sim, VPN_CONN) == 10 * KEEPALIVE_BYTES_PER_SECOND
+    circuit = sim.physics.circuit_by_name(CIRCUIT)
+    assert circuit is not None
+    # Each session carries half of the ExpressRoute traffic (peering stats).
+    assert (
+        circuit.counters["primary"][0]
+        == circuit.counters["secondary"][0]
+        == 5 * (BYTES_PER_SECOND + KEEPALIVE_BYTES_PER_SECOND)
+    )
+
+    sim.physics.configure_circuit(CIRCUIT, bgp={"primary": "down", "secondary": "down"})
+    clock.now += 10
+    assert counted(sim, ER_CONN) == 10 * (BYTES_PER_SECOND + 2 * KEEPALIVE_BYTES_PER_SECOND)
+    assert counted(sim, VPN_CONN) == 10 * (BYTES_PER_SECOND + 2 * KEEPALIVE_BYTES_PER_SECOND)
+
+
+def test_more_specific_prefix_takes_its_share_exactly() -> None:
+    sim, clock = seeded()
+    # ExpressRoute announces the /16, the VPN's LNG a /18 inside it: a quarter of the range.
+    lng = sim.store.list("localNetworkGateways")[0]
+    lng.body["properties"]["localNetworkAddressSpace"]["addressPrefixes"] = ["10.10.64.0/18"]
+    counted(sim, ER_CONN)
+    clock.now += 100
+    assert counted(sim, VPN_CONN) == 100 * (BYTES_PER_SECOND // 4 + KEEPALIVE_BYTES_PER_SECOND)
+    assert counted(sim, ER_CONN) == 100 * (BYTES_PER_SECOND * 3 // 4 + KEEPALIVE_BYTES_PER_SECOND)
+
+
+def test_bgp_session_duration_restarts_when_the_link_comes_back() -> None:
+    sim, clock = seeded()
+    gateway = next(g for g in sim.store.list("virtualNetworkGateways") if g.rid.name == "hybrid-er-gw")
+    clock.now += 3725
+    assert {p["connectedDuration"] for p in sim.physics.bgp_peers(gateway)} == {"01:02:05"}
+    sim.physics.configure_circuit(CIRCUIT, up=False)
+    assert {p["connectedDuration"] for p in sim.physics.bgp_peers(gateway)} == {"00:00:00"}
+    clock.now += 50
+    sim.physics.configure_circuit(CIRCUIT, up=True)
+    clock.now += 7
+    assert {p["connectedDuration"] for p in sim.physics.bgp_peers(gateway)} == {"00:00:07"}

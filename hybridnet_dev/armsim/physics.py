@@ -147,13 +147,14 @@ class Physics:
         if circuit is None:
             raise ArmError(404, "CircuitNotFound", f"No ExpressRoute circuit named '{name}' is known.")
         self.tick(force=True)  # the time so far ran under the old state
+        was_up = {s: self.session_up(circuit, s) for s in SESSIONS}
         if up is not None:
             circuit.up = up
-        now = self.clock()
         for session, state in (bgp or {}).items():
-            was = circuit.bgp[session]
             circuit.bgp[session] = state == "up"
-            if circuit.bgp[session] and not was:
+        now = self.clock()
+        for session in SESSIONS:  # a session (re-)established now starts its connectedDuration
+            if self.session_up(circuit, session) and not was_up[session]:
                 circuit.since[session] = now
         if advertise is not None:
             circuit.prefixes = list(advertise)
