@@ -86,11 +86,15 @@ def test_never_tested_location_is_listed_not_started(client: NetworkManagementCl
 
 
 def test_site_failover_withdraws_expressroute_routes_and_moves_traffic(
-    client: NetworkManagementClient,
+    client: NetworkManagementClient, ctl: SimControl
 ) -> None:
     assert len(onprem_routes(client, ER_GW)) == 2
     guid = start(client)
     try:
+        (withdrawn,) = ctl.state()["withdrawn"]
+        assert withdrawn["peeringLocation"] == LOCATION.lower() and withdrawn["gateway"].endswith(
+            "/hybrid-er-gw"
+        )
         # Physical effect: the gateway no longer receives the location's routes; BGP stays up.
         assert onprem_routes(client, ER_GW) == []
         assert status(client, ER_CONN) == "Connected"
@@ -113,6 +117,7 @@ def test_site_failover_withdraws_expressroute_routes_and_moves_traffic(
     finally:
         assert stop(client) == ""
     assert len(onprem_routes(client, ER_GW)) == 2
+    assert ctl.state()["withdrawn"] == []
     details = single(client, guid)
     assert (details.status, details.was_simulation_successful) == ("Completed", True)
     assert details.end_time_utc is not None
