@@ -242,3 +242,10 @@ def test_every_answer_key_is_a_field_of_the_sdk_model(client: NetworkManagementC
         assert unknown_keys(answer) == [], type(answer).__name__
     # And the fields are populated, not merely allowed.
     assert all(v is not None for v in (answers[0].start_time, answers[0].circuits[0].nrp_resource_uri))
+
+
+def test_every_gateway_action_is_routed() -> None:
+    from hybridnet_dev.armsim.arm import ACTIONS
+    from hybridnet_dev.armsim.gateway_actions import GATEWAY_ACTIONS
+
+    assert set(ACTIONS.values()) == set(GATEWAY_ACTIONS)
