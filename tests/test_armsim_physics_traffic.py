@@ -119,7 +119,6 @@ def seeded() -> tuple[Simulator, Clock]:
     sim = Simulator(subscription_id="00000000-0000-0000-0000-000000000000")
     clock = Clock()
     sim.physics.clock = clock
-    sim.physics._last_tick = clock.now
     seed(sim, load_spec())
     return sim, clock
 
