@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-from azure.mgmt.network import NetworkManagementClient, models
+from azure.mgmt.network import NetworkManagementClient
 
 from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.runner import SimulatorThread
@@ -18,22 +18,25 @@ from tests.physics_support import (
     CIRCUIT,
     ER_CONN,
     ER_GW,
+    LOCATION,
     ONPREM,
     RG,
     VPN_CONN,
     VPN_GW,
+    all_tests,
     client,
     ctl,
     onprem_routes,
     peers,
     sim,
+    single,
+    start,
     status,
+    stop,
     traffic,
 )
 
 __all__ = ["client", "ctl", "sim"]  # fixtures
-
-LOCATION = "Silicon Valley"  # the seeded circuit's serviceProviderProperties.peeringLocation
 
 
 @pytest.fixture(autouse=True)
@@ -41,42 +44,6 @@ def clean(ctl: SimControl) -> Iterator[None]:
     ctl.clear_faults()
     yield
     ctl.clear_faults()
-
-
-def start(client: NetworkManagementClient, location: str = LOCATION, gateway: str = ER_GW) -> str:
-    gws = client.virtual_network_gateways
-    return gws.begin_start_express_route_site_failover_simulation(
-        RG, gateway, peering_location=location
-    ).result()
-
-
-def stop(client: NetworkManagementClient, *, successful: bool = True) -> str:
-    params = models.ExpressRouteFailoverStopApiParameters(
-        peering_location=LOCATION,
-        was_simulation_successful=successful,
-        details=[
-            models.FailoverConnectionDetails(
-                failover_connection_name=VPN_CONN, failover_location="eastus", is_verified=True
-            )
-        ],
-    )
-    gws = client.virtual_network_gateways
-    return gws.begin_stop_express_route_site_failover_simulation(RG, ER_GW, params).result()
-
-
-def all_tests(client: NetworkManagementClient) -> list[models.ExpressRouteFailoverTestDetails]:
-    gws = client.virtual_network_gateways
-    return gws.begin_get_failover_all_test_details(
-        RG, ER_GW, type="SingleSiteFailover", fetch_latest=True
-    ).result()
-
-
-def single(client: NetworkManagementClient, guid: str) -> models.ExpressRouteFailoverSingleTestDetails:
-    gws = client.virtual_network_gateways
-    (details,) = gws.begin_get_failover_single_test_details(
-        RG, ER_GW, peering_location=LOCATION, failover_test_id=guid
-    ).result()
-    return details
 
 
 def test_never_tested_location_is_listed_not_started(client: NetworkManagementClient) -> None:
