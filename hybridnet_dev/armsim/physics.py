@@ -63,9 +63,7 @@ class Appliance:
 
 @dataclass
 class _Link:
-    since: float
-    ingress: float = 0.0
-    egress: float = 0.0
+    since: float  # when the connection was first seen Connected (monotonic)
 
 
 def _ref_id(value: Any) -> str | None:
