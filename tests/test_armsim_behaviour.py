@@ -473,6 +473,12 @@ def test_empty_simulator_knows_circuit_and_appliance() -> None:
         state = ctl.state()
         assert [c["name"] for c in state["circuits"]] == ["hybrid-er-circuit"]
         assert state["appliances"] == [
-            {"ip": "40.50.60.70", "up": True, "keyConfigured": False, "asn": 65010}
+            {
+                "ip": "40.50.60.70",
+                "up": True,
+                "keyConfigured": False,
+                "asn": 65010,
+                "advertise": ["10.10.0.0/16"],
+            }
         ]
         assert len(state["resources"]) == 1  # only the provider's circuit

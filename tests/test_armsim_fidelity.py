@@ -101,6 +101,16 @@ def populated(model: Any, prefix: str = "") -> set[str]:
     return out
 
 
+def _peering_attrs() -> set[str]:
+    from hybridnet_dev.armsim.circuits import private_peering
+    from hybridnet_dev.armsim.physics import Circuit
+
+    return populated(models.ExpressRouteCircuitPeering(private_peering(Circuit("/x/c"), 'W/"e"')))
+
+
+PEERING_ATTRS = _peering_attrs()
+
+
 @dataclass
 class Case:
     fixture: str
@@ -242,6 +252,31 @@ CASES = [
         "ExpressRouteCircuitGet.json",
         "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/hybrid-circuit-rg/providers/Microsoft.Network/expressRouteCircuits/hybrid-er-circuit",
         models.ExpressRouteCircuit,
+        # The example's circuit is not provisioned (no peering); the simulated one has its private
+        # peering, whose own shape is checked against ExpressRouteCircuitPeeringGet.json below.
+        sim_only=frozenset({"properties.peerings"} | {f"properties.peerings[].{a}" for a in PEERING_ATTRS}),
+    ),
+    Case(
+        "ExpressRouteCircuitPeeringGet.json",
+        "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/hybrid-circuit-rg/providers/Microsoft.Network/expressRouteCircuits/hybrid-er-circuit/peerings/AzurePrivatePeering",
+        models.ExpressRouteCircuitPeering,
+        # Azure lists a private peering's gateway connections (ExpressRouteCircuitPeering model).
+        extra=frozenset({"properties.connections", "properties.peeredConnections"}),
+        sim_only=frozenset({"properties.connections", "properties.peered_connections"}),
+        # The example is a MicrosoftPeering; a private peering has none of these.
+        absent=frozenset(
+            a
+            for a in populated(
+                models.ExpressRouteCircuitPeering(example("ExpressRouteCircuitPeeringGet.json"))
+            )
+            if a.startswith(
+                (
+                    "properties.microsoft_peering_config",
+                    "properties.ipv6_peering_config",
+                    "properties.route_filter",
+                )
+            )
+        ),
     ),
     Case(
         "LoadBalancerGet.json",

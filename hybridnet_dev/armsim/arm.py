@@ -15,6 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from hybridnet_dev.armsim.armevents import ACTION, DELETE, WRITE, Caller, Change, caller_from_authorization
+from hybridnet_dev.armsim.circuits import CircuitChildren
+from hybridnet_dev.armsim.gateway_actions import GATEWAY_ACTIONS
 from hybridnet_dev.armsim.ids import PROVIDER, TYPES, ArmError, ResourceId
 from hybridnet_dev.armsim.lro import Kind, Operation
 from hybridnet_dev.armsim.resources import LIST_ALL, WRITABLE
@@ -29,7 +31,8 @@ CALLER = web.RequestKey("armsim_caller", Caller)
 CORRELATION = web.RequestKey("armsim_correlation", str)
 # Paths on this listener that are not ARM: they get faults and the request log, not ARM's auth checks.
 DATA_PLANE_PREFIXES = (TOPICS_PREFIX,)
-ACTIONS = {"getlearnedroutes": "getLearnedRoutes", "getbgppeerstatus": "getBgpPeerStatus"}
+# POST actions on virtualNetworkGateways (lower-case URL segment -> operation name); each is an LRO.
+ACTIONS = {name.lower(): name for name in GATEWAY_ACTIONS}
 
 
 def arm_json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -191,7 +194,9 @@ class ArmApi:
             if len(segs) == 10 and low[9] == "reset" and method == "POST":
                 return await self._reset_key(request, rid)
         if rtype == "virtualNetworkGateways" and len(segs) == 9 and low[8] in ACTIONS and method == "POST":
-            return self._gateway_action(request, rid, ACTIONS[low[8]])
+            return await self._gateway_action(request, rid, ACTIONS[low[8]])
+        if rtype == "expressRouteCircuits":
+            return await CircuitChildren(self).handle(request, rid, segs[8:])
         raise ArmError(404, "InvalidRequestUri", f"The request URI '{request.path}' is not valid.")
 
     @staticmethod
@@ -506,21 +511,23 @@ class ArmApi:
         return web.Response(status=202, headers=self._lro_headers(request, op, True))
 
     # --- gateway actions ----------------------------------------------------------------------------
-    def _gateway_action(self, request: web.Request, rid: ResourceId, action: str) -> web.Response:
+    async def _gateway_action(self, request: web.Request, rid: ResourceId, action: str) -> web.Response:
+        """POST actions on a gateway, all long-running: the ``ACTIONS`` table names them; the physical
+        model computes each result when the operation completes (``GATEWAY_ACTIONS``)."""
         record = self.sim.store.get(rid)
         if record is None:
             raise rid.not_found()
-        physics = self.sim.physics
+        body = await read_json(request) if request.can_read_body else None
+        # Validates now (a bad request is a synchronous 400), computes the result on completion.
+        produce = GATEWAY_ACTIONS[action](self.sim, record, dict(request.query), body)
         change = self._change(request, ACTION, str(rid), f"{rid.arm_type}/{action}/action")
 
-        def complete(failed: bool) -> Body | None:
+        def complete(failed: bool) -> Body | Any:
             self.sim.emit(change.finished(not failed))
             current = self.sim.store.get(rid)
-            if failed or current is None:
+            if current is None:
                 return None
-            if action == "getLearnedRoutes":
-                return {"value": physics.learned_routes(current)}
-            return {"value": physics.bgp_peers(current)}
+            return produce(current, failed)
 
         op = self._start(request, "action", rid, str(record.body.get("location", "")), complete)
         return web.Response(status=202, headers=self._lro_headers(request, op, True))

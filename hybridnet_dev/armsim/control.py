@@ -36,16 +36,56 @@ class SimControl:
             raise SimControlError(exc.code, exc.read().decode(errors="replace")) from None
         return json.loads(raw) if raw else None
 
-    def set_circuit(self, name: str, up: bool) -> dict[str, Any]:
-        return self._call("PUT", f"/_sim/circuits/{urllib.parse.quote(name, safe='')}", {"up": up})
+    def set_circuit(
+        self,
+        name: str,
+        up: bool | None = None,
+        *,
+        bgp: dict[str, str] | None = None,
+        advertise: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """The circuit's link (``up``), its BGP sessions (``bgp={"primary": "down"}``) and the prefixes
+        on-premises announces over ExpressRoute (``advertise``); returns the circuit's state."""
+        body: dict[str, Any] = {}
+        if up is not None:
+            body["up"] = up
+        if bgp is not None:
+            body["bgp"] = bgp
+        if advertise is not None:
+            body["advertise"] = advertise
+        return self._call("PUT", f"/_sim/circuits/{urllib.parse.quote(name, safe='')}", body)
 
-    def set_appliance(self, ip: str, up: bool | None = None, shared_key: str | None = None) -> dict[str, Any]:
+    def set_circuit_bgp(
+        self, name: str, *, primary: str | None = None, secondary: str | None = None
+    ) -> dict[str, Any]:
+        """One or both BGP sessions of the circuit's private peering "up" or "down"."""
+        sessions = {k: v for k, v in (("primary", primary), ("secondary", secondary)) if v is not None}
+        return self.set_circuit(name, bgp=sessions)
+
+    def advertise_circuit(self, name: str, prefixes: list[str]) -> dict[str, Any]:
+        """What on-premises announces over the circuit's BGP sessions from now on."""
+        return self.set_circuit(name, advertise=prefixes)
+
+    def set_appliance(
+        self,
+        ip: str,
+        up: bool | None = None,
+        shared_key: str | None = None,
+        *,
+        advertise: list[str] | None = None,
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {}
         if up is not None:
             body["up"] = up
         if shared_key is not None:
             body["sharedKey"] = shared_key
+        if advertise is not None:
+            body["advertise"] = advertise
         return self._call("PUT", f"/_sim/appliances/{urllib.parse.quote(ip, safe='')}", body)
+
+    def advertise_appliance(self, ip: str, prefixes: list[str]) -> dict[str, Any]:
+        """What the appliance announces over BGP on the VPN (used when the connection has BGP enabled)."""
+        return self.set_appliance(ip, advertise=prefixes)
 
     def put_resource(self, id: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._call("PUT", "/_sim/resources", body, {"id": id})

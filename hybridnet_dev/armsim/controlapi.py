@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from hybridnet_dev.armsim.ids import ArmError
+from hybridnet_dev.armsim.physics import SESSIONS, check_prefixes
 from hybridnet_dev.armsim.sim import Simulator
 
 
@@ -69,23 +70,55 @@ class ControlApi:
             return web.json_response(err.body(), status=err.status)
 
     async def put_circuit(self, request: web.Request) -> web.Response:
+        """``{"up": bool?, "bgp": {"primary"|"secondary": "up"|"down"}?, "advertise": [prefix]?}``: the
+        circuit's link, its private peering's BGP sessions, what on-premises announces over them."""
         body = await _body(request)
-        if not isinstance(body, dict) or not isinstance(body.get("up"), bool):
-            raise ArmError(400, "InvalidRequest", 'Body must be {"up": true|false}.')
-        circuit = self.sim.set_circuit(request.match_info["name"], body["up"])
-        return web.json_response({"id": circuit.id, "name": circuit.name, "up": circuit.up})
+        usage = 'Body must be {"up": bool?, "bgp": {"primary": "up"|"down", "secondary": "up"|"down"}?, "advertise": [prefix]?}.'
+        if not isinstance(body, dict) or not body or set(body) - {"up", "bgp", "advertise"}:
+            raise ArmError(400, "InvalidRequest", usage)
+        up = body.get("up")
+        if up is not None and not isinstance(up, bool):
+            raise ArmError(400, "InvalidRequest", "'up' must be a boolean.")
+        bgp = body.get("bgp")
+        if bgp is not None:
+            if not isinstance(bgp, dict) or not bgp or set(bgp) - set(SESSIONS):
+                raise ArmError(
+                    400, "InvalidRequest", "'bgp' must name 'primary' and/or 'secondary'. " + usage
+                )
+            for session, state in bgp.items():
+                if state not in ("up", "down"):
+                    raise ArmError(
+                        400, "InvalidRequest", f'\'bgp.{session}\' must be "up" or "down", not {state!r}.'
+                    )
+        advertise = check_prefixes(body["advertise"], "advertise") if "advertise" in body else None
+        result = self.sim.physics.configure_circuit(
+            request.match_info["name"], up=up, bgp=bgp, advertise=advertise
+        )
+        return web.json_response(result)
 
     async def put_appliance(self, request: web.Request) -> web.Response:
         body = await _body(request)
         if not isinstance(body, dict):
-            raise ArmError(400, "InvalidRequest", 'Body must be {"up": bool?, "sharedKey": str?}.')
+            raise ArmError(
+                400,
+                "InvalidRequest",
+                'Body must be {"up": bool?, "sharedKey": str?, "advertise": [prefix]?}.',
+            )
         up = body.get("up")
         if up is not None and not isinstance(up, bool):
             raise ArmError(400, "InvalidRequest", "'up' must be a boolean.")
         key = body.get("sharedKey")
         if key is not None and not isinstance(key, str):
             raise ArmError(400, "InvalidRequest", "'sharedKey' must be a string.")
-        return web.json_response(self.sim.set_appliance(request.match_info["ip"], up=up, shared_key=key))
+        advertise = check_prefixes(body["advertise"], "advertise") if "advertise" in body else None
+        ip = request.match_info["ip"]
+        self.sim.physics.tick()
+        result = self.sim.set_appliance(ip, up=up, shared_key=key)
+        if advertise is not None:
+            result["advertise"] = self.sim.physics.configure_appliance(ip, advertise=advertise)["advertise"]
+        else:
+            result["advertise"] = list(self.sim.physics.appliance(ip).advertise)
+        return web.json_response(result)
 
     async def get_state(self, request: web.Request) -> web.Response:
         return web.json_response(self.sim.state())

@@ -34,12 +34,13 @@ def _put(sim: Simulator, rid: ResourceId, body: Body) -> None:
 def _provider_side(sim: Simulator, site: Site) -> None:
     circuit_id = ResourceId.parse(site.express_route.connection.circuit_id)
     if sim.physics.circuit(str(circuit_id)) is None:
-        sim.physics.add_circuit(Circuit(str(circuit_id), up=True, prefixes=site.er_prefixes))
         shaped = sim.shaper.shape(
             circuit_id, {"location": site.location, "properties": {}}, None, validate=False
         )
         sim.store.put(circuit_id, shaped, notify=False)
-    sim.physics.appliance(site.on_premises.appliance_ip)
+        sim.physics.add_circuit(Circuit(str(circuit_id), up=True, prefixes=site.er_prefixes))
+    appliance = sim.physics.appliance(site.on_premises.appliance_ip)
+    appliance.advertise = list(site.on_premises.address_space)  # what it announces once BGP runs
 
 
 def _site(sim: Simulator, site: Site) -> None:

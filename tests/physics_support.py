@@ -1,0 +1,129 @@
+"""Fixtures for the physical-network tests: a seeded simulator of their own, the real SDK against it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+from azure.core.credentials import AccessToken
+from azure.identity import DefaultAzureCredential
+from azure.mgmt.network import NetworkManagementClient
+
+from hybridnet_dev.armsim.control import SimControl
+from hybridnet_dev.armsim.runner import SimulatorThread
+from shared.spec.model import NetworkSpec
+from tests.stack import use_simulator_identity
+
+ROOT = Path(__file__).resolve().parents[1]
+RG = "hybrid-network-rg"
+CIRCUIT_RG = "hybrid-circuit-rg"
+CIRCUIT = "hybrid-er-circuit"
+PEERING = "AzurePrivatePeering"
+ER_GW = "hybrid-er-gw"
+VPN_GW = "hybrid-vpn-gw"
+ER_CONN = "hybrid-er-connection"
+VPN_CONN = "hybrid-vpn-connection"
+LNG = "hybrid-onprem-lng"
+APPLIANCE = "40.50.60.70"
+ONPREM = "10.10.0.0/16"
+
+
+def load_spec() -> NetworkSpec:
+    return NetworkSpec.model_validate(yaml.safe_load((ROOT / "examples" / "seed-network.yaml").read_text()))
+
+
+class SimCredential:
+    """The operator's token (Owner, as a person in the portal) where the simulator serves one
+    (``GET /_sim/tokens/operator``), else the app's managed identity: these tests drive the provider's
+    and the operator's side too, not only what the app's role allows."""
+
+    def __init__(self, control_url: str) -> None:
+        self.control_url = control_url
+        self.fallback = DefaultAzureCredential()
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        try:
+            resp = requests.get(f"{self.control_url}/_sim/tokens/operator", timeout=5)
+        except requests.RequestException:
+            resp = None
+        if resp is not None and resp.status_code == 200:
+            body = resp.json()
+            token = body.get("access_token") or body.get("accessToken") or body.get("token")
+            if isinstance(token, str):
+                expires = int(body.get("expires_on") or body.get("expiresOn") or time.time() + 3600)
+                return AccessToken(token, expires)
+        return self.fallback.get_token(*scopes, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[SimulatorThread]:
+    with pytest.MonkeyPatch.context() as mp, SimulatorThread(load_spec()) as running:
+        use_simulator_identity(mp, running.info)
+        yield running
+
+
+@pytest.fixture(scope="module")
+def ctl(sim: SimulatorThread) -> SimControl:
+    return SimControl(sim.info.control_url)
+
+
+@pytest.fixture(scope="module")
+def client(sim: SimulatorThread) -> NetworkManagementClient:
+    info = sim.info
+    return NetworkManagementClient(
+        SimCredential(info.control_url),  # type: ignore[arg-type]
+        info.subscription_id,
+        base_url=info.arm_url,
+        connection_verify=info.ca_file,
+        polling_interval=0.05,
+        retry_backoff_factor=0.05,
+    )
+
+
+def learned(client: NetworkManagementClient, gateway: str) -> list[Any]:
+    return list(client.virtual_network_gateways.begin_get_learned_routes(RG, gateway).result().value or [])
+
+
+def onprem_routes(client: NetworkManagementClient, gateway: str, prefix: str = ONPREM) -> list[Any]:
+    return [r for r in learned(client, gateway) if r.network == prefix]
+
+
+def peers(client: NetworkManagementClient, gateway: str) -> list[Any]:
+    return list(client.virtual_network_gateways.begin_get_bgp_peer_status(RG, gateway).result().value or [])
+
+
+def status(client: NetworkManagementClient, connection: str) -> str:
+    value = client.virtual_network_gateway_connections.get(RG, connection).properties.connection_status
+    return str(getattr(value, "value", value))
+
+
+def traffic(client: NetworkManagementClient, connection: str) -> tuple[int, int]:
+    props = client.virtual_network_gateway_connections.get(RG, connection).properties
+    return int(props.ingress_bytes_transferred), int(props.egress_bytes_transferred)
+
+
+def enable_vpn_bgp(sim: SimulatorThread, ctl: SimControl, *, peer: str = "10.10.255.254") -> None:
+    """BGP on the VPN path, as an operator configures it: the gateway, the connection and the LNG."""
+
+    def rid(rtype: str, name: str) -> str:
+        return f"/subscriptions/{sim.info.subscription_id}/resourceGroups/{RG}/providers/Microsoft.Network/{rtype}/{name}"
+
+    ctl.patch_resource(rid("virtualNetworkGateways", VPN_GW), {"enableBgp": True})
+    ctl.patch_resource(rid("connections", VPN_CONN), {"enableBgp": True})
+    ctl.patch_resource(
+        rid("localNetworkGateways", LNG), {"bgpSettings": {"asn": 65010, "bgpPeeringAddress": peer}}
+    )
+
+
+def disable_vpn_bgp(sim: SimulatorThread, ctl: SimControl) -> None:
+    def rid(rtype: str, name: str) -> str:
+        return f"/subscriptions/{sim.info.subscription_id}/resourceGroups/{RG}/providers/Microsoft.Network/{rtype}/{name}"
+
+    ctl.patch_resource(rid("virtualNetworkGateways", VPN_GW), {"enableBgp": False})
+    ctl.patch_resource(rid("connections", VPN_CONN), {"enableBgp": False})
+    ctl.patch_resource(rid("localNetworkGateways", LNG), {"bgpSettings": None})
