@@ -332,9 +332,8 @@ def _fact_evidence(fact: FactTransition, analysis: RouteAnalysis) -> dict[str, A
     return {
         "fact": kind,
         "subject": fact.subject,
-        **dict(fact.evidence),
-        "prefixes": [r.to_json() for r in analysis.rows[:MAX_ROWS]],
-        "redundancy": [r.to_json() for r in analysis.redundancy],
+        **dict(fact.evidence),  # the fact's own rows: "prefixes" or "redundancy"
+        "routes": analysis.to_json(),  # the whole per-prefix table and every peering
     }
 
 
