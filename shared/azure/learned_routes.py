@@ -129,18 +129,23 @@ def read_gateway_routes(
     and `error` says why (no response body: ARM bodies are never logged)."""
     from shared.failover.routes import BgpPeer, GatewayReading, LearnedRoute
 
-    ops = client.virtual_network_gateways
     errors: list[str] = []
     routes: tuple[LearnedRoute, ...] | None = None
     bgp: tuple[BgpPeer, ...] | None = None
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="route-check") as pool:
         learned = pool.submit(
-            lambda: _poll(ops.begin_get_learned_routes(resource_group, gateway), "getLearnedRoutes", timeout)
+            lambda: _poll(
+                client.virtual_network_gateways.begin_get_learned_routes(resource_group, gateway),
+                "getLearnedRoutes",
+                timeout,
+            )
         )
         status = (
             pool.submit(
                 lambda: _poll(
-                    ops.begin_get_bgp_peer_status(resource_group, gateway), "getBgpPeerStatus", timeout
+                    client.virtual_network_gateways.begin_get_bgp_peer_status(resource_group, gateway),
+                    "getBgpPeerStatus",
+                    timeout,
                 )
             )
             if peers

@@ -382,9 +382,10 @@ def check_site(
     """Check one site now and record what changed, exactly once however many detectors race.
 
     `routes`: "auto" (the status poll) reads the connections and uses the latest route check's view;
-    when the statuses changed since that view was taken, a route check runs at once (coalesced: at most
-    one per site every HYBRIDNET_ROUTES_MIN_SECONDS, never two at a time) and decides. "now" (the route
-    timer, alerts) asks for a route check through the same coalescer. "never": statuses only."""
+    when the statuses changed since that view was taken, a route check runs at once and decides. "now"
+    (the route timer, alerts) asks for a route check. Route checks are coalesced per site: at most one
+    every HYBRIDNET_ROUTES_MIN_SECONDS, never two at a time; one asked for inside the interval becomes
+    a status check now plus one route check when the interval ends. "never": statuses only."""
     if routes not in ("auto", "now", "never"):
         raise ValueError(f"routes must be auto, now or never, got {routes!r}")
     tables = tables if tables is not None else table_service(settings)
@@ -393,14 +394,20 @@ def check_site(
     def route_check() -> CheckResult:
         return _check(settings, site, detected_by, detail, tables, client, now, with_routes=True)
 
-    if routes == "now":
-        result, shared = _route_checks.do(site.name, route_check, min_interval=settings.routes_min_seconds)
-        return replace(result, coalesced=True) if shared else result
-    result = _check(
-        settings, site, detected_by, detail, tables, client, now, with_routes=False, defer=routes == "auto"
-    )
-    if result.outcome != "route-check-due":
-        return result
+    if routes != "now":
+        result = _check(
+            settings,
+            site,
+            detected_by,
+            detail,
+            tables,
+            client,
+            now,
+            with_routes=False,
+            defer=routes == "auto",
+        )
+        if result.outcome != "route-check-due":
+            return result
     routed, shared = _route_checks.do(site.name, route_check, min_interval=settings.routes_min_seconds)
     if not shared:
         return routed
