@@ -34,11 +34,7 @@ from shared.azure.failover_store import (
     read_state,
 )
 from shared.azure.health_snapshot import claim_refresh
-from shared.azure.learned_routes import (
-    onprem_route_counts,
-    read_gateway_routes,
-    read_local_gateway,
-)
+from shared.azure.learned_routes import read_gateway_routes, read_local_gateway
 from shared.azure.network_reads import ResourceRead, read_connection
 from shared.azure.tables import table_service
 from shared.errors import ObservationFailed as AppObservationFailed
@@ -327,6 +323,18 @@ def _route_evidence(analysis: RouteAnalysis, observation: Observation) -> dict[s
     return evidence
 
 
+def _status_evidence(stored: StoredState, observation: Observation) -> dict[str, Any]:
+    """Evidence of a transition seen in the connections' status alone: no POST here (route reads
+    cost write quota and are coalesced); the latest route view, and the route check that follows."""
+    view = RouteView.parse(stored.state.routes_json) if stored.state else None
+    return {
+        "cause": "connection-status",
+        "routes": view.to_report() if view else None,
+        "routesCheckedAt": view.checked_at if view else None,
+        "routesStale": _stale(view, observation),
+    }
+
+
 def _fact_evidence(fact: FactTransition, analysis: RouteAnalysis) -> dict[str, Any]:
     kind = fact.fact.split(" ", 1)[0]
     return {
@@ -486,7 +494,7 @@ def _check(
                 evidence = (
                     _route_evidence(analysis, observation)
                     if analysis is not None
-                    else onprem_route_counts(client, site, timeout=settings.failover_evidence_timeout)
+                    else _status_evidence(stored, observation)
                 )
             events.append(
                 event_entity(

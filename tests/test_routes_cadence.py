@@ -1,0 +1,106 @@
+"""The route check's cadence: its POSTs count against ARM's write quota, so a burst of connection status
+changes (or of concurrent requests) must not become a burst of route checks."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from hybridnet_dev.armsim.control import SimControl
+from hybridnet_dev.armsim.runner import SimulatorThread
+from shared.azure.failover_store import read_state
+from shared.azure.tables import table_service
+from shared.services.failover import RouteView, check_site
+from shared.settings import Settings
+from shared.spec import Site
+from shared.spec_source import current_spec
+from tests.failover_support import unique_spec
+from tests.stack import CIRCUIT, point_app_at, seed_spec
+
+MIN_SECONDS = 3.0
+
+
+@pytest.fixture
+def env(azurite, tmp_path) -> Iterator[tuple[Settings, Site, SimControl]]:
+    spec_path, _ = unique_spec(tmp_path)
+    with SimulatorThread(seed_spec()) as sim, pytest.MonkeyPatch.context() as mp:
+        point_app_at(
+            mp,
+            sim.info,
+            storage=azurite.connection_string,
+            spec_path=spec_path,
+            HYBRIDNET_ROUTES_MIN_SECONDS=str(MIN_SECONDS),
+        )
+        settings = Settings.from_env()
+        yield settings, current_spec(settings).sites[0], SimControl(sim.info.control_url)
+
+
+def route_checks(control: SimControl, gateway: str) -> list[dict[str, Any]]:
+    """The getLearnedRoutes POSTs a gateway received (one per route check)."""
+    return [
+        r
+        for r in control.requests()
+        if r["method"] == "POST"
+        and r["path"].lower().endswith(f"/virtualnetworkgateways/{gateway}/getlearnedroutes")
+    ]
+
+
+def test_a_burst_of_status_changes_costs_one_route_check_per_interval(env):
+    settings, site, control = env
+    assert check_site(settings, site, "poll").outcome == "baseline"  # the first route check
+    gateway = site.express_route.gateway.name.lower()
+    started = time.monotonic()
+    changes = 0
+    while time.monotonic() - started < MIN_SECONDS * 0.8:  # a flapping circuit, polled very often
+        control.set_circuit(CIRCUIT, up=changes % 2 == 1)
+        changes += 1
+        check_site(settings, site, "poll")
+    control.set_circuit(CIRCUIT, up=True)
+    assert changes >= 4
+    # The burst asked for a route check at every change; one ran at most per interval, plus the
+    # follow-up that must come after the last request: wait for it (positive sentinel: the route view is
+    # taken under the final statuses again).
+    deadline = time.monotonic() + MIN_SECONDS * 3
+    tables = table_service(settings)
+    while time.monotonic() < deadline:
+        state = read_state(tables, site.name).state
+        view = RouteView.parse(state.routes_json) if state else None
+        if view and view.statuses == ("Connected", "Connected") and len(route_checks(control, gateway)) >= 2:
+            break
+        time.sleep(0.1)
+    checks = route_checks(control, gateway)
+    elapsed = time.monotonic() - started
+    assert 2 <= len(checks) <= 1 + int(elapsed / MIN_SECONDS) + 1, (len(checks), elapsed, changes)
+    assert view is not None and view.statuses == ("Connected", "Connected")
+
+
+def test_concurrent_requests_share_one_route_check_per_gateway(env):
+    settings, site, control = env
+    check_site(settings, site, "poll", routes="never")  # baseline without routes
+    time.sleep(MIN_SECONDS)
+    control.clear_requests()
+    gateway = site.vpn.gateway.name.lower()
+    barrier = threading.Barrier(6)
+    results: list[Any] = []
+
+    def ask() -> None:
+        barrier.wait()
+        results.append(check_site(settings, site, "alert", routes="now"))
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(results) == 6
+    # one route check now; the others are answered by status checks and one follow-up when the
+    # interval ends (never two at a time: the follow-up waits for the one in progress)
+    assert len(route_checks(control, gateway)) == 1
+    deadline = time.monotonic() + MIN_SECONDS * 3
+    while time.monotonic() < deadline and len(route_checks(control, gateway)) < 2:
+        time.sleep(0.1)
+    assert len(route_checks(control, gateway)) == 2
