@@ -19,8 +19,10 @@ import yaml
 from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.runner import SimulatorInfo, SimulatorThread
 from shared import cli
+from shared.report.html import render_html
 from shared.services.failover import check_site
 from shared.services.health import health_report, poll_sites
+from shared.services.reconciler import reconcile
 from shared.settings import Settings
 from shared.spec import NetworkSpec, Site
 from shared.spec_source import current_spec
@@ -183,12 +185,22 @@ def test_more_specific_vpn_prefix_is_backup_preferred_and_its_withdrawal_clears_
     assert table["10.10.1.0/24"]["alternative"]["path"] == "expressroute"
     assert table["10.10.0.0/16"]["carriedBy"]["path"] == "expressroute"
     assert table["10.10.1.0/24"]["since"] == net.clock.now.isoformat()
+    report, _ = health_report(net.settings, site=net.site.name, now=net.clock)
+    page = render_html(report)
+    assert "Routes per on-premises prefix" in page and "10.10.1.0/24" in page and "report schema 1.3" in page
+    # the same mistake the spec rules refuse, now observed live: a drift finding of the reconcile run
+    result = reconcile(net.settings, net.site.name, trigger="manual")
+    (live,) = [f for f in result.findings if f.kind.value == "live-route"]
+    assert live.severity.value == "high" and "10.10.1.0/24 is carried by the VPN" in live.message
+    assert "longest prefix wins" in live.message
 
     net.control.set_appliance(APPLIANCE, advertise=["10.10.0.0/16"])
     before = net.history(capsys)
     assert net.check().outcome == "recorded"
     (cleared,) = _new(before, net.history(capsys))
     assert (cleared["kind"], cleared["subject"]) == ("backup-preferred-cleared", "10.10.1.0/24")
+    result = reconcile(net.settings, net.site.name, trigger="manual")  # the live finding is gone too
+    assert [f for f in result.findings if f.kind.value == "live-route"] == []
     assert net.health()["status"] == "healthy"
 
 

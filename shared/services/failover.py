@@ -591,6 +591,20 @@ def _result(
     )
 
 
+def live_route_findings(tables: TableServiceClient, site: Site, resource_id: str) -> tuple[Any, ...]:
+    """Drift findings from the latest route check (1 Table read): a VPN route more specific than
+    ExpressRoute's for the same range (shared.drift.routes). Never fails a reconcile."""
+    from shared.drift.routes import route_findings
+
+    try:
+        stored = read_state(tables, site.name)
+    except Exception as exc:
+        log.warning("site %s: route view unavailable for drift: %s", site.name, type(exc).__name__)
+        return ()
+    view = RouteView.parse(stored.state.routes_json) if stored.state else None
+    return tuple(route_findings(site.name, resource_id, view.rows)) if view else ()
+
+
 def check_routes_all(
     settings: Settings, sites: list[Site] | None = None, *, tables: TableServiceClient | None = None
 ) -> list[CheckResult]:
