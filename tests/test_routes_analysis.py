@@ -256,3 +256,11 @@ def test_paired_kinds(fact, appear, clear):
     assert [x.kind for x in t] == [appear]
     _, t = classify_facts(state, {}, at=T2)
     assert [x.kind for x in t] == [clear]
+
+
+def test_facts_beyond_the_limit_wait_for_the_next_check():
+    observed = {f"prefix-unreachable 10.{i}.0.0/16": {} for i in range(5)}
+    state, t = classify_facts(FactState(), observed, at=T1, limit=3)
+    assert len(t) == 3 and len(state.active) == 3
+    state, t = classify_facts(state, observed, at=T2, limit=3)
+    assert len(t) == 2 and len(state.active) == 5

@@ -255,3 +255,16 @@ def test_hold_count_applies_to_route_facts(net, capsys, monkeypatch):
     assert net.check().outcome == "recorded"
     assert [e["kind"] for e in net.history(capsys)] == ["redundancy-lost"]
     assert net.check().outcome == "routes-updated"
+
+
+def test_an_unreadable_local_network_gateway_is_never_a_withdrawn_vpn(net, capsys):
+    """Without its local network gateway the VPN's routes cannot be attributed: an ARM error, not a lost
+    backup (regression: the VPN looked withdrawn and a backup-lost row was recorded)."""
+    net.control.add_fault("error", method="GET", path="localNetworkGateways", status=500)
+    try:
+        result = net.check()
+    finally:
+        net.control.clear_faults()
+    assert result.outcome == "routes-updated" and net.history(capsys) == []
+    assert "hybrid-onprem-lng" in " ".join(result.routes["errors"])
+    assert result.routes["withdrawn"] == []

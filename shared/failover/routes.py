@@ -403,10 +403,13 @@ def classify_facts(
     *,
     at: str,
     hold_count: int = 1,
+    limit: int | None = None,
 ) -> tuple[FactState, list[FactTransition]]:
     """The new fact state and the transitions to record. The first route observation is a baseline
     (records nothing); afterwards a fact appearing or clearing counts after `hold_count` consecutive
-    route observations, as connection conditions do (shared.failover.classify)."""
+    route observations, as connection conditions do (shared.failover.classify). At most `limit`
+    transitions are returned (one Table transaction holds 100 rows): the facts beyond it keep their
+    previous state and are decided by the next route check."""
     if hold_count < 1:
         raise ValueError(f"hold_count must be at least 1, got {hold_count}")
     if previous is None:
@@ -419,6 +422,10 @@ def classify_facts(
         if present == (fact in active):
             continue  # steady (a pending streak, if any, ended)
         was = previous.pending.get(fact)
+        if limit is not None and len(transitions) >= limit:
+            if was is not None:
+                pending[fact] = was
+            continue
         count, onset = (was[1] + 1, was[2]) if was and was[0] == present else (1, at)
         if count < hold_count:
             pending[fact] = (present, count, onset)

@@ -155,6 +155,7 @@ def _reads(observation: Observation) -> tuple[ResourceRead, ResourceRead] | None
 
 ROUTE_CLAIMS = "routes"  # partition of the per-site route-check claim rows in the health table
 CLAIM_SLACK = 0.8
+MAX_FACT_ROWS = 90  # route-fact rows per transaction (with the state entity and a condition row: < 100)
 MAX_ROWS = 200  # per-prefix rows kept in the state entity (Table properties hold 64 KiB)
 _route_checks = Coalescer()
 
@@ -258,6 +259,12 @@ def _route_inputs(
     analysis = analyse(declared=site.on_premises.address_space, connections=connections, readings=readings)
     lng_errors = {name: f"local network gateway: {r.error}" for name, r in lngs.items() if r.error}
     if lng_errors:
+        # Without its local network gateway a VPN route cannot be attributed: never call the VPN's
+        # routes withdrawn on that basis (an ARM problem is not a network outage).
+        readings = [r if r.path != VPN else replace(r, routes=None) for r in readings]
+        analysis = analyse(
+            declared=site.on_premises.address_space, connections=connections, readings=readings
+        )
         analysis = replace(analysis, errors={**analysis.errors, **lng_errors})
     return analysis
 
@@ -370,6 +377,7 @@ def _classify(
         analysis.facts(),
         at=observation.at.astimezone(UTC).isoformat(),
         hold_count=hold,
+        limit=MAX_FACT_ROWS,
     )
     view = _view_for(observation, analysis, facts, previous)
     return _Pass(replace(state, routes_json=view.to_json()), transition, fact_transitions)
