@@ -104,3 +104,48 @@ def test_concurrent_requests_share_one_route_check_per_gateway(env):
     while time.monotonic() < deadline and len(route_checks(control, gateway)) < 2:
         time.sleep(0.1)
     assert len(route_checks(control, gateway)) == 2
+
+
+def test_a_late_follow_up_never_starts_inside_the_interval_of_a_newer_execution():
+    """Regression (shared.services.coalesce): when the follow-up's timer fired late, after a call had
+    started its own execution, the follow-up ran right after that one ended, inside its interval: route
+    checks a few ms apart. Fake clock; the timers are real (their waits are the clock's units, seconds)."""
+    from shared.services.coalesce import Coalescer
+
+    now = [0.0]
+    starts: list[float] = []
+    release = threading.Event()
+    coalescer = Coalescer(clock=lambda: now[0])
+
+    def run(block: bool = False) -> float:
+        starts.append(now[0])
+        if block:
+            release.wait(5)
+        return now[0]
+
+    coalescer.do("k", run, min_interval=0.2)  # E1 at 0.0
+    now[0] = 0.1
+    coalescer.do("k", run, min_interval=0.2)  # inside the interval: a follow-up is due at 0.2
+    now[0] = 0.25  # its timer is late: a new call starts E2 itself, and it runs long
+    leader = threading.Thread(target=lambda: coalescer.do("k", lambda: run(True), min_interval=0.2))
+    leader.start()
+    assert wait_for_true(lambda: len(starts) == 2)
+    now[0] = 0.26
+    joined = threading.Thread(target=lambda: coalescer.do("k", run, min_interval=0.2))  # must be followed
+    joined.start()
+    time.sleep(0.3)  # the late timer fires and waits for E2
+    release.set()
+    leader.join(5)
+    joined.join(5)
+    now[0] = 0.5  # past E2's interval: the follow-up may run now
+    assert wait_for_true(lambda: len(starts) == 3)
+    assert starts[2] >= 0.25 + 0.2, starts
+
+
+def wait_for_true(predicate: Any, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False

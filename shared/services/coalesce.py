@@ -62,6 +62,7 @@ class _Key:
     trailing: Callable[[], Any] | None = None  # what the scheduled trailing execution runs (latest call's)
     trailing_due: float | None = None  # when it runs; None when none is scheduled
     trailing_asked: float = 0.0  # clock() of the latest call it must follow
+    min_interval: float = 0.0  # of the scheduled trailing execution
 
 
 class Coalescer:
@@ -121,7 +122,7 @@ class Coalescer:
 
     def _schedule(self, key: Any, state: _Key, fn: Callable[[], Any], min_interval: float) -> None:
         """Under the lock: one trailing execution per key at a time; the latest call's `fn` is the one run."""
-        state.trailing, state.trailing_asked = fn, self._clock()
+        state.trailing, state.trailing_asked, state.min_interval = fn, self._clock(), min_interval
         if state.trailing_due is not None:
             return
         start = state.last_start if state.last_start is not None else self._clock()
@@ -135,6 +136,18 @@ class Coalescer:
             with self._lock:
                 running = state.running
                 if running is None:
+                    early = (
+                        state.last_start is not None
+                        and state.last_start < state.trailing_asked
+                        and self._clock() - state.last_start < state.min_interval
+                    )
+                    if early:  # a call's own execution started while this timer was late: wait again
+                        state.trailing_due = state.last_start + state.min_interval
+                        wait = max(0.0, state.trailing_due - self._clock())
+                        timer = threading.Timer(wait, self._trail, (key, state))
+                        timer.daemon = True
+                        timer.start()
+                        return
                     fn, state.trailing, state.trailing_due = state.trailing, None, None
                     if fn is None or (
                         state.last_start is not None and state.last_start >= state.trailing_asked
