@@ -12,7 +12,7 @@ import requests
 import yaml
 from azure.core.credentials import AccessToken
 from azure.identity import DefaultAzureCredential
-from azure.mgmt.network import NetworkManagementClient
+from azure.mgmt.network import NetworkManagementClient, models
 
 from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.runner import SimulatorThread
@@ -127,3 +127,43 @@ def disable_vpn_bgp(sim: SimulatorThread, ctl: SimControl) -> None:
     ctl.patch_resource(rid("virtualNetworkGateways", VPN_GW), {"enableBgp": False})
     ctl.patch_resource(rid("connections", VPN_CONN), {"enableBgp": False})
     ctl.patch_resource(rid("localNetworkGateways", LNG), {"bgpSettings": None})
+
+
+# --- site failover tests (ExpressRoute resiliency APIs) ---------------------------------------------
+LOCATION = "Silicon Valley"  # the seeded circuit's serviceProviderProperties.peeringLocation
+
+
+def start(client: NetworkManagementClient, location: str = LOCATION, gateway: str = ER_GW) -> str:
+    gws = client.virtual_network_gateways
+    return gws.begin_start_express_route_site_failover_simulation(
+        RG, gateway, peering_location=location
+    ).result()
+
+
+def stop(client: NetworkManagementClient, *, successful: bool = True) -> str:
+    params = models.ExpressRouteFailoverStopApiParameters(
+        peering_location=LOCATION,
+        was_simulation_successful=successful,
+        details=[
+            models.FailoverConnectionDetails(
+                failover_connection_name=VPN_CONN, failover_location="eastus", is_verified=True
+            )
+        ],
+    )
+    gws = client.virtual_network_gateways
+    return gws.begin_stop_express_route_site_failover_simulation(RG, ER_GW, params).result()
+
+
+def all_tests(client: NetworkManagementClient) -> list[models.ExpressRouteFailoverTestDetails]:
+    gws = client.virtual_network_gateways
+    return gws.begin_get_failover_all_test_details(
+        RG, ER_GW, type="SingleSiteFailover", fetch_latest=True
+    ).result()
+
+
+def single(client: NetworkManagementClient, guid: str) -> models.ExpressRouteFailoverSingleTestDetails:
+    gws = client.virtual_network_gateways
+    (details,) = gws.begin_get_failover_single_test_details(
+        RG, ER_GW, peering_location=LOCATION, failover_test_id=guid
+    ).result()
+    return details

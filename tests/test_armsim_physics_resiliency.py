@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-from azure.mgmt.network import NetworkManagementClient, models
+from azure.mgmt.network import NetworkManagementClient
 
 from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.runner import SimulatorThread
@@ -17,22 +18,25 @@ from tests.physics_support import (
     CIRCUIT,
     ER_CONN,
     ER_GW,
+    LOCATION,
     ONPREM,
     RG,
     VPN_CONN,
     VPN_GW,
+    all_tests,
     client,
     ctl,
     onprem_routes,
     peers,
     sim,
+    single,
+    start,
     status,
+    stop,
     traffic,
 )
 
 __all__ = ["client", "ctl", "sim"]  # fixtures
-
-LOCATION = "Silicon Valley"  # the seeded circuit's serviceProviderProperties.peeringLocation
 
 
 @pytest.fixture(autouse=True)
@@ -42,42 +46,6 @@ def clean(ctl: SimControl) -> Iterator[None]:
     ctl.clear_faults()
 
 
-def start(client: NetworkManagementClient, location: str = LOCATION, gateway: str = ER_GW) -> str:
-    gws = client.virtual_network_gateways
-    return gws.begin_start_express_route_site_failover_simulation(
-        RG, gateway, peering_location=location
-    ).result()
-
-
-def stop(client: NetworkManagementClient, *, successful: bool = True) -> str:
-    params = models.ExpressRouteFailoverStopApiParameters(
-        peering_location=LOCATION,
-        was_simulation_successful=successful,
-        details=[
-            models.FailoverConnectionDetails(
-                failover_connection_name=VPN_CONN, failover_location="eastus", is_verified=True
-            )
-        ],
-    )
-    gws = client.virtual_network_gateways
-    return gws.begin_stop_express_route_site_failover_simulation(RG, ER_GW, params).result()
-
-
-def all_tests(client: NetworkManagementClient) -> list[models.ExpressRouteFailoverTestDetails]:
-    gws = client.virtual_network_gateways
-    return gws.begin_get_failover_all_test_details(
-        RG, ER_GW, type="SingleSiteFailover", fetch_latest=True
-    ).result()
-
-
-def single(client: NetworkManagementClient, guid: str) -> models.ExpressRouteFailoverSingleTestDetails:
-    gws = client.virtual_network_gateways
-    (details,) = gws.begin_get_failover_single_test_details(
-        RG, ER_GW, peering_location=LOCATION, failover_test_id=guid
-    ).result()
-    return details
-
-
 def test_never_tested_location_is_listed_not_started(client: NetworkManagementClient) -> None:
     (entry,) = all_tests(client)
     assert (entry.peering_location, entry.status, entry.test_guid) == (LOCATION, "NotStarted", None)
@@ -85,11 +53,15 @@ def test_never_tested_location_is_listed_not_started(client: NetworkManagementCl
 
 
 def test_site_failover_withdraws_expressroute_routes_and_moves_traffic(
-    client: NetworkManagementClient,
+    client: NetworkManagementClient, ctl: SimControl
 ) -> None:
     assert len(onprem_routes(client, ER_GW)) == 2
     guid = start(client)
     try:
+        (withdrawn,) = ctl.state()["withdrawn"]
+        assert withdrawn["peeringLocation"] == LOCATION.lower() and withdrawn["gateway"].endswith(
+            "/hybrid-er-gw"
+        )
         # Physical effect: the gateway no longer receives the location's routes; BGP stays up.
         assert onprem_routes(client, ER_GW) == []
         assert status(client, ER_CONN) == "Connected"
@@ -112,6 +84,7 @@ def test_site_failover_withdraws_expressroute_routes_and_moves_traffic(
     finally:
         assert stop(client) == ""
     assert len(onprem_routes(client, ER_GW)) == 2
+    assert ctl.state()["withdrawn"] == []
     details = single(client, guid)
     assert (details.status, details.was_simulation_successful) == ("Completed", True)
     assert details.end_time_utc is not None
@@ -171,20 +144,21 @@ def test_resiliency_information_reflects_the_network(
     info = gws.begin_get_resiliency_information(RG, ER_GW, attempt_refresh=True).result()
     scores = {c.name: (c.current_score, c.max_score) for c in info.components}
     assert scores == {
-        "Peering location redundancy": ("20", "40"),  # one peering location only
-        "BGP session redundancy": ("20", "20"),
-        "Site failover simulation": ("20", "20"),
-        "Site-to-site VPN backup": ("20", "20"),
+        "Route resilience": ("30", "40"),  # both BGP sessions, but one peering location only
+        "Zone-redundant gateway": ("0", "20"),  # sku Standard
+        "Advisory recommendations": ("20", "20"),  # the site-to-site VPN backs it up
+        "Resiliency validation": ("20", "20"),  # the test above
     }
-    assert info.overall_score == "80" and info.max_score_from_recommendations == "20"
-    (component,) = [c for c in info.components if c.recommendations]
-    assert component.recommendations[0].call_to_action_link.startswith("https://learn.microsoft.com/")
+    assert info.overall_score == "70"
+    assert (info.min_score_from_recommendations, info.max_score_from_recommendations) == ("10", "30")
+    links = [r.call_to_action_link for c in info.components for r in c.recommendations]
+    assert len(links) == 2 and all(link.startswith("https://learn.microsoft.com/") for link in links)
     assert info.next_eligible_compute_time > info.last_computed_time
     # Not recomputed before nextEligibleComputeTime, even when asked to.
     ctl.set_circuit_bgp(CIRCUIT, secondary="down")
     try:
         again = gws.begin_get_resiliency_information(RG, ER_GW, attempt_refresh=True).result()
-        assert again.last_computed_time == info.last_computed_time and again.overall_score == "80"
+        assert again.last_computed_time == info.last_computed_time and again.overall_score == "70"
     finally:
         ctl.set_circuit_bgp(CIRCUIT, secondary="up")
 
@@ -198,3 +172,47 @@ def test_routes_information_groups_prefixes_by_location(client: NetworkManagemen
     assert (source.circuit, source.pri, source.sec) == (CIRCUIT, "Active", "Active")
     assert info.circuits_metadata_map[CIRCUIT].location == LOCATION
     assert info.route_set_version == "1"
+
+
+def unknown_keys(model: Any, path: str = "") -> list[str]:
+    """JSON keys of a deserialized SDK model (recursively) that are no field of its model class."""
+    fields = type(model)._attr_to_rest_field
+    rest = {f._rest_name: attr for attr, f in fields.items()}
+    out = [f"{path}{key}" for key in dict(model) if key not in rest]
+    for key, attr in rest.items():
+        value = getattr(model, attr, None)
+        items = (
+            value if isinstance(value, list) else list(value.values()) if isinstance(value, dict) else [value]
+        )
+        for item in items:
+            for inner in item if isinstance(item, list) else [item]:
+                if hasattr(type(inner), "_attr_to_rest_field"):
+                    out += unknown_keys(inner, f"{path}{key}.")
+    return out
+
+
+def test_every_answer_key_is_a_field_of_the_sdk_model(client: NetworkManagementClient) -> None:
+    """The published examples' bodies are empty: the SDK models are the reference for the shapes."""
+    gws = client.virtual_network_gateways
+    guid = start(client)
+    try:
+        answers: list[Any] = [
+            *all_tests(client),
+            single(client, guid),
+            gws.begin_get_resiliency_information(RG, ER_GW).result(),
+            gws.begin_get_routes_information(RG, ER_GW).result(),
+        ]
+    finally:
+        stop(client)
+    answers.append(single(client, guid))
+    for answer in answers:
+        assert unknown_keys(answer) == [], type(answer).__name__
+    # And the fields are populated, not merely allowed.
+    assert all(v is not None for v in (answers[0].start_time, answers[0].circuits[0].nrp_resource_uri))
+
+
+def test_every_gateway_action_is_routed() -> None:
+    from hybridnet_dev.armsim.arm import ACTIONS
+    from hybridnet_dev.armsim.gateway_actions import GATEWAY_ACTIONS
+
+    assert set(ACTIONS.values()) == set(GATEWAY_ACTIONS)

@@ -15,8 +15,6 @@ from typing import Any
 from aiohttp import web
 
 from hybridnet_dev.armsim.armevents import ACTION, DELETE, WRITE, Caller, Change, caller_from_authorization
-from hybridnet_dev.armsim.circuits import CircuitChildren
-from hybridnet_dev.armsim.gateway_actions import GATEWAY_ACTIONS
 from hybridnet_dev.armsim.ids import PROVIDER, TYPES, ArmError, ResourceId
 from hybridnet_dev.armsim.lro import Kind, Operation
 from hybridnet_dev.armsim.resources import LIST_ALL, WRITABLE
@@ -31,8 +29,21 @@ CALLER = web.RequestKey("armsim_caller", Caller)
 CORRELATION = web.RequestKey("armsim_correlation", str)
 # Paths on this listener that are not ARM: they get faults and the request log, not ARM's auth checks.
 DATA_PLANE_PREFIXES = (TOPICS_PREFIX,)
-# POST actions on virtualNetworkGateways (lower-case URL segment -> operation name); each is an LRO.
-ACTIONS = {name.lower(): name for name in GATEWAY_ACTIONS}
+# POST actions on virtualNetworkGateways (lower-case URL segment -> operation name), each an LRO whose
+# result gateway_actions.GATEWAY_ACTIONS computes (the ExpressRoute resiliency ones: resiliency.py).
+ACTIONS = {
+    name.lower(): name
+    for name in (
+        "getLearnedRoutes",
+        "getBgpPeerStatus",
+        "startSiteFailoverTest",
+        "stopSiteFailoverTest",
+        "getFailoverAllTestsDetails",
+        "getFailoverSingleTestDetails",
+        "getResiliencyInformation",
+        "getRoutesInformation",
+    )
+}
 
 
 def arm_json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -196,6 +207,8 @@ class ArmApi:
         if rtype == "virtualNetworkGateways" and len(segs) == 9 and low[8] in ACTIONS and method == "POST":
             return await self._gateway_action(request, rid, ACTIONS[low[8]])
         if rtype == "expressRouteCircuits":
+            from hybridnet_dev.armsim.circuits import CircuitChildren  # the circuit's peering and its tables
+
             return await CircuitChildren(self).handle(request, rid, segs[8:])
         raise ArmError(404, "InvalidRequestUri", f"The request URI '{request.path}' is not valid.")
 
@@ -514,6 +527,8 @@ class ArmApi:
     async def _gateway_action(self, request: web.Request, rid: ResourceId, action: str) -> web.Response:
         """POST actions on a gateway, all long-running: the ``ACTIONS`` table names them; the physical
         model computes each result when the operation completes (``GATEWAY_ACTIONS``)."""
+        from hybridnet_dev.armsim.gateway_actions import GATEWAY_ACTIONS
+
         record = self.sim.store.get(rid)
         if record is None:
             raise rid.not_found()

@@ -168,7 +168,12 @@ class CircuitChildren:
         api = self.api
         record = self.sim.store.get(rid)
         assert record is not None
-        change = api._change(request, ACTION, str(rid), f"{rid.arm_type}/peerings/{kind}/action")
+        operation = {
+            "routetables": "routeTables",
+            "routetablessummary": "routeTablesSummary",
+            "arptables": "arpTables",
+        }
+        change = api._change(request, ACTION, str(rid), f"{rid.arm_type}/peerings/{operation[kind]}/action")
         builders = {
             "routetables": self.routes_table,
             "routetablessummary": self.summary,

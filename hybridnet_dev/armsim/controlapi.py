@@ -112,7 +112,7 @@ class ControlApi:
             raise ArmError(400, "InvalidRequest", "'sharedKey' must be a string.")
         advertise = check_prefixes(body["advertise"], "advertise") if "advertise" in body else None
         ip = request.match_info["ip"]
-        self.sim.physics.tick()
+        self.sim.physics.tick(force=True)
         result = self.sim.set_appliance(ip, up=up, shared_key=key)
         if advertise is not None:
             result["advertise"] = self.sim.physics.configure_appliance(ip, advertise=advertise)["advertise"]

@@ -31,6 +31,7 @@ EGRESS_RATIO = 0.8
 # A path that carries no prefix still sees its keepalives: IKE DPD / BGP keepalives, tens of bytes/s.
 KEEPALIVE_BYTES_PER_SECOND = 40
 SESSIONS = ("primary", "secondary")
+TICK_SECONDS = 0.02  # the counters' resolution: reads closer together than this share one step
 PRIVATE_PEERING = "AzurePrivatePeering"
 
 
@@ -62,9 +63,7 @@ class Appliance:
 
 @dataclass
 class _Link:
-    since: float
-    ingress: float = 0.0
-    egress: float = 0.0
+    since: float  # when the connection was first seen Connected (monotonic)
 
 
 def _ref_id(value: Any) -> str | None:
@@ -98,10 +97,13 @@ class Physics:
         self.keys: dict[str, str] = {}  # connection id (lower) -> pre-shared key
         self._links: dict[str, _Link] = {}  # connected connections (lower id)
         self._totals: dict[str, tuple[float, float]] = {}  # connection id (lower) -> bytes in, out
-        self._last_tick = clock()
+        self._last_ticks: dict[str, float] = {}  # VNet key -> when its counters last advanced
+        self._gateway_vnet: dict[str, str] = {}  # gateway id (lower) -> VNet key
+        self._groups: dict[str, list[ResourceId]] | None = None  # see _index
         # (gateway id lower, peering location lower) whose ExpressRoute routes a site failover test
         # withdraws (see resiliency.py).
         self.withdrawn: set[tuple[str, str]] = set()
+        self.resiliency: Any = None  # resiliency.Resiliency (its site failover tests), made on first use
         store.listeners.append(self._on_change)
 
     # --- physical objects ---------------------------------------------------------------------------
@@ -144,21 +146,22 @@ class Physics:
         circuit = self.circuit_by_name(name)
         if circuit is None:
             raise ArmError(404, "CircuitNotFound", f"No ExpressRoute circuit named '{name}' is known.")
-        self.tick()  # the time so far ran under the old state
+        self.tick(force=True)  # the time so far ran under the old state
+        was_up = {s: self.session_up(circuit, s) for s in SESSIONS}
         if up is not None:
             circuit.up = up
-        now = self.clock()
         for session, state in (bgp or {}).items():
-            was = circuit.bgp[session]
             circuit.bgp[session] = state == "up"
-            if circuit.bgp[session] and not was:
+        now = self.clock()
+        for session in SESSIONS:  # a session (re-)established now starts its connectedDuration
+            if self.session_up(circuit, session) and not was_up[session]:
                 circuit.since[session] = now
         if advertise is not None:
             circuit.prefixes = list(advertise)
         return self.describe_circuit(circuit)
 
     def configure_appliance(self, ip: str, *, advertise: list[str] | None = None) -> Body:
-        self.tick()
+        self.tick(force=True)
         appliance = self.appliance(ip)
         if advertise is not None:
             appliance.advertise = list(advertise)
@@ -187,11 +190,14 @@ class Physics:
 
     # --- the circuit's private peering --------------------------------------------------------------
     def _on_change(self, rid: str, operation: str) -> None:
-        if operation != "write":
-            return
         try:
             parsed = ResourceId.parse(rid)
         except ArmError:
+            return
+        self._gateway_vnet.pop(parsed.parent.key, None)
+        if parsed.type in ("connections", "virtualNetworkGateways"):
+            self._groups = None
+        if operation != "write":
             return
         if parsed.type == "expressRouteCircuits" and not parsed.is_child:
             circuit = self.circuit(str(parsed))
@@ -239,8 +245,14 @@ class Physics:
         except Exception:  # a malformed reference simply does not resolve
             return None
 
+    def _record(self, rid: str) -> Record | None:
+        try:
+            return self.store.get(ResourceId.parse(rid))
+        except ArmError:
+            return None
+
     def connection_status(self, connection: Record) -> str:
-        self.tick()
+        self.tick(group=self._group_of(connection))
         return self._status(connection)
 
     def _status(self, connection: Record) -> str:
@@ -271,17 +283,38 @@ class Physics:
         return False
 
     # --- traffic ------------------------------------------------------------------------------------
-    def tick(self) -> None:
-        """Advance the byte counters to now under the current state (time, not reads, drives them)."""
+    def tick(self, *, force: bool = False, group: str | None = None) -> None:
+        """Advance the byte counters to now under the current state (time, not reads, drives them).
+        Traffic is shared within a VNet (its gateways' connections), so each VNet keeps its own step:
+        ``group`` (a VNet key) advances one, None all. Reads in quick succession share one step (the
+        time is carried to the next); a state change forces one, so the time before it counts under
+        the old state."""
         now = self.clock()
-        elapsed = now - self._last_tick
-        self._last_tick = now
-        connected = {c.rid.key: c for c in self.store.list("connections") if self._status(c) == "Connected"}
-        for key in list(self._links):
-            if key not in connected:
+        index = self._index()
+        members: dict[str, list[Record]] = {}
+        for key in index if group is None else [group]:
+            members[key] = [r for r in (self.store.get(rid) for rid in index.get(key, [])) if r is not None]
+        if group is None:  # links of deleted connections
+            alive = {c.rid.key for conns in members.values() for c in conns}
+            for key in [k for k in self._links if k not in alive]:
                 del self._links[key]
-        for key in connected:
-            if key not in self._links:
+        for key, conns in members.items():
+            self._tick_group(key, conns, now, force)
+
+    def _tick_group(self, group: str, conns: list[Record], now: float, force: bool) -> None:
+        # A VNet's counters start when it is first seen; a connection that came up since the last step
+        # counts from that step (state changes through the control API force a step just before them).
+        last = self._last_ticks.setdefault(group, now)
+        elapsed = now - last
+        if not force and 0 <= elapsed < TICK_SECONDS:
+            return
+        self._last_ticks[group] = now
+        connected = {c.rid.key: c for c in conns if self._status(c) == "Connected"}
+        for conn in conns:
+            key = conn.rid.key
+            if key not in connected:
+                self._links.pop(key, None)
+            elif key not in self._links:
                 self._links[key] = _Link(since=now)
         if elapsed <= 0:
             return
@@ -292,6 +325,30 @@ class Physics:
             for circuit, session, share in sessions:
                 circuit.counters[session][0] += int(add_in * share)
                 circuit.counters[session][1] += int(add_out * share)
+
+    def _index(self) -> dict[str, list[ResourceId]]:
+        """VNet key -> its connections; rebuilt after a connection or gateway is written or deleted."""
+        if self._groups is None:
+            groups: dict[str, list[ResourceId]] = {}
+            for conn in self.store.list("connections"):
+                groups.setdefault(self._group_of(conn), []).append(conn.rid)
+            self._groups = groups
+        return self._groups
+
+    def _group_of_gateway(self, gateway_id: str) -> str:
+        """The VNet key of a gateway (cached; a write to the gateway forgets it)."""
+        key = gateway_id.lower()
+        found = self._gateway_vnet.get(key)
+        if found is None:
+            body = self._lookup(gateway_id)
+            found = self._vnet_key(body) if body is not None else key
+            self._gateway_vnet[key] = found
+        return found
+
+    def _group_of(self, conn: Record) -> str:
+        return self._group_of_gateway(
+            _ref_id(conn.body.get("properties", {}).get("virtualNetworkGateway1")) or ""
+        )
 
     def _rates(self, connected: list[Record]) -> dict[str, tuple[float, list[tuple[Circuit, str, float]]]]:
         """Bytes/s per connected connection: each VNet's load goes, prefix by prefix, to the longest
@@ -333,7 +390,9 @@ class Physics:
         return rates
 
     def traffic(self, connection_id: str) -> tuple[int, int]:
-        self.tick()
+        record = self._record(connection_id)
+        if record is not None:
+            self.tick(group=self._group_of(record))
         ingress, egress = self._totals.get(connection_id.lower(), (0.0, 0.0))
         return int(ingress), int(egress)
 
@@ -443,7 +502,7 @@ class Physics:
         return routes
 
     def learned_routes(self, gateway: Record) -> list[Body]:
-        self.tick()
+        self.tick(group=self._group_of_gateway(str(gateway.rid)))
         local = self._local_address(gateway)
         routes: list[Body] = [
             _route(local, prefix, "", local, "Network", "", 32768)
@@ -455,7 +514,7 @@ class Physics:
         return routes
 
     def bgp_peers(self, gateway: Record) -> list[Body]:
-        self.tick()
+        self.tick(group=self._group_of_gateway(str(gateway.rid)))
         local = self._local_address(gateway)
         now = self.clock()
         peers: list[Body] = []

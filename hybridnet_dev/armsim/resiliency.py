@@ -12,7 +12,7 @@
 
 Sources: the examples in tests/fixtures (VirtualNetworkGateway*Failover*.json, *ResiliencyInformation.json,
 *RoutesInformation.json; their published bodies are empty) and the SDK models named above; the
-feature: https://learn.microsoft.com/azure/expressroute/site-failover-simulation and
+feature: https://learn.microsoft.com/azure/expressroute/resiliency-validation and
 https://learn.microsoft.com/azure/expressroute/resiliency-insights.
 
 A test moves Starting -> Running when its start operation completes, Stopping -> Completed when its stop
@@ -82,15 +82,14 @@ class Resiliency:
 
 
 def state_of(physics: Physics) -> Resiliency:
-    found = getattr(physics, "resiliency", None)
-    if not isinstance(found, Resiliency):
-        found = Resiliency()
-        physics.resiliency = found  # type: ignore[attr-defined]
+    if not isinstance(physics.resiliency, Resiliency):
+        physics.resiliency = Resiliency()
+    found: Resiliency = physics.resiliency
     return found
 
 
 def _sync(physics: Physics) -> None:
-    physics.tick()  # traffic so far ran with the old routes
+    physics.tick(force=True)  # traffic so far ran with the old routes
     physics.withdrawn = {
         (t.gateway, t.peering_location.lower()) for t in state_of(physics).tests if t.status in WITHDRAWING
     }
@@ -423,52 +422,58 @@ def _vpn_backup(sim: Simulator, gateway: Record) -> bool:
     return False
 
 
+def _route_resilience(sim: Simulator, gateway: Record) -> float:
+    """Half for peering-location redundancy (two locations or more), half for both BGP sessions up."""
+    circuits = _circuits(sim, gateway)
+    locations = min(len(_locations(sim, gateway)), 2) / 2
+    sessions = sum(sim.physics.session_up(c, s) for c, _ in circuits for s in SESSIONS)
+    return (locations + sessions / max(1, len(SESSIONS) * len(circuits))) / 2
+
+
+def _zone_redundant(sim: Simulator, gateway: Record) -> float:
+    sku = str((gateway.body.get("properties", {}).get("sku") or {}).get("name", ""))
+    return float(sku.endswith("AZ") or sku == "ErGwScale")
+
+
+def _validated(sim: Simulator, gateway: Record) -> float:
+    recent = [
+        t
+        for t in _tests_of(sim, gateway)
+        if t.status == "Completed" and t.successful and t.end and _now() - t.end < RECENT_TEST
+    ]
+    return min(len({t.peering_location.lower() for t in recent}) / max(1, len(_locations(sim, gateway))), 1.0)
+
+
+# The resiliency index's factors (https://learn.microsoft.com/azure/expressroute/resiliency-insights:
+# "route resilience, zone-redundant gateway usage, advisory recommendations, and resiliency validation
+# tests"); weights sum to 100, so the overall score is a percentage.
 # name, max score, check(sim, gateway) -> fraction achieved, recommendation (title, text, action, link)
 RESILIENCY_COMPONENTS: list[tuple[str, int, Any, tuple[str, str, str, str]]] = [
     (
-        "Peering location redundancy",
+        "Route resilience",
         40,
-        lambda sim, gw: min(len(_locations(sim, gw)), 2) / 2,
+        _route_resilience,
         (
-            "Connect a second circuit in another peering location",
-            "All ExpressRoute connections of this gateway terminate in one peering location: losing it "
-            "disconnects the site.",
-            "Add a connection to a circuit in a different peering location.",
+            "Receive every route from two peering locations over both BGP sessions",
+            "The gateway learns its on-premises routes from one peering location, or over one BGP session "
+            "only: a site or device failure disconnects it.",
+            "Connect a second circuit in another peering location and bring up both BGP sessions.",
             "https://learn.microsoft.com/azure/expressroute/designing-for-high-availability-with-expressroute",
         ),
     ),
     (
-        "BGP session redundancy",
+        "Zone-redundant gateway",
         20,
-        lambda sim, gw: (
-            sum(sim.physics.session_up(c, s) for c, _ in _circuits(sim, gw) for s in SESSIONS)
-            / max(1, len(SESSIONS) * len(_circuits(sim, gw)))
-        ),
+        _zone_redundant,
         (
-            "Bring up both BGP sessions",
-            "A circuit runs on one BGP session only: a single device failure disconnects it.",
-            "Configure BGP on both the primary and the secondary link of the private peering.",
-            "https://learn.microsoft.com/azure/expressroute/expressroute-howto-routing-arm",
+            "Use a zone-redundant gateway SKU",
+            "The ExpressRoute gateway is not zone-redundant.",
+            "Migrate the gateway to an AZ SKU (ErGw1AZ, ErGw2AZ, ErGw3AZ) or ErGwScale.",
+            "https://learn.microsoft.com/azure/expressroute/expressroute-about-virtual-network-gateways",
         ),
     ),
     (
-        "Site failover simulation",
-        20,
-        lambda sim, gw: float(
-            any(
-                t.status == "Completed" and t.successful and t.end and _now() - t.end < RECENT_TEST
-                for t in _tests_of(sim, gw)
-            )
-        ),
-        (
-            "Run a site failover simulation",
-            "No successful site failover simulation in the last 30 days.",
-            "Start a site failover test for each peering location and verify the failover path.",
-            "https://learn.microsoft.com/azure/expressroute/site-failover-simulation",
-        ),
-    ),
-    (
-        "Site-to-site VPN backup",
+        "Advisory recommendations",
         20,
         lambda sim, gw: float(_vpn_backup(sim, gw)),
         (
@@ -476,6 +481,17 @@ RESILIENCY_COMPONENTS: list[tuple[str, int, Any, tuple[str, str, str, str]]] = [
             "No connected site-to-site VPN backs up the ExpressRoute connections of this virtual network.",
             "Create a VPN gateway and a connection to the on-premises VPN device.",
             "https://learn.microsoft.com/azure/expressroute/use-s2s-vpn-as-backup-for-expressroute-privatepeering",
+        ),
+    ),
+    (
+        "Resiliency validation",
+        20,
+        _validated,
+        (
+            "Run a site failover simulation for each peering location",
+            "A peering location has had no successful site failover simulation in the last 30 days.",
+            "Start a site failover test for the peering location and verify the failover path.",
+            "https://learn.microsoft.com/azure/expressroute/resiliency-validation",
         ),
     ),
 ]
