@@ -165,6 +165,18 @@ def _health_stale_seconds(env: Mapping[str, str]) -> float:
     return _number(env, "HYBRIDNET_HEALTH_STALE_SECONDS", default, minimum=1, maximum=86400 * 7)
 
 
+def _routes_schedule(env: Mapping[str, str]) -> float:
+    """Seconds between route checks (HYBRIDNET_ROUTES_SCHEDULE, the timer's NCRONTAB)."""
+    schedule = _text(env, "HYBRIDNET_ROUTES_SCHEDULE", "0 */5 * * * *")
+    interval = schedule_interval(schedule)
+    if interval is None:
+        raise SettingsError(
+            f"HYBRIDNET_ROUTES_SCHEDULE={schedule!r} is not a timer schedule (NCRONTAB with 6 fields, "
+            "seconds first, e.g. '0 */5 * * * *' for every 5 minutes)"
+        )
+    return interval
+
+
 @dataclass(frozen=True)
 class Settings:
     """Typed view of the app settings."""
@@ -187,6 +199,8 @@ class Settings:
     failover_retention_days: float = 365
     failover_evidence_timeout: float = 30
     failover_alert_min_seconds: float = 5
+    routes_interval: float = 300  # seconds between scheduled route checks (HYBRIDNET_ROUTES_SCHEDULE)
+    routes_min_seconds: float = 60  # route checks of one site start at least this far apart
     events_topic_endpoint: str | None = None
     events_topic_key: str | None = field(default=None, repr=False)  # a secret: never in repr/logs
     health_stale_seconds: float = 120
@@ -246,6 +260,8 @@ class Settings:
             failover_alert_min_seconds=_number(
                 env, "HYBRIDNET_FAILOVER_ALERT_MIN_SECONDS", 5, minimum=0, maximum=300
             ),
+            routes_interval=_routes_schedule(env),
+            routes_min_seconds=_number(env, "HYBRIDNET_ROUTES_MIN_SECONDS", 60, minimum=0, maximum=3600),
             events_topic_endpoint=_topic_endpoint(env),
             events_topic_key=_text(env, "HYBRIDNET_EVENTS_TOPIC_KEY") or None,
             health_stale_seconds=_health_stale_seconds(env),

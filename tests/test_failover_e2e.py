@@ -93,8 +93,12 @@ def test_circuit_down_is_a_failover_and_back_up_a_failback_with_its_duration(net
         failover["detectedBy"] == "poll"
         and failover["detectedAt"] == (T0 + timedelta(seconds=60)).isoformat()
     )
-    assert failover["evidence"]["onPremRoutesViaExpressRoute"] == 0
-    assert failover["evidence"]["onPremRoutesViaVpn"] == 1
+    # seen in the connection status: no learned-routes POST per transition (route checks are coalesced,
+    # tests/test_routes_cadence.py); the evidence is the latest route view, stale since the change
+    assert (
+        failover["evidence"]["cause"] == "connection-status" and failover["evidence"]["routesStale"] is True
+    )
+    assert failover["evidence"]["routes"]["prefixes"][0]["carriedBy"]["path"] == "expressroute"
     assert failover["durationSeconds"] is None
 
     net.clock.advance(300)
@@ -106,7 +110,7 @@ def test_circuit_down_is_a_failover_and_back_up_a_failback_with_its_duration(net
     assert failback["kind"] == "failback" and failback["toPath"] == "expressroute"
     assert failback["durationSeconds"] == 425.0
     assert failback["detectedBy"] == "alert"
-    assert failback["evidence"]["onPremRoutesViaExpressRoute"] > 0
+    assert failback["evidence"]["cause"] == "connection-status"
 
 
 def test_appliance_down_while_the_circuit_is_up_is_backup_lost(net):
@@ -121,7 +125,7 @@ def test_appliance_down_while_the_circuit_is_up_is_backup_lost(net):
     assert lost["kind"] == "backup-lost" and lost["backupUp"] is False
     assert (lost["fromPath"], lost["toPath"]) == ("expressroute", "expressroute")
     assert lost["vpnStatus"] == "NotConnected"
-    assert lost["evidence"]["onPremRoutesViaVpn"] == 0
+    assert lost["evidence"]["routesStale"] is True
     assert restored["kind"] == "backup-restored" and restored["durationSeconds"] == 50.0
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.azure.table_names import FAILOVER, table
 from shared.failover.classify import Condition, Observation, SiteState, Transition
+from shared.failover.routes import FactTransition
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient, TableServiceClient
@@ -31,7 +32,7 @@ STATE_ROW = "state"
 EVENT_PREFIX = "e"
 EVENT_END = "f"  # RowKeys of events sort between "e" and "f"; "state" sorts after all of them
 MAX_BATCH = 100  # entity-group transaction limit
-DETECTORS = ("poll", "alert", "manual")
+DETECTORS = ("poll", "alert", "manual", "route-check")
 
 
 class Conflict(Exception):
@@ -86,6 +87,8 @@ def state_entity(site: str, state: SiteState, last_event_id: str | None) -> dict
         "backupDownSince": _iso(state.backup_down_since),
         "outageSince": _iso(state.outage_since),
     }
+    if state.routes_json:
+        optional["routes"] = state.routes_json
     if state.pending is not None:
         optional |= {
             "pending": state.pending.value,
@@ -110,6 +113,7 @@ def state_from_entity(entity: dict[str, Any]) -> SiteState:
         pending=Condition(pending) if pending else None,
         pending_count=int(entity.get("pendingCount") or 0),
         pending_since=_dt(entity.get("pendingSince")),
+        routes_json=entity.get("routes") or None,
     )
 
 
@@ -148,6 +152,47 @@ def event_entity(
     return entity
 
 
+def fact_event_entity(
+    site: str,
+    event_id: str,
+    fact: FactTransition,
+    condition: Condition,
+    observation: Observation,
+    *,
+    detected_by: str,
+    evidence: dict[str, Any],
+    detail: str = "",
+) -> dict[str, Any]:
+    """An event row for a route fact (backup-preferred, redundancy-lost, prefix-unreachable and their
+    reversals): the site's path does not change (fromPath == toPath); `subject` names the prefix or
+    gateway, `evidence` holds the per-prefix rows."""
+    if detected_by not in DETECTORS:
+        raise ValueError(f"detected_by must be one of {DETECTORS}, got {detected_by!r}")
+    detected = observation.at
+    entity: dict[str, Any] = {
+        "PartitionKey": site,
+        "RowKey": event_row_key(detected, event_id),
+        "eventId": event_id,
+        "kind": fact.kind,
+        "subject": fact.subject,
+        "fromPath": condition.path.value,
+        "toPath": condition.path.value,
+        "fromCondition": condition.value,
+        "toCondition": condition.value,
+        "backupUp": condition.backup_up,
+        "startedAt": fact.started_at,
+        "detectedAt": _iso(detected),
+        "detectedBy": detected_by,
+        "expressRouteStatus": observation.expressroute_status or "",
+        "vpnStatus": observation.vpn_status or "",
+        "evidence": json.dumps(evidence, separators=(",", ":"), sort_keys=True),
+        "detail": detail[:1000],
+    }
+    if fact.duration_seconds is not None:
+        entity["durationSeconds"] = float(fact.duration_seconds)
+    return entity
+
+
 def event_json(entity: dict[str, Any]) -> dict[str, Any]:
     """An event row as the JSON the CLI, the CloudEvent and the health report use."""
     try:
@@ -170,6 +215,7 @@ def event_json(entity: dict[str, Any]) -> dict[str, Any]:
         "durationSeconds": None if duration is None else float(duration),
         "evidence": evidence,
         "detail": entity.get("detail") or "",
+        "subject": entity.get("subject") or None,
     }
 
 
@@ -197,9 +243,11 @@ def commit(
     site: str,
     stored: StoredState,
     new_state: SiteState,
-    event: dict[str, Any] | None = None,
+    event: dict[str, Any] | list[dict[str, Any]] | None = None,
 ) -> None:
-    """Write `new_state` (and `event`, in the same transaction) only if the state is still `stored`.
+    """Write `new_state` (and the event row(s), in the same transaction) only if the state is still
+    `stored`. With several rows (a route check can confirm several facts at once) the state's
+    `lastEventId` is the first row's id.
 
     Raises Conflict when someone else wrote first, Ambiguous when the outcome is unknown."""
     from azure.core import MatchConditions
@@ -212,7 +260,10 @@ def commit(
     )
     from azure.data.tables import TableTransactionError, UpdateMode
 
-    last_event_id = event["eventId"] if event else stored.last_event_id
+    events = [event] if isinstance(event, dict) else list(event or [])
+    if len(events) >= MAX_BATCH:
+        raise ValueError(f"site {site}: {len(events)} event rows exceed one transaction")
+    last_event_id = events[0]["eventId"] if events else stored.last_event_id
     entity = state_entity(site, new_state, last_event_id)
     operations: list[Any] = []
     if stored.etag is None:
@@ -229,8 +280,7 @@ def commit(
                 },
             )
         )
-    if event is not None:
-        operations.append(("create", event))
+    operations.extend(("create", e) for e in events)
     try:
         failover_table(service).submit_transaction(operations)
     except (ResourceModifiedError, ResourceExistsError) as exc:

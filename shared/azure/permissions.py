@@ -64,6 +64,9 @@ SPECIAL: dict[tuple[str, str], frozenset[str]] = {
     ("virtual_network_gateways", "begin_get_learned_routes"): frozenset(
         {f"{NET}/virtualNetworkGateways/getLearnedRoutes/action"}
     ),
+    ("virtual_network_gateways", "begin_get_bgp_peer_status"): frozenset(
+        {f"{NET}/virtualNetworkGateways/getBgpPeerStatus/action"}
+    ),
     ("virtual_network_gateway_connections", "get_shared_key"): frozenset(
         {f"{NET}/connections/sharedKey/read"}
     ),

@@ -108,7 +108,6 @@ def desired_site(site: Site, subscription: str) -> DesiredSite:
         rid(Kind.PUBLIC_IP, vpn.gateway.public_ip_name),
     )
     er_gw, vpn_gw = rid(Kind.GATEWAY, er.gateway.name), rid(Kind.GATEWAY, vpn.gateway.name)
-    lng = rid(Kind.LOCAL_GATEWAY, vpn.local_network_gateway.name)
     lb_subnet = subnet_id(subscription, rg, site.vnet.name, site.load_balancer.subnet)
 
     resources: list[DesiredResource] = [
@@ -296,112 +295,120 @@ def desired_site(site: Site, subscription: str) -> DesiredSite:
             (gw_subnet_id, vpn_pip),
         )
     )
-    resources.append(
-        DesiredResource(
-            Kind.LOCAL_GATEWAY,
-            lng,
-            vpn.local_network_gateway.name,
-            {
-                "location": loc,
-                "properties": {
-                    "gatewayIpAddress": site.on_premises.appliance_ip,
-                    "localNetworkAddressSpace": {"addressPrefixes": site.lng_prefixes},
+    for gateway in vpn.local_network_gateways:
+        resources.append(
+            DesiredResource(
+                Kind.LOCAL_GATEWAY,
+                rid(Kind.LOCAL_GATEWAY, gateway.name),
+                gateway.name,
+                {
+                    "location": loc,
+                    "properties": {
+                        "gatewayIpAddress": gateway.gateway_ip or site.on_premises.appliance_ip,
+                        "localNetworkAddressSpace": {
+                            "addressPrefixes": list(
+                                gateway.address_prefixes or site.on_premises.address_space
+                            )
+                        },
+                    },
                 },
-            },
-            (
-                FieldRule(
-                    "properties.gatewayIpAddress",
-                    site.on_premises.appliance_ip,
-                    "appliance IP",
-                    FixClass.SAFE,
-                    Severity.HIGH,
+                (
+                    FieldRule(
+                        "properties.gatewayIpAddress",
+                        gateway.gateway_ip or site.on_premises.appliance_ip,
+                        "appliance IP",
+                        FixClass.SAFE,
+                        Severity.HIGH,
+                    ),
+                    FieldRule(
+                        "properties.localNetworkAddressSpace.addressPrefixes",
+                        list(gateway.address_prefixes or site.on_premises.address_space),
+                        "on-premises prefixes",
+                        FixClass.SAFE,
+                        Severity.HIGH,
+                        Compare.SET,
+                    ),
                 ),
-                FieldRule(
-                    "properties.localNetworkAddressSpace.addressPrefixes",
-                    site.lng_prefixes,
-                    "on-premises prefixes",
-                    FixClass.SAFE,
-                    Severity.HIGH,
-                    Compare.SET,
-                ),
-            ),
+            )
         )
-    )
-    resources.append(
-        DesiredResource(
-            Kind.CONNECTION,
-            rid(Kind.CONNECTION, er.connection.name),
-            er.connection.name,
-            {
-                "location": loc,
-                "properties": {
-                    "connectionType": "ExpressRoute",
-                    "virtualNetworkGateway1": _ref(er_gw),
-                    "peer": _ref(er.connection.circuit_id),
-                    "routingWeight": er.connection.routing_weight,
+    for er_conn in er.connections:
+        resources.append(
+            DesiredResource(
+                Kind.CONNECTION,
+                rid(Kind.CONNECTION, er_conn.name),
+                er_conn.name,
+                {
+                    "location": loc,
+                    "properties": {
+                        "connectionType": "ExpressRoute",
+                        "virtualNetworkGateway1": _ref(er_gw),
+                        "peer": _ref(er_conn.circuit_id),
+                        "routingWeight": er_conn.routing_weight,
+                    },
                 },
-            },
-            (
-                _fixed("properties.connectionType", "ExpressRoute", "connection type"),
-                _fixed("properties.virtualNetworkGateway1.id", er_gw, "gateway"),
-                _fixed("properties.peer.id", er.connection.circuit_id, "circuit"),
-                FieldRule(
-                    "properties.routingWeight",
-                    er.connection.routing_weight,
-                    "routing weight",
-                    FixClass.SAFE,
-                    Severity.MEDIUM,
+                (
+                    _fixed("properties.connectionType", "ExpressRoute", "connection type"),
+                    _fixed("properties.virtualNetworkGateway1.id", er_gw, "gateway"),
+                    _fixed("properties.peer.id", er_conn.circuit_id, "circuit"),
+                    FieldRule(
+                        "properties.routingWeight",
+                        er_conn.routing_weight,
+                        "routing weight",
+                        FixClass.SAFE,
+                        Severity.MEDIUM,
+                    ),
                 ),
-            ),
-            (er_gw,),
+                (er_gw,),
+            )
         )
-    )
-    resources.append(
-        DesiredResource(
-            Kind.CONNECTION,
-            rid(Kind.CONNECTION, vpn.connection.name),
-            vpn.connection.name,
-            {
-                "location": loc,
-                "properties": {
-                    "connectionType": "IPsec",
-                    "virtualNetworkGateway1": _ref(vpn_gw),
-                    "localNetworkGateway2": _ref(lng),
-                    "connectionProtocol": vpn.connection.ike_version,
-                    "routingWeight": vpn.connection.routing_weight,
-                    "enableBgp": vpn.connection.enable_bgp,
+    for vpn_conn in vpn.connections:
+        lng_id = rid(Kind.LOCAL_GATEWAY, vpn.lng_of(vpn_conn).name)
+        resources.append(
+            DesiredResource(
+                Kind.CONNECTION,
+                rid(Kind.CONNECTION, vpn_conn.name),
+                vpn_conn.name,
+                {
+                    "location": loc,
+                    "properties": {
+                        "connectionType": "IPsec",
+                        "virtualNetworkGateway1": _ref(vpn_gw),
+                        "localNetworkGateway2": _ref(lng_id),
+                        "connectionProtocol": vpn_conn.ike_version,
+                        "routingWeight": vpn_conn.routing_weight,
+                        "enableBgp": vpn_conn.enable_bgp,
+                    },
                 },
-            },
-            (
-                _fixed("properties.connectionType", "IPsec", "connection type"),
-                _fixed("properties.virtualNetworkGateway1.id", vpn_gw, "gateway"),
-                _fixed("properties.localNetworkGateway2.id", lng, "local network gateway"),
-                FieldRule(
-                    "properties.connectionProtocol",
-                    vpn.connection.ike_version,
-                    "IKE version",
-                    FixClass.SAFE,
-                    Severity.MEDIUM,
-                    Compare.CASELESS,
+                (
+                    _fixed("properties.connectionType", "IPsec", "connection type"),
+                    _fixed("properties.virtualNetworkGateway1.id", vpn_gw, "gateway"),
+                    _fixed("properties.localNetworkGateway2.id", lng_id, "local network gateway"),
+                    FieldRule(
+                        "properties.connectionProtocol",
+                        vpn_conn.ike_version,
+                        "IKE version",
+                        FixClass.SAFE,
+                        Severity.MEDIUM,
+                        Compare.CASELESS,
+                    ),
+                    FieldRule(
+                        "properties.routingWeight",
+                        vpn_conn.routing_weight,
+                        "routing weight",
+                        FixClass.SAFE,
+                        Severity.MEDIUM,
+                    ),
+                    FieldRule(
+                        "properties.enableBgp",
+                        vpn_conn.enable_bgp,
+                        "connection BGP",
+                        FixClass.SAFE,
+                        Severity.MEDIUM,
+                    ),
                 ),
-                FieldRule(
-                    "properties.routingWeight",
-                    vpn.connection.routing_weight,
-                    "routing weight",
-                    FixClass.SAFE,
-                    Severity.MEDIUM,
-                ),
-                FieldRule(
-                    "properties.enableBgp",
-                    vpn.connection.enable_bgp,
-                    "connection BGP",
-                    FixClass.SAFE,
-                    Severity.MEDIUM,
-                ),
-            ),
-            (vpn_gw, lng),
+                (vpn_gw, lng_id),
+            )
         )
-    )
     resources.append(
         DesiredResource(
             Kind.LOAD_BALANCER,

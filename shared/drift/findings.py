@@ -13,6 +13,7 @@ class FindingKind(StrEnum):
     UNEXPECTED = "unexpected"
     FAILED_PROVISIONING = "failed-provisioning"
     MISPLACED = "misplaced"
+    LIVE_ROUTE = "live-route"  # observed in the gateways' learned routes, not in a resource's body
 
 
 class Severity(StrEnum):

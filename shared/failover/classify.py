@@ -46,6 +46,13 @@ class TransitionKind(StrEnum):
     RECOVERY = "recovery"
     BACKUP_LOST = "backup-lost"
     BACKUP_RESTORED = "backup-restored"
+    # route facts (shared.failover.routes.FACT_KINDS), recorded by the route check
+    BACKUP_PREFERRED = "backup-preferred"
+    BACKUP_PREFERRED_CLEARED = "backup-preferred-cleared"
+    REDUNDANCY_LOST = "redundancy-lost"
+    REDUNDANCY_RESTORED = "redundancy-restored"
+    PREFIX_UNREACHABLE = "prefix-unreachable"
+    PREFIX_RESTORED = "prefix-restored"
 
 
 _H, _B, _F, _O = Condition.HEALTHY, Condition.BACKUP_DOWN, Condition.FAILED_OVER, Condition.OUTAGE
@@ -73,7 +80,22 @@ TRANSITIONS: dict[tuple[Condition, Condition], TransitionKind] = {
 }
 
 
-def condition_of(expressroute_status: str | None, vpn_status: str | None) -> Condition:
+ROUTES_WITHDRAWN = "RoutesWithdrawn"  # a Connected connection whose routes carry no on-premises prefix
+
+
+def condition_of(
+    expressroute_status: str | None,
+    vpn_status: str | None,
+    *,
+    expressroute_withdrawn: bool = False,
+    vpn_withdrawn: bool = False,
+) -> Condition:
+    """A path carries when its connection is Connected and (as far as the route check saw) its routes
+    were not withdrawn: BGP gone while the connection still says Connected is a down path."""
+    if expressroute_withdrawn and expressroute_status == CONNECTED:
+        expressroute_status = ROUTES_WITHDRAWN
+    if vpn_withdrawn and vpn_status == CONNECTED:
+        vpn_status = ROUTES_WITHDRAWN
     path = active_path(expressroute_status, vpn_status)
     if path is ActivePath.EXPRESSROUTE:
         return Condition.HEALTHY if vpn_status == CONNECTED else Condition.BACKUP_DOWN
@@ -82,15 +104,23 @@ def condition_of(expressroute_status: str | None, vpn_status: str | None) -> Con
 
 @dataclass(frozen=True)
 class Observation:
-    """Both connections' status (a GET's connectionStatus; None when unreadable or absent) at `at`."""
+    """Both paths' connection status (a GET's connectionStatus; None when unreadable or absent) at `at`,
+    and whether the route check found a Connected path's routes withdrawn."""
 
     expressroute_status: str | None
     vpn_status: str | None
     at: datetime
+    expressroute_withdrawn: bool = False
+    vpn_withdrawn: bool = False
 
     @property
     def condition(self) -> Condition:
-        return condition_of(self.expressroute_status, self.vpn_status)
+        return condition_of(
+            self.expressroute_status,
+            self.vpn_status,
+            expressroute_withdrawn=self.expressroute_withdrawn,
+            vpn_withdrawn=self.vpn_withdrawn,
+        )
 
 
 @dataclass(frozen=True)
@@ -107,6 +137,8 @@ class SiteState:
     pending: Condition | None = None
     pending_count: int = 0
     pending_since: datetime | None = None
+    # The latest route check's view (JSON: shared.services.failover), carried across transitions.
+    routes_json: str | None = None
 
     @property
     def path(self) -> ActivePath:
@@ -161,6 +193,7 @@ def _enter(previous: SiteState, new: Condition, onset: datetime) -> SiteState:
         ),
         backup_down_since=None if new.backup_up else previous.backup_down_since or onset,
         outage_since=(previous.outage_since or onset) if new is Condition.OUTAGE else None,
+        routes_json=previous.routes_json,
     )
 
 

@@ -6,7 +6,9 @@ reconcile run, the newest failover events and the key rotation status, plus `now
 Status of a site, most severe first:
     outage    no working path (neither connection Connected)
     failover  the VPN carries traffic (ExpressRoute down)
-    degraded  ExpressRoute carries but something needs attention: VPN backup down, a gateway not
+    degraded  ExpressRoute carries but something needs attention: the VPN preferred for a prefix (a more
+              specific route), the private peering not redundant (one BGP session down), a declared
+              prefix carried by no path, VPN backup down, a gateway not
               Succeeded or missing, connections unreadable, no or stale observation, open critical/high
               drift, a failed reconcile run, a rotation rolled back or overdue, the key not matching
               Key Vault
@@ -44,6 +46,7 @@ EVENT_FIELDS = (
     "expressRouteStatus",
     "vpnStatus",
     "durationSeconds",
+    "subject",
 )
 FINDING_FIELDS = ("severity", "kind", "fix", "resourceId", "field", "message")
 RUN_FIELDS = ("runId", "trigger", "mode", "outcome", "startedAt", "finishedAt", "error")
@@ -228,6 +231,66 @@ def _rotation(raw: dict[str, Any], now: datetime) -> tuple[dict[str, Any], list[
     return rotation, reasons
 
 
+def _carrier_text(carrier: dict[str, Any] | None) -> str:
+    if not carrier:
+        return "nothing"
+    path = "ExpressRoute" if carrier.get("path") == "expressroute" else "the VPN"
+    return f"{path} ({carrier.get('connection')}, route {carrier.get('prefix')})"
+
+
+def _route_reasons(routes: dict[str, Any] | None, status: str) -> list[str]:
+    """Plain reasons from the latest route check's confirmed facts (the ones the history records)."""
+    if not routes:
+        return []
+    active = set(routes.get("activeFacts") or [])
+    rows = {r.get("prefix"): r for r in routes.get("prefixes") or [] if isinstance(r, dict)}
+    reasons: list[str] = []
+    for fact in sorted(active):
+        kind, _, subject = fact.partition(" ")
+        row = rows.get(subject) or {}
+        if kind == "backup-preferred":
+            reasons.append(
+                f"backup preferred for {subject}: production traffic crosses the internet because the VPN "
+                f"announces a more specific route than ExpressRoute (carried by {_carrier_text(row.get('carriedBy'))}, "
+                f"ExpressRoute's route: {_carrier_text(row.get('alternative'))})"
+            )
+        elif kind == "redundancy-lost":
+            red = next((r for r in routes.get("redundancy") or [] if r.get("gateway") == subject), {})
+            down = [s.get("neighbor") for s in red.get("sessions") or [] if s.get("state") != "Connected"]
+            reasons.append(
+                f"ExpressRoute private peering on {subject} is not redundant: {red.get('connected')} of "
+                f"{red.get('total')} BGP sessions up (down: {', '.join(map(str, down)) or 'unknown'}); the "
+                "next single failure is an outage"
+            )
+        elif kind == "prefix-unreachable" and status != "outage":
+            reasons.append(
+                f"on-premises prefix {subject} is carried by no path (neither ExpressRoute nor the VPN)"
+            )
+    return reasons
+
+
+def _routes(inputs: SiteInputs, entry: dict[str, Any] | None, active_path: str) -> dict[str, Any]:
+    view = (entry or {}).get("routes") or {}
+    return {
+        "onPremPrefixes": list(inputs.on_premises_prefixes),
+        "carrierByConnectionStatus": active_path,
+        "learnedRoutes": _learned_routes(inputs.events, active_path),
+        "checkedAt": view.get("checkedAt"),
+        "withdrawn": [p for p in view.get("withdrawn") or [] if p in ("expressroute", "vpn")],
+        "prefixes": [
+            {k: r.get(k) for k in ("prefix", "declared", "state", "carriedBy", "alternative", "since")}
+            for r in view.get("prefixes") or []
+            if isinstance(r, dict)
+        ],
+        "redundancy": [
+            {k: r.get(k) for k in ("gateway", "state", "connected", "total", "sessions")}
+            for r in view.get("redundancy") or []
+            if isinstance(r, dict)
+        ],
+        "errors": {str(k): str(v) for k, v in (view.get("errors") or {}).items()},
+    }
+
+
 def _path_reasons(entry: dict[str, Any]) -> tuple[str, list[str]]:
     """The site status from its observed paths, and the reasons."""
     connections, gateways = entry["connections"], entry["gateways"]
@@ -248,7 +311,14 @@ def _path_reasons(entry: dict[str, Any]) -> tuple[str, list[str]]:
         )
     elif path == "vpn":
         status = "failover"
-        reasons.append(f"the VPN carries traffic: ExpressRoute connection {er.get('name')} {state(er)}")
+        withdrawn = "expressroute" in ((entry.get("routes") or {}).get("withdrawn") or [])
+        if withdrawn and er.get("connectionStatus") == "Connected":
+            reasons.append(
+                f"the VPN carries traffic: ExpressRoute connection {er.get('name')} is Connected but its "
+                "routes are withdrawn (BGP announces no on-premises prefix)"
+            )
+        else:
+            reasons.append(f"the VPN carries traffic: ExpressRoute connection {er.get('name')} {state(er)}")
     else:
         status = "healthy"
         if vpn.get("connectionStatus") != "Connected":
@@ -277,6 +347,8 @@ def site_report(
         gateways = connections = None
     else:
         status, reasons = _path_reasons(entry)
+        if not entry.get("error"):
+            reasons += _route_reasons(entry.get("routes"), status)
         age = _age(entry.get("observedAt"), now)
         stale = age is None or age > stale_after
         if stale:
@@ -312,11 +384,7 @@ def site_report(
         "error": entry.get("error") if entry else None,
         "gateways": gateways,
         "connections": connections,
-        "routes": {
-            "onPremPrefixes": list(inputs.on_premises_prefixes),
-            "carrierByConnectionStatus": active_path,
-            "learnedRoutes": _learned_routes(inputs.events, active_path),
-        },
+        "routes": _routes(inputs, entry, active_path),
         "drift": drift,
         "failovers": _failovers(inputs.events, now),
         "keyRotation": rotation,

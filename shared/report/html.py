@@ -277,6 +277,47 @@ def _resources_table(site: dict[str, Any], times: Times) -> str:
     )
 
 
+def _carrier(c: Any) -> str:
+    if not isinstance(c, dict):
+        return "—"
+    path = "ExpressRoute" if c.get("path") == "expressroute" else "VPN"
+    return f'{_e(path)} {_e(c.get("connection"))} <span class="muted">({_e(c.get("prefix"))})</span>'
+
+
+def _routes_table(site: dict[str, Any], times: Times) -> str:
+    """The per-prefix table of the latest route check and the private peering's redundancy."""
+    routes = site.get("routes") or {}
+    rows = routes.get("prefixes") or []
+    if not routes.get("checkedAt"):
+        return '<p class="muted">No route check yet (learned routes and BGP peers are read on their own schedule).</p>'
+    more = ' <span class="muted">(more specific)</span>'
+    body = "".join(
+        f'<tr class="r-{_e(r.get("state"))}"><td>{_e(r.get("prefix"))}{"" if r.get("declared") else more}</td>'
+        f"<td>{_e(r.get('state'))}</td><td>{_carrier(r.get('carriedBy'))}</td>"
+        f"<td>{_carrier(r.get('alternative'))}</td><td>{times.show(r.get('since'))}</td></tr>"
+        for r in rows
+    )
+    redundancy = "".join(
+        f"<li>Private peering on {_e(r.get('gateway'))}: <strong>{_e(r.get('state'))}</strong> "
+        f"({_e(r.get('connected'))} of {_e(r.get('total'))} BGP sessions up)</li>"
+        for r in routes.get("redundancy") or []
+    )
+    withdrawn = routes.get("withdrawn") or []
+    note = (
+        f"<p><strong>Routes withdrawn</strong> on {_e(', '.join(withdrawn))} while its connection is Connected.</p>"
+        if withdrawn
+        else ""
+    )
+    return (
+        f'<p class="muted">Route check {times.show(routes.get("checkedAt"))}.</p>'
+        + note
+        + "<table><tr><th>Prefix</th><th>State</th><th>Carried by</th><th>Alternative</th><th>Since</th></tr>"
+        + body
+        + "</table>"
+        + (f"<ul>{redundancy}</ul>" if redundancy else "")
+    )
+
+
 def _severity_counts(counts: dict[str, Any]) -> str:
     return ", ".join(f"{n} {s}" for s, n in counts.items())
 
@@ -378,6 +419,8 @@ def _site(site: dict[str, Any], times: Times) -> str:
         + evidence
         + "<h3>Gateways and connections</h3>"
         + _resources_table(site, times)
+        + "<h3>Routes per on-premises prefix</h3>"
+        + _routes_table(site, times)
         + "<h3>Failovers — last 30 days</h3>"
         + _timeline_svg(site.get("failovers") or {}, times)
         + _events(site.get("failovers") or {}, times)

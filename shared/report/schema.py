@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-SCHEMA_VERSION = (
-    "1.2"  # 1.1: findings[].status; 1.2: keyRotation (enabled, mode, notice, adoptedAt; report-level)
-)
+# 1.1: findings[].status; 1.2: keyRotation (enabled, mode, notice, adoptedAt; report-level);
+# 1.3: route truth: routes.prefixes / redundancy / withdrawn / checkedAt, the route-fact event kinds,
+#      event subject, detectedBy route-check
+SCHEMA_VERSION = "1.3"
 SCHEMA_ID = "https://hybridnet.example/schemas/health-report/1.json"
 
 
@@ -79,6 +80,12 @@ HEALTH_SCHEMA: dict[str, Any] = {
                         "recovery",
                         "backup-lost",
                         "backup-restored",
+                        "backup-preferred",
+                        "backup-preferred-cleared",
+                        "redundancy-lost",
+                        "redundancy-restored",
+                        "prefix-unreachable",
+                        "prefix-restored",
                     ]
                 },
                 "fromPath": PATH,
@@ -86,10 +93,41 @@ HEALTH_SCHEMA: dict[str, Any] = {
                 "backupUp": {"type": "boolean"},
                 "startedAt": _nullable(TIME),
                 "detectedAt": TIME,
-                "detectedBy": {"enum": ["poll", "alert", "manual"]},
+                "detectedBy": {"enum": ["poll", "alert", "manual", "route-check"]},
                 "expressRouteStatus": _nullable("string"),
                 "vpnStatus": _nullable("string"),
                 "durationSeconds": _nullable("number"),
+                "subject": _nullable("string"),  # 1.3: the prefix or gateway of a route fact
+            }
+        ),
+        "carrier": _object(
+            {
+                "prefix": {"type": "string"},
+                "path": {"enum": ["expressroute", "vpn"]},
+                "connection": {"type": "string"},
+                "origin": {"type": "string"},
+            }
+        ),
+        "prefixRow": _object(
+            {
+                "prefix": {"type": "string"},
+                "declared": {"type": "boolean"},
+                "state": {"enum": ["primary", "backup", "backup-preferred", "unreachable"]},
+                "carriedBy": _nullable({"$ref": "#/$defs/carrier"}),
+                "alternative": _nullable({"$ref": "#/$defs/carrier"}),
+                "since": _nullable(TIME),
+            }
+        ),
+        "redundancy": _object(
+            {
+                "gateway": {"type": "string"},
+                "state": {"enum": ["redundant", "not-redundant", "down", "unknown"]},
+                "connected": {"type": "integer", "minimum": 0},
+                "total": {"type": "integer", "minimum": 0},
+                "sessions": {
+                    "type": "array",
+                    "items": _object({"neighbor": {"type": "string"}, "state": {"type": "string"}}),
+                },
             }
         ),
         "site": _object(
@@ -132,6 +170,12 @@ HEALTH_SCHEMA: dict[str, Any] = {
                                 }
                             )
                         ),
+                        # 1.3: the latest route check (learned routes + BGP peers), when there was one
+                        "checkedAt": _nullable(TIME),
+                        "withdrawn": {"type": "array", "items": {"enum": ["expressroute", "vpn"]}},
+                        "prefixes": {"type": "array", "items": {"$ref": "#/$defs/prefixRow"}},
+                        "redundancy": {"type": "array", "items": {"$ref": "#/$defs/redundancy"}},
+                        "errors": {"type": "object", "additionalProperties": {"type": "string"}},
                     }
                 ),
                 "drift": _object(

@@ -25,10 +25,12 @@ def site_entry(
     active_path: str,
     error: str | None,
     previous: dict[str, Any] | None,
+    routes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A site's entry. `gateways`/`connections` map "expressRoute"/"vpn" to resource dicts
     ({"name", "exists", "provisioningState", "sku" | "connectionStatus", "ingressBytes", "egressBytes",
-    "error"}); `previous` is the site's entry in the last snapshot (for `statusSince`)."""
+    "error"}); `previous` is the site's entry in the last snapshot (for `statusSince`); `routes` is the
+    latest route check's view (per-prefix rows, redundancy, withdrawn paths), when there is one."""
     at = observed_at.isoformat()
     previous_connections = (previous or {}).get("connections") or {}
     shaped: dict[str, dict[str, Any]] = {}
@@ -51,6 +53,7 @@ def site_entry(
         "error": error,
         "gateways": {path: dict(gateways[path]) for path in PATHS},
         "connections": shaped,
+        "routes": routes if routes is not None else (previous or {}).get("routes"),
     }
 
 

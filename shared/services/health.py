@@ -88,6 +88,7 @@ class _Observed:
     condition: str | None
     active_path: str
     error: str | None
+    routes: dict[str, Any] | None = None
 
 
 def _observe(
@@ -130,6 +131,7 @@ def _observe(
             condition=result.condition.value if result and error is None else None,
             active_path=result.condition.path.value if result and error is None else "unknown",
             error=error,
+            routes=result.routes if result else None,
         ),
         result,
     )
@@ -172,6 +174,7 @@ def poll_sites(
                 active_path=o.active_path,
                 error=o.error,
                 previous=before.get(o.site),
+                routes=o.routes,
             )
             for o in observed
         ]

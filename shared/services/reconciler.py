@@ -30,6 +30,7 @@ from shared.drift.resources import Kind, arm_id
 from shared.errors import DependencyUnavailable
 from shared.rotation.findings import key_findings
 from shared.rotation.machine import RotationState
+from shared.services.failover import live_route_findings
 from shared.services.instance import instance_id
 from shared.services.rotation import key_for_new_connection
 from shared.settings import Settings
@@ -187,7 +188,8 @@ def reconcile(
                     max_age_days=site.max_key_age_days,
                     now=datetime.now(UTC),
                 )
-            ),
+            )
+            + live_route_findings(tables, site, connection_id),
         )
         run_id = _record(tables, result, trigger=trigger)  # before the release, whatever it does
     finally:

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, Strict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    Strict,
+    model_serializer,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from shared.errors import NotFound
@@ -47,9 +56,41 @@ class ErConnection(SpecModel):
     routing_weight: StrictInt = 10
 
 
-class ExpressRoute(SpecModel):
+class _Connections(SpecModel):
+    """A path's connections: `connection: {...}` (one, the seed's form) or `connections: [...]`. Both
+    attributes are always set (`connection` is the first); the file's form is kept for dump_spec."""
+
+    _single_form: bool = PrivateAttr(default=True)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Any:
+        single, many = self.__dict__.get("connection"), self.__dict__.get("connections")
+        if (single is None) == (many is None):
+            raise ValueError("give either 'connection' (one) or 'connections' (a list of at least one)")
+        if many is not None and not many:
+            raise ValueError("'connections' must contain at least 1 item")
+        object.__setattr__(self, "_single_form", single is not None)
+        if single is None:
+            object.__setattr__(self, "connection", many[0])
+        else:
+            object.__setattr__(self, "connections", [single])
+        return self
+
+    @model_serializer(mode="wrap")
+    def _as_written(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            data.pop("connections" if self._single_form else "connection", None)
+        return data
+
+
+class ExpressRoute(_Connections):
+    """One ExpressRoute gateway with one or more circuit connections (e.g. two circuits in two peering
+    locations for maximum resiliency). `connection:` (one) and `connections:` (a list) are both accepted."""
+
     gateway: ErGateway
-    connection: ErConnection
+    connection: ErConnection = None  # type: ignore[assignment]  # set by _one_form
+    connections: list[ErConnection] = None  # type: ignore[assignment]
     # Prefixes ExpressRoute is expected to carry; defaults to the on-premises address space.
     advertised_prefixes: list[str] | None = None
 
@@ -68,6 +109,8 @@ class LocalNetworkGateway(SpecModel):
     name: str
     # Defaults to the on-premises address space.
     address_prefixes: list[str] | None = None
+    # The on-premises device's public IP; defaults to onPremises.applianceIp.
+    gateway_ip: str | None = None
 
 
 class VpnConnection(SpecModel):
@@ -75,12 +118,30 @@ class VpnConnection(SpecModel):
     ike_version: str = "IKEv2"
     routing_weight: StrictInt = 0
     enable_bgp: StrictBool = False
+    # The on-premises device this connection reaches; defaults to the VPN's localNetworkGateway.
+    local_network_gateway: LocalNetworkGateway | None = None
 
 
-class Vpn(SpecModel):
+class Vpn(_Connections):
+    """One VPN gateway with one or more site-to-site connections (e.g. to active-active appliances,
+    each connection with its own local network gateway). `connection:` or `connections:`."""
+
     gateway: VpnGateway
     local_network_gateway: LocalNetworkGateway
-    connection: VpnConnection
+    connection: VpnConnection = None  # type: ignore[assignment]  # set by _one_form
+    connections: list[VpnConnection] = None  # type: ignore[assignment]
+
+    def lng_of(self, connection: VpnConnection) -> LocalNetworkGateway:
+        return connection.local_network_gateway or self.local_network_gateway
+
+    @property
+    def local_network_gateways(self) -> list[LocalNetworkGateway]:
+        """Every local network gateway the connections use, once each (by name), the default first."""
+        out: list[LocalNetworkGateway] = []
+        for lng in [self.local_network_gateway, *(self.lng_of(c) for c in self.connections)]:
+            if all(o.name.lower() != lng.name.lower() for o in out):
+                out.append(lng)
+        return out
 
 
 class LoadBalancer(SpecModel):

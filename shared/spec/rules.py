@@ -558,13 +558,11 @@ def _check_gateways(site: Site, path: str, errors: list[str]) -> None:
     er_path = f"{path}.expressRoute"
     errors.extend(check_resource_name(er.gateway.name, f"{er_path}.gateway.name"))
     errors.extend(check_resource_name(er.gateway.public_ip_name, f"{er_path}.gateway.publicIpName"))
-    errors.extend(check_resource_name(er.connection.name, f"{er_path}.connection.name"))
-    errors.extend(check_circuit_id(er.connection.circuit_id, f"{er_path}.connection.circuitId"))
-    errors.extend(
-        _check_range(
-            er.connection.routing_weight, *ROUTING_WEIGHT_RANGE, f"{er_path}.connection.routingWeight"
-        )
-    )
+    for i, conn in enumerate(er.connections):
+        c_path = _connection_path(er_path, i, len(er.connections))
+        errors.extend(check_resource_name(conn.name, f"{c_path}.name"))
+        errors.extend(check_circuit_id(conn.circuit_id, f"{c_path}.circuitId"))
+        errors.extend(_check_range(conn.routing_weight, *ROUTING_WEIGHT_RANGE, f"{c_path}.routingWeight"))
     sku = er.gateway.sku
     sku_path = f"{er_path}.gateway.sku"
     if sku == "Basic":
@@ -587,12 +585,23 @@ def _check_gateways(site: Site, path: str, errors: list[str]) -> None:
     errors.extend(check_resource_name(gw.name, f"{vpn_path}.gateway.name"))
     errors.extend(check_resource_name(gw.public_ip_name, f"{vpn_path}.gateway.publicIpName"))
     errors.extend(check_resource_name(vpn.local_network_gateway.name, f"{vpn_path}.localNetworkGateway.name"))
-    errors.extend(check_resource_name(vpn.connection.name, f"{vpn_path}.connection.name"))
-    errors.extend(
-        _check_range(
-            vpn.connection.routing_weight, *ROUTING_WEIGHT_RANGE, f"{vpn_path}.connection.routingWeight"
+    for i, conn in enumerate(vpn.connections):
+        c_path = _connection_path(vpn_path, i, len(vpn.connections))
+        errors.extend(check_resource_name(conn.name, f"{c_path}.name"))
+        errors.extend(_check_range(conn.routing_weight, *ROUTING_WEIGHT_RANGE, f"{c_path}.routingWeight"))
+        if conn.local_network_gateway is not None:
+            lng_path = f"{c_path}.localNetworkGateway.name"
+            errors.extend(check_resource_name(conn.local_network_gateway.name, lng_path))
+        if conn.ike_version not in IKE_VERSIONS:
+            errors.append(
+                f"{c_path}.ikeVersion: {conn.ike_version!r} is not an IKE version"
+                f"{_did_you_mean(conn.ike_version, IKE_VERSIONS)} (use IKEv2 or IKEv1)"
+            )
+    if site.rotation.enabled and len(vpn.connections) > 1:
+        errors.append(
+            f"{path}.rotation.enabled: key rotation handles one VPN connection; this site has "
+            f"{len(vpn.connections)} (turn rotation off for it, or keep one connection)"
         )
-    )
     if gw.vpn_type == "PolicyBased":
         errors.append(
             f"{vpn_path}.gateway.vpnType: PolicyBased gateways cannot coexist with ExpressRoute "
@@ -636,11 +645,6 @@ def _check_gateways(site: Site, path: str, errors: list[str]) -> None:
         errors.append(
             f"{gen_path}: {gw.sku} is not available in {gw.generation} (set generation: {other}, or pick "
             f"one of {', '.join(sorted(SKUS_BY_GENERATION[gw.generation]))})"
-        )
-    if vpn.connection.ike_version not in IKE_VERSIONS:
-        errors.append(
-            f"{vpn_path}.connection.ikeVersion: {vpn.connection.ike_version!r} is not an IKE version"
-            f"{_did_you_mean(vpn.connection.ike_version, IKE_VERSIONS)} (use IKEv2 or IKEv1)"
         )
 
 
@@ -760,11 +764,31 @@ _RESOURCES: tuple[tuple[str, Callable[[Site], str], str], ...] = (
         "expressRoute.gateway.publicIpName",
     ),
     ("public IP address", lambda s: s.vpn.gateway.public_ip_name, "vpn.gateway.publicIpName"),
-    ("connection", lambda s: s.express_route.connection.name, "expressRoute.connection.name"),
-    ("connection", lambda s: s.vpn.connection.name, "vpn.connection.name"),
-    ("local network gateway", lambda s: s.vpn.local_network_gateway.name, "vpn.localNetworkGateway.name"),
     ("load balancer", lambda s: s.load_balancer.name, "loadBalancer.name"),
 )
+
+
+def _connection_path(parent: str, index: int, count: int) -> str:
+    """`expressRoute.connection` for the seed's single form, `expressRoute.connections[i]` for lists."""
+    return f"{parent}.connection" if count == 1 else f"{parent}.connections[{index}]"
+
+
+def _named(site: Site) -> list[tuple[str, str, str]]:
+    """(kind, name, path within the site) of every named resource, lists of connections included."""
+    out = [(kind, getter(site), sub_path) for kind, getter, sub_path in _RESOURCES]
+    ers, vpns = site.express_route.connections, site.vpn.connections
+    for i, er in enumerate(ers):
+        out.append(("connection", er.name, f"{_connection_path('expressRoute', i, len(ers))}.name"))
+    for i, vpn in enumerate(vpns):
+        out.append(("connection", vpn.name, f"{_connection_path('vpn', i, len(vpns))}.name"))
+    out.append(("local network gateway", site.vpn.local_network_gateway.name, "vpn.localNetworkGateway.name"))
+    for i, vpn in enumerate(vpns):
+        if vpn.local_network_gateway is not None and vpn.local_network_gateway.name.casefold() != (
+            site.vpn.local_network_gateway.name.casefold()
+        ):
+            lng_path = f"{_connection_path('vpn', i, len(vpns))}.localNetworkGateway.name"
+            out.append(("local network gateway", vpn.local_network_gateway.name, lng_path))
+    return out
 
 
 def _check_unique_resource_names(
@@ -773,8 +797,7 @@ def _check_unique_resource_names(
     """Resources of one type in one resource group need distinct names (Azure ignores case)."""
     seen: dict[tuple[str, str, str], tuple[str, str]] = {}
     for path, site in sites:
-        for kind, getter, sub_path in _RESOURCES:
-            name = getter(site)
+        for kind, name, sub_path in _named(site):
             key = (site.resource_group.casefold(), kind, name.casefold())
             here = f"{path}.{sub_path}"
             if key not in seen:

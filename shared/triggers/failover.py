@@ -4,7 +4,11 @@
   state changes raise no Event Grid event) and persist the health snapshot GET /api/health serves; at
   most once an hour per instance also the retention cleanup;
 - failover_alert: POST /api/alerts (function key), an Azure Monitor alert in the common alert schema
-  (e.g. ExpressRoute BgpAvailability, VPN TunnelIngressBytes): check the sites it names at once.
+  (e.g. ExpressRoute BgpAvailability, VPN TunnelIngressBytes): check the sites it names at once, their
+  routes included (log search alerts by the resource ids of their dimensions, Service Health alerts by
+  impacted region: shared.failover.alerts);
+- routes_check: on HYBRIDNET_ROUTES_SCHEDULE, the route check of every site (learned routes and BGP
+  peers: POST long-running operations, so on their own, slower schedule).
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ def failover_alert(req: func.HttpRequest) -> func.HttpResponse:
     """Errors (shared.triggers.http_json): a bad body 400; a broken setting or spec 500
     ConfigurationError; Table Storage or ARM out of reach 503 with Retry-After (Azure Monitor's webhook
     retries; the timer poll is the backstop either way)."""
-    from shared.failover.alerts import parse_alert, sites_for_targets
+    from shared.failover.alerts import PATH_SERVICES, parse_alert, sites_for_alert
     from shared.services.failover import check_site_for_alert
     from shared.spec_source import current_spec
 
@@ -72,12 +76,28 @@ def failover_alert(req: func.HttpRequest) -> func.HttpResponse:
     settings = Settings.from_env()
     spec = current_spec(settings)
     subscription = settings.require_subscription()
-    sites, unknown = sites_for_targets(alert.target_ids, spec.sites, subscription)
+    sites, unknown, matched_by = sites_for_alert(alert, spec.sites, subscription)
+    if not sites and alert.is_service_health:
+        # Not an incident of a path's service in a site's region: nothing to check (and nothing wrong
+        # with the request: a 4xx would only make the action group retry).
+        return json_response(
+            {
+                "alertId": alert.alert_id,
+                "monitorCondition": alert.monitor_condition,
+                "matchedBy": matched_by,
+                "sites": [],
+                "ignoredTargets": unknown,
+                "detail": (
+                    f"no site is in a region this Service Health alert names for {' or '.join(PATH_SERVICES)}"
+                ),
+            }
+        )
     if not sites:
         return error_response(
             400,
             "UnknownAlertTarget",
-            "no site's gateway, connection, local network gateway or circuit matches alertTargetIDs",
+            "no site's gateway, connection, local network gateway or circuit matches alertTargetIDs "
+            "(or, for a log search alert, the resource ids in its dimensions or search results)",
             targets=list(alert.target_ids),
         )
     detail = f"alert {alert.alert_rule or alert.alert_id} {alert.monitor_condition}"
@@ -86,7 +106,23 @@ def failover_alert(req: func.HttpRequest) -> func.HttpResponse:
         {
             "alertId": alert.alert_id,
             "monitorCondition": alert.monitor_condition,
+            "matchedBy": matched_by,
             "sites": results,
             "ignoredTargets": unknown,
         }
+    )
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%HYBRIDNET_ROUTES_SCHEDULE%", run_on_startup=False)
+def routes_check(timer: func.TimerRequest) -> None:
+    from shared.services.failover import check_routes_all
+
+    settings = Settings.from_env()
+    results = check_routes_all(settings)
+    recorded = [r for r in results if r.outcome == "recorded"]
+    log.info(
+        "routes_check: %d site(s) checked, %d transition(s) recorded, past_due=%s",
+        len(results),
+        len(recorded),
+        timer.past_due,
     )
