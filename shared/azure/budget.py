@@ -66,7 +66,7 @@ class TokenBucket:
                 now = self._clock()
                 self._refill(now)
                 pause = self._paused_until - now
-                if pause <= 0 and self._tokens >= 1.0:
+                if pause <= 0 and self._tokens >= 1.0 - 1e-9:
                     self._tokens -= 1.0
                     self.waited += waited
                     return waited

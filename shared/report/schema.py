@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SCHEMA_VERSION = (
-    "1.2"  # 1.1: findings[].status; 1.2: keyRotation (enabled, mode, notice, adoptedAt; report-level)
-)
+SCHEMA_VERSION = "1.3"  # 1.1: findings[].status; 1.2: keyRotation (enabled, mode, notice, adoptedAt; report-level); 1.3: page
 SCHEMA_ID = "https://hybridnet.example/schemas/health-report/1.json"
 
 
@@ -247,3 +245,18 @@ HEALTH_SCHEMA: dict[str, Any] = {
         }
     ),
 }
+
+
+# 1.3: `page`, which sites GET /api/health lists (paging and the status and name filters at scale).
+HEALTH_SCHEMA["properties"]["page"] = _object(
+    {
+        "number": {"type": "integer", "minimum": 1},
+        "size": {"type": "integer", "minimum": 1},
+        "pages": {"type": "integer", "minimum": 1},
+        "totalSites": {"type": "integer", "minimum": 0},
+        "matchingSites": {"type": "integer", "minimum": 0},
+        "shownSites": {"type": "integer", "minimum": 0},
+        "status": {"type": "array", "items": STATUS},
+        "name": _nullable("string"),
+    }
+)

@@ -35,7 +35,7 @@ from shared.azure.health_snapshot import claim_refresh, read_snapshot, write_sna
 from shared.azure.network_reads import ResourceRead, read_gateways
 from shared.azure.run_log import latest_runs
 from shared.azure.tables import table_service
-from shared.report.build import SiteInputs, build_report, http_status
+from shared.report.build import RANK, STATUSES, SiteInputs, build_report, http_status
 from shared.report.snapshot import merge, site_entry
 from shared.services.coalesce import SingleFlight
 from shared.services.failover import CheckResult, ObservationFailed, check_site
@@ -249,6 +249,41 @@ def poll_due_sites(settings: Settings, *, now: Clock = _now) -> list[CheckResult
 
 # --- reading: the report ------------------------------------------------------------------------------
 
+PAGE_SIZE_DEFAULT = 100  # sites per page of GET /api/health
+PAGE_SIZE_MAX = 500
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which sites a report lists: `name` (a case-insensitive part of the name), `statuses` (any of
+    healthy, degraded, failover, outage), then page `number` (from 1) of `size` sites."""
+
+    number: int = 1
+    size: int = PAGE_SIZE_DEFAULT
+    statuses: tuple[str, ...] = ()
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.number < 1:
+            raise ValueError(f"page={self.number}: pages count from 1")
+        if not 1 <= self.size <= PAGE_SIZE_MAX:
+            raise ValueError(f"pageSize={self.size}: must be between 1 and {PAGE_SIZE_MAX}")
+        unknown = [s for s in self.statuses if s not in STATUSES]
+        if unknown:
+            raise ValueError(f"status={','.join(unknown)}: must be among {', '.join(STATUSES)}")
+
+    def describe(self, *, total: int, matching: int, shown: int) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "size": self.size,
+            "pages": max(1, -(-matching // self.size)),
+            "totalSites": total,
+            "matchingSites": matching,
+            "shownSites": shown,
+            "status": list(self.statuses),
+            "name": self.name,
+        }
+
 
 @dataclass(frozen=True)
 class _Reads:
@@ -367,8 +402,10 @@ def health_report(
     live: bool = False,
     tables: TableServiceClient | None = None,
     now: Clock = _now,
+    page: Page | None = None,
 ) -> tuple[dict[str, Any], int]:
-    """(report, HTTP status). Raises UnknownSite for a site not in the spec."""
+    """(report, HTTP status). Raises UnknownSite for a site not in the spec. `page`: which sites the
+    report lists (name and status filters, page number and size; see Page)."""
     spec = current_spec(settings)
     all_sites = list(spec.sites)
     sites = all_sites
@@ -378,8 +415,12 @@ def health_report(
             raise UnknownSite(site, [s.name for s in all_sites])
     tables = tables if tables is not None else table_service(settings)
     refresh_info = refresh(settings, sites, tables, now) if live else None
-    reads = _reports.get(tables, all_sites, settings.health_cache_seconds)
-    inputs = [
+    page = page or Page()
+    return _paged_report(settings, page, sites, all_sites, tables, refresh_info, now)
+
+
+def _site_inputs(settings: Settings, sites: list[Site], reads: _Reads) -> list[SiteInputs]:
+    return [
         SiteInputs(
             name=s.name,
             on_premises_prefixes=list(s.on_premises.address_space),
@@ -393,13 +434,61 @@ def health_report(
         )
         for s in sites
     ]
-    # A site is observed every poll_slices-th poll at scale: its entry is stale only after that many intervals.
+
+
+def _paged_report(
+    settings: Settings,
+    page: Page,
+    sites: list[Site],
+    all_sites: list[Site],
+    tables: TableServiceClient,
+    refresh_info: dict[str, Any] | None,
+    now: Clock,
+) -> tuple[dict[str, Any], int]:
+    """The report of one page of `sites`. Without a status filter only the page's sites are read (3 Table
+    queries each, cached per instance); a status filter reads every site matching the name filter first
+    (their status needs their run, events and rotation). The overall status and the 503 rule still look
+    at every site's paths in the snapshot, so an outage on another page is not hidden."""
     slices = poll_slices(len(all_sites), interval_seconds=poll_interval_seconds(settings))
+    stale_after = settings.health_stale_seconds * slices  # a site is observed every slices-th poll
+    candidates = [s for s in sites if page.name is None or page.name.lower() in s.name.lower()]
+    ttl = settings.health_cache_seconds
+    start = (page.number - 1) * page.size
+    if page.statuses:
+        reads = _reports.get(tables, candidates, ttl)
+        full = build_report(
+            reads.snapshot, _site_inputs(settings, candidates, reads), now=now(), stale_after=stale_after
+        )
+        listed = [r for r in full["sites"] if r["status"] in page.statuses]
+        matching = len(listed)
+        chosen = listed[start : start + page.size]
+        names = {r["name"] for r in chosen}
+        shown = [s for s in candidates if s.name in names]
+    else:
+        matching = len(candidates)
+        shown = candidates[start : start + page.size]
+        reads = _reports.get(tables, shown, ttl)
     report = build_report(
         reads.snapshot,
-        inputs,
+        _site_inputs(settings, shown, reads),
         now=now(),
-        stale_after=settings.health_stale_seconds * slices,
+        stale_after=stale_after,
         refresh=refresh_info,
     )
-    return report, http_status(report, settings.health_503_on)
+    report["page"] = page.describe(total=len(sites), matching=matching, shown=len(shown))
+    entries = (reads.snapshot or {}).get("sites") or {}
+    elsewhere = [entries.get(s.name) or {} for s in sites]
+    worst = {"none": "outage", "vpn": "failover"}
+    for entry in elsewhere:
+        path_status = worst.get(str(entry.get("activePath")))
+        if path_status and RANK[path_status] > RANK[report["status"]]:
+            report["status"] = path_status
+            report["reason"] = f"{entry.get('name')}: {path_status} (another page); {report['reason']}"
+    status = http_status(report, settings.health_503_on)
+    if (
+        status == 200
+        and "outage" in settings.health_503_on
+        and any(e.get("activePath") == "none" for e in elsewhere)
+    ):
+        status = 503
+    return report, status

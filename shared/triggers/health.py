@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from typing import Any
 
 import azure.functions as func
 
@@ -21,7 +22,7 @@ from shared.triggers.http_json import JSON, json_errors
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
 
-PARAMETERS = ("site", "refresh", "format", "code")
+PARAMETERS = ("site", "refresh", "format", "code", "status", "name", "page", "pageSize")
 BOOLEANS = {"true": True, "false": False}
 FORMATS = ("json", "html")
 HTML = "text/html"
@@ -55,7 +56,10 @@ def parse(params: dict[str, str], accept: str) -> tuple[str | None, bool, str]:
     """(site, refresh, format) or BadRequest."""
     unknown = sorted(set(params) - set(PARAMETERS))
     if unknown:
-        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}; allowed: site, refresh, format")
+        raise BadRequest(
+            f"unknown query parameter(s): {', '.join(unknown)}; allowed: site, refresh, format, status, name, "
+            "page, pageSize"
+        )
     site = params.get("site")
     if site is not None and not site.strip():
         raise BadRequest("site must name a site")
@@ -67,6 +71,34 @@ def parse(params: dict[str, str], accept: str) -> tuple[str | None, bool, str]:
         raise BadRequest(f"format={raw_format!r}: must be json or html")
     refresh = BOOLEANS[raw_refresh.lower()] if raw_refresh is not None else False
     return site, refresh, negotiate(raw_format.lower() if raw_format else None, accept)
+
+
+def parse_page(params: dict[str, str]) -> Any:
+    """`status` (comma-separated), `name`, `page`, `pageSize` as a shared.services.health.Page, or
+    BadRequest naming the parameter."""
+    from shared.services.health import Page
+
+    def number(name: str, default: int) -> int:
+        raw = params.get(name)
+        if raw is None:
+            return default
+        if not raw.strip().isdigit():
+            raise BadRequest(f"{name}={raw!r}: must be a whole number")
+        return int(raw)
+
+    statuses = tuple(s.strip().lower() for s in (params.get("status") or "").split(",") if s.strip())
+    name = params.get("name")
+    if name is not None and not name.strip():
+        raise BadRequest("name must not be empty (a part of site names)")
+    try:
+        return Page(
+            number=number("page", 1),
+            size=number("pageSize", Page.size),
+            statuses=statuses,
+            name=name.strip() if name else None,
+        )
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def _headers(kind: str) -> dict[str, str]:
@@ -87,7 +119,9 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services.health import health_report
 
     site, refresh, kind = parse(dict(req.params), req.headers.get("Accept", ""))
-    report, status = health_report(Settings.from_env(), site=site, live=refresh)
+    report, status = health_report(
+        Settings.from_env(), site=site, live=refresh, page=parse_page(dict(req.params))
+    )
     if kind == "html":
         from shared.report.html import render_html, time_zone
 
