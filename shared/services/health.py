@@ -10,7 +10,9 @@ write when nothing changed.
 Reading (GET /api/health): Table reads only, never ARM: the snapshot (1 point read) and per site the
 latest reconcile run, the newest failover events and the rotation state (1 query each, in parallel).
 An instance reuses those reads for HYBRIDNET_HEALTH_CACHE_SECONDS, and concurrent requests that find
-the cache empty share one set of reads (single flight). Ages are computed per request.
+the cache empty share one set of reads (single flight); reads expired less than SERVE_STALE_SECONDS ago
+are served while one background read renews them (stale-while-revalidate: at 1,000 sites a page's reads
+take longer than a request should). A poll or refresh empties the cache. Ages are computed per request.
 
 Refresh: concurrent `?refresh=true` requests in an instance coalesce into one live check (single
 flight); across instances a claim row in Table Storage allows one live check per
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SERVE_STALE_SECONDS = 30.0  # an expired cache entry younger than this is served while it is re-read
 EVENTS_READ = 100  # newest failover events read per site (the 30-day timeline and the recent list)
 REFRESH_WAIT_SECONDS = 15.0  # how long a refresh that lost the claim waits for the winner's snapshot
 Clock = Callable[[], datetime]
@@ -318,6 +321,7 @@ class _ReportReads:
         self._flight = SingleFlight()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="health-reads")
         self._generation = 0
+        self._revalidating: set[Any] = set()
 
     def invalidate(self) -> None:
         with self._lock:
@@ -331,11 +335,36 @@ class _ReportReads:
             generation = self._generation
         if cached is not None and time.monotonic() - cached.at < ttl:
             return cached
+        if cached is not None and time.monotonic() - cached.at < max(SERVE_STALE_SECONDS, ttl):
+            # Expired but recent: answer from it and read again in the background (one read per key):
+            # at 1,000 sites a page's reads take longer than a request may.
+            self._revalidate(key, generation, tables, sites)
+            return cached
         reads, _shared = self._flight.do((key, generation), lambda: self._read(tables, sites))
         with self._lock:
             if ttl > 0 and generation == self._generation:
                 self._cached[key] = reads
         return reads
+
+    def _revalidate(self, key: Any, generation: int, tables: TableServiceClient, sites: list[Site]) -> None:
+        with self._lock:
+            if key in self._revalidating:
+                return
+            self._revalidating.add(key)
+
+        def read() -> None:
+            try:
+                reads, _shared = self._flight.do((key, generation), lambda: self._read(tables, sites))
+                with self._lock:
+                    if generation == self._generation:
+                        self._cached[key] = reads
+            except Exception as exc:  # the next request reads again (or serves what it has)
+                log.warning("health: re-reading the report's inputs failed: %s", type(exc).__name__)
+            finally:
+                with self._lock:
+                    self._revalidating.discard(key)
+
+        threading.Thread(target=read, name="health-revalidate", daemon=True).start()
 
     def _read(self, tables: TableServiceClient, sites: list[Site]) -> _Reads:
         snapshot = self._pool.submit(read_snapshot, tables)
