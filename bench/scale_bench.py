@@ -40,6 +40,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 LATENCY_MS = 40
+# The per-site-read design costs 5 ARM reads per site: 1,000 sites would take ~250 s of read budget alone,
+# so it is measured (for the ratio) at N <= 200 only, which the N=100 run always covers.
+BASELINE_MAX_SITES = 200
 
 
 def _rss_mb() -> float:
@@ -218,6 +221,8 @@ def measure(sites: int, *, latency_ms: int, baseline: bool, health_seconds: floa
                 result: dict[str, Any] = {"sites": sites, "drift_pass_s": round(drift_s, 2)}
 
                 _fire_and_wait(host, "failover_poll")  # warm-up: baselines of the sites due now
+                # Polls run a minute apart: by then the client-side read bucket (200, 20/s) is full again.
+                time.sleep(10)
                 control.clear_requests()
                 poll_s = _fire_and_wait(host, "failover_poll")
                 poll = _counts(control)
@@ -273,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         result = measure(
             args.sites,
             latency_ms=args.latency_ms,
-            baseline=not args.no_baseline,
+            baseline=not args.no_baseline and args.sites <= BASELINE_MAX_SITES,
             health_seconds=args.health_seconds,
         )
         print(json.dumps(result))

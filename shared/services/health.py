@@ -252,7 +252,7 @@ def poll_due_sites(settings: Settings, *, now: Clock = _now) -> list[CheckResult
 
 # --- reading: the report ------------------------------------------------------------------------------
 
-PAGE_SIZE_DEFAULT = 100  # sites per page of GET /api/health
+PAGE_SIZE_DEFAULT = 50  # sites per page of GET /api/health
 PAGE_SIZE_MAX = 500
 
 

@@ -26,6 +26,7 @@ PARAMETERS = ("site", "refresh", "format", "code", "status", "name", "page", "pa
 BOOLEANS = {"true": True, "false": False}
 FORMATS = ("json", "html")
 HTML = "text/html"
+PRETTY_SITES = 20  # JSON reports of at most this many sites are indented
 
 
 def _quality(accept: str, media: str) -> float:
@@ -130,8 +131,10 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
         return func.HttpResponse(
             page, status_code=status, mimetype=HTML, charset="utf-8", headers=_headers("html")
         )
+    # Indented for a person reading a few sites; compact for a page of many (the C encoder: ~10x faster).
+    indent = 2 if len(report.get("sites") or []) <= PRETTY_SITES else None
     return func.HttpResponse(
-        json.dumps(report, indent=2), status_code=status, mimetype=JSON, headers=_headers("json")
+        json.dumps(report, indent=indent), status_code=status, mimetype=JSON, headers=_headers("json")
     )
 
 
