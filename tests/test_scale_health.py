@@ -142,3 +142,15 @@ def test_status_filter_and_an_outage_on_another_page_is_not_hidden(many):
         control.set_circuit(circuit, up=True)
         control.set_appliance(last.on_premises.appliance_ip, up=True)
         poll_sites(settings, [last])
+
+
+def test_the_html_page_says_which_sites_it_shows(many):
+    from shared.report.html import render_html
+
+    settings, _control, _spec = many
+    report, _ = health_report(settings, page=Page(number=2, size=5, name="site-"))
+    page = render_html(report)
+    assert 'id="pager"' in page
+    assert "sites 6 to 10 of 12 matching name containing site- (12 in the spec), page 2 of 3" in page
+    single, _ = health_report(settings, site="site-0001")
+    assert 'id="pager"' not in render_html(single)

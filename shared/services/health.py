@@ -497,10 +497,17 @@ def _paged_report(
         matching = len(candidates)
         shown = candidates[start : start + page.size]
         reads = _reports.get(tables, shown, ttl)
+    moment = now()
+    key = (id(reads), reads.at, page, tuple(s.name for s in shown), len(sites), matching, stale_after)
+    key += (settings.health_503_on, int(moment.timestamp()))
+    if refresh_info is None:
+        built = _built.get(key)
+        if built is not None:  # the same page from the same reads within this second
+            return built
     report = build_report(
         reads.snapshot,
         _site_inputs(settings, shown, reads),
-        now=now(),
+        now=moment,
         stale_after=stale_after,
         refresh=refresh_info,
     )
@@ -520,4 +527,28 @@ def _paged_report(
         and any(e.get("activePath") == "none" for e in elsewhere)
     ):
         status = 503
+    if refresh_info is None:
+        _built.put(key, (report, status))
     return report, status
+
+
+class _BuiltReports:
+    """Reports built in the current second, by page and reads: at hundreds of requests a second a page
+    of 50 sites is built once a second, not once per request (ages are exact to the second)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[Any, tuple[dict[str, Any], int]] = {}
+
+    def get(self, key: Any) -> tuple[dict[str, Any], int] | None:
+        with self._lock:
+            return self._items.get(key)
+
+    def put(self, key: Any, value: tuple[dict[str, Any], int]) -> None:
+        with self._lock:
+            if len(self._items) >= 64:
+                self._items.clear()
+            self._items[key] = value
+
+
+_built = _BuiltReports()
