@@ -252,7 +252,7 @@ def poll_due_sites(settings: Settings, *, now: Clock = _now) -> list[CheckResult
 
 # --- reading: the report ------------------------------------------------------------------------------
 
-PAGE_SIZE_DEFAULT = 50  # sites per page of GET /api/health
+PAGE_SIZE_DEFAULT = 25  # sites per page of GET /api/health
 PAGE_SIZE_MAX = 500
 
 
@@ -322,6 +322,8 @@ class _ReportReads:
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="health-reads")
         self._generation = 0
         self._revalidating: set[Any] = set()
+        # Renewals in the background take their time: 2 at once leave the CPU to the requests.
+        self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="health-renew")
 
     def invalidate(self) -> None:
         with self._lock:
@@ -354,7 +356,9 @@ class _ReportReads:
 
         def read() -> None:
             try:
-                reads, _shared = self._flight.do((key, generation), lambda: self._read(tables, sites))
+                reads, _shared = self._flight.do(
+                    (key, generation), lambda: self._read(tables, sites, self._background)
+                )
                 with self._lock:
                     if generation == self._generation:
                         self._cached[key] = reads
@@ -366,13 +370,14 @@ class _ReportReads:
 
         threading.Thread(target=read, name="health-revalidate", daemon=True).start()
 
-    def _read(self, tables: TableServiceClient, sites: list[Site]) -> _Reads:
-        snapshot = self._pool.submit(read_snapshot, tables)
-        runs = {s.name: self._pool.submit(_latest_run, tables, s.name) for s in sites}
-        events = {
-            s.name: self._pool.submit(failover_events, tables, site=s.name, limit=EVENTS_READ) for s in sites
-        }
-        rotation = {s.name: self._pool.submit(_rotation, tables, s) for s in sites}
+    def _read(
+        self, tables: TableServiceClient, sites: list[Site], pool: ThreadPoolExecutor | None = None
+    ) -> _Reads:
+        pool = pool or self._pool
+        snapshot = pool.submit(read_snapshot, tables)
+        runs = {s.name: pool.submit(_latest_run, tables, s.name) for s in sites}
+        events = {s.name: pool.submit(failover_events, tables, site=s.name, limit=EVENTS_READ) for s in sites}
+        rotation = {s.name: pool.submit(_rotation, tables, s) for s in sites}
         return _Reads(
             snapshot=snapshot.result().document,
             runs={name: f.result() for name, f in runs.items()},
