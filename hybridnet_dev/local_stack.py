@@ -19,7 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hybridnet_dev.armsim.auth import APP_CLIENT_ID
 from hybridnet_dev.armsim.control import SimControl
+from hybridnet_dev.armsim.eventfilters import deployed_filters
+from hybridnet_dev.armsim.rbac import load_contract
 from hybridnet_dev.azurite import Azurite
 from shared.azure.keyvault import secret_name
 from shared.settings import Settings, SettingsError
@@ -363,8 +366,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         children.append(host)
         control = SimControl(sim_info["controlUrl"])
         # Resource changes in the simulated network reach the app as Event Grid deliveries do in Azure.
+        # Filtered as the deployment filters (infra/app-contract.json, read by infra/modules/site.bicep).
+        contract = load_contract()
         control.subscribe_events(
-            f"{host_info['baseUrl']}/runtime/webhooks/eventgrid?functionName=arm_event&code={host_info['eventGridKey']}"
+            f"{host_info['baseUrl']}/runtime/webhooks/eventgrid?functionName=arm_event&code={host_info['eventGridKey']}",
+            includedEventTypes=contract["includedEventTypes"],
+            advancedFilters=deployed_filters(contract, client_id=APP_CLIENT_ID),
         )
         # Each simulated appliance is run by "on-premises automation" that takes new keys from Key Vault.
         for site in spec.sites:

@@ -110,6 +110,7 @@ module site 'modules/site.bicep' = [
       wireEventGrid: wireEventGrid == 'true'
       functionAppId: app.outputs.functionAppId
       includedEventTypes: contract.includedEventTypes
+      appEventFilter: contract.appEventFilter
       eventGridIdentityId: app.outputs.eventGridIdentityId
       deadLetterStorageId: app.outputs.storageId
       deadLetterContainer: app.outputs.deadLetterContainer

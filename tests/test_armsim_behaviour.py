@@ -46,8 +46,9 @@ def ctl(sim: SimulatorThread) -> SimControl:
 @pytest.fixture(scope="module")
 def client(sim: SimulatorThread) -> NetworkManagementClient:
     info = sim.info
+    # the operator (Owner): these tests drive every operation, beyond what the app's role grants
     return NetworkManagementClient(
-        DefaultAzureCredential(),
+        SimControl(info.control_url).operator_credential(),
         info.subscription_id,
         base_url=info.arm_url,
         connection_verify=info.ca_file,

@@ -256,7 +256,15 @@ def test_sdk_write_and_delete_events_match_microsofts_examples(
     assert notification["aeg-event-type"] == "Notification"
     assert notification["aeg-delivery-count"] == "0"
 
-    lngs.begin_delete(RG, "eg-lng").result()
+    # the app's role has no delete: the operator (Owner) deletes, as a person in the portal would
+    operator = NetworkManagementClient(
+        ctl.operator_credential(),
+        sim.info.subscription_id,
+        base_url=sim.info.arm_url,
+        connection_verify=sim.info.ca_file,
+        polling_interval=0.02,
+    )
+    operator.local_network_gateways.begin_delete(RG, "eg-lng").result()
     deleted = wait_for(lambda: [e for e in hook.events() if e["eventType"].endswith("DeleteSuccess")])
     assert len(deleted) == 1
     assert_same_shape(fixture_event("ResourceDeleteSuccess"), deleted[0])

@@ -314,6 +314,11 @@ def sim() -> Iterator[SimulatorThread]:
         yield running
 
 
+def operator_auth(control_url: str) -> dict[str, str]:
+    """The operator's bearer token: the simulator checks every token (any string no longer passes)."""
+    return {"Authorization": f"Bearer {SimControl(control_url).operator_token()['access_token']}"}
+
+
 def sim_get(sim: SimulatorThread, path: str) -> Any:
     info = sim.info
     if not path.startswith("/"):
@@ -321,7 +326,7 @@ def sim_get(sim: SimulatorThread, path: str) -> Any:
     resp = requests.get(
         info.arm_url + path,
         params={"api-version": API},
-        headers={"Authorization": "Bearer fidelity"},
+        headers=operator_auth(info.control_url),
         verify=info.ca_file,
         timeout=5,
     )
@@ -354,7 +359,7 @@ def test_shared_key_shape(sim: SimulatorThread) -> None:
     body = requests.get(
         url,
         params={"api-version": API},
-        headers={"Authorization": "Bearer x"},
+        headers=operator_auth(info.control_url),
         verify=info.ca_file,
         timeout=5,
     ).json()

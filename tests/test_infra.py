@@ -496,10 +496,17 @@ def test_event_subscription_targets_the_event_grid_trigger_and_filters_our_own_w
     assert props["filter"]["subjectBeginsWith"].endswith("/providers/Microsoft.Network/")
     # Only the appid claim: the role evidence's principalId (a three-level key, absent from Microsoft's
     # ResourceWriteSuccess example) is dropped; the app re-checks every claim (shared/drift/events.py).
-    assert [(f["operatorType"], f["key"]) for f in props["filter"]["advancedFilters"]] == [
-        ("StringNotIn", "data.claims.appid")
-    ]
-    assert props["filter"]["advancedFilters"][0]["values"] == ["clientId"]
+    assert (CONTRACT["appEventFilter"]["operatorType"], CONTRACT["appEventFilter"]["key"]) == (
+        "StringNotIn",
+        "data.claims.appid",
+    )
+    filters = props["filter"]["advancedFilters"]
+    assert len(filters) == 1
+    assert chain(filters[0]["operatorType"]) == "appEventFilter.operatorType"
+    assert chain(filters[0]["key"]) == "appEventFilter.key"
+    assert filters[0]["values"] == ["clientId"]
+    params = template("main.bicep").modules["site"]["config"]["config"]["params"]
+    assert chain(params["appEventFilter"]) == "contract.appEventFilter"
     assert "retryPolicy" in props
     site = template("modules/site.bicep")
     dead_letter = site.variables["ownDeadLetter"]["value"]

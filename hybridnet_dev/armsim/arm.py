@@ -1,4 +1,5 @@
-"""The ARM HTTPS API: routing, auth/api-version checks, faults, ETags, paging and LROs.
+"""The ARM HTTPS API: routing, ARM's front-door checks (hybridnet_dev.armsim.access), faults, ETags, paging
+and LROs.
 
 Request and response bodies are never logged (connection shared keys travel in them).
 """
@@ -14,7 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from hybridnet_dev.armsim.armevents import ACTION, DELETE, WRITE, Caller, Change, caller_from_authorization
+from hybridnet_dev.armsim.access import check_request
+from hybridnet_dev.armsim.armevents import ACTION, DELETE, UNKNOWN_CALLER, WRITE, Caller, Change
 from hybridnet_dev.armsim.ids import PROVIDER, TYPES, ArmError, ResourceId
 from hybridnet_dev.armsim.lro import Kind, Operation
 from hybridnet_dev.armsim.resources import LIST_ALL, WRITABLE
@@ -27,6 +29,7 @@ log = logging.getLogger("hybridnet_dev.armsim")
 FAIL_LRO = web.RequestKey("armsim_fail_lro", bool)
 CALLER = web.RequestKey("armsim_caller", Caller)
 CORRELATION = web.RequestKey("armsim_correlation", str)
+RATE_HEADERS = web.RequestKey("armsim_rate_headers", dict)
 # Paths on this listener that are not ARM: they get faults and the request log, not ARM's auth checks.
 DATA_PLANE_PREFIXES = (TOPICS_PREFIX,)
 ACTIONS = {"getlearnedroutes": "getLearnedRoutes", "getbgppeerstatus": "getBgpPeerStatus"}
@@ -65,11 +68,12 @@ class ArmApi:
         entry["userAgent"] = request.headers.get("User-Agent", "")
         correlation = request.headers.get("x-ms-client-request-id", str(uuid.uuid4()))
         request[CORRELATION] = correlation
-        request[CALLER] = caller_from_authorization(request.headers.get("Authorization"))
+        request[CALLER] = UNKNOWN_CALLER
+        request[RATE_HEADERS] = {}
         try:
             response = await self._guarded(request, handler, entry)
         except ArmError as err:
-            response = error_response(err)
+            response = error_response(err, getattr(err, "headers", None))
         if entry.get("status") is None:
             entry["status"] = response.status
         self.sim.record_request(entry)
@@ -78,10 +82,8 @@ class ArmApi:
         if not self.arm:
             return response
         response.headers.setdefault("x-ms-correlation-request-id", correlation)
-        kind = "reads" if request.method == "GET" else "writes"
-        response.headers.setdefault(
-            f"x-ms-ratelimit-remaining-subscription-{kind}", "11999" if kind == "reads" else "1199"
-        )
+        for name, value in request[RATE_HEADERS].items():
+            response.headers.setdefault(name, value)
         return response
 
     async def _guarded(self, request: web.Request, handler: Any, entry: dict[str, Any]) -> web.StreamResponse:
@@ -119,21 +121,24 @@ class ArmApi:
                 "MissingApiVersionParameter",
                 "The api-version query parameter (?api-version=) is required for all requests.",
             )
-        auth = request.headers.get("Authorization", "")
-        if not auth.startswith("Bearer ") or not auth[7:].strip():
-            err = ArmError(
-                401,
-                "AuthenticationFailed",
-                "Authentication failed. The 'Authorization' header is missing."
-                if not auth
-                else "Authentication failed. The 'Authorization' header is provided in an invalid format.",
-            )
-            return error_response(
-                err,
-                {
-                    "WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token"'
-                },
-            )
+        # ARM's front door: authentication, throttling, subscription, api-version, RBAC, resource group.
+        caller = self.sim.tokens.verify(request.headers.get("Authorization"))
+        request[CALLER] = caller
+        entry["principal"] = caller.object_id
+        segs = [s for s in request.path.split("/") if s]
+        subscription = segs[1] if len(segs) >= 2 else ""
+        request[RATE_HEADERS] = self.sim.throttle.take(
+            principal=caller.object_id, subscription=subscription, method=request.method
+        )
+        body = await read_json(request) if request.method == "PUT" and request.can_read_body else None
+        check_request(
+            self.sim,
+            method=request.method,
+            path=request.path,
+            version=request.query["api-version"],
+            caller=caller,
+            body=body,
+        )
         return await handler(request)
 
     # --- routing ------------------------------------------------------------------------------------

@@ -5,17 +5,14 @@ Shapes follow Microsoft's "Azure resource group as an Event Grid source" example
 with ``data`` = authorization (scope, action, evidence), claims (string values), correlationId,
 httpRequest, resourceProvider, resourceUri, operationName, status, subscriptionId, tenantId.
 
-Who made the change comes from the caller's bearer token (decoded, never verified: the simulator's own
-managed-identity tokens are unsigned) or, for out-of-band edits through the control API, from a fixed
-"portal user" (:data:`PORTAL_USER_OBJECT_ID`).
+Who made the change comes from the caller's bearer token (verified by ``hybridnet_dev.armsim.auth``) or,
+for out-of-band edits through the control API, from a fixed "portal user" (:data:`PORTAL_USER_OBJECT_ID`,
+also the operator whose token ``GET /_sim/tokens/operator`` gives).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import json
 import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -97,32 +94,6 @@ PORTAL_USER = Caller(
     },
 )
 UNKNOWN_CALLER = Caller(object_id="", app_id="")
-
-
-def _token_claims(token: str) -> dict[str, Any]:
-    parts = token.split(".")
-    if len(parts) < 2:
-        return {}
-    payload = parts[1] + "=" * (-len(parts[1]) % 4)
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(payload))
-    except (ValueError, binascii.Error):
-        return {}
-    return claims if isinstance(claims, dict) else {}
-
-
-def caller_from_authorization(header: str | None) -> Caller:
-    """The caller named by a ``Bearer`` JWT (signature not checked); an unknown caller otherwise."""
-    if not header or not header.startswith("Bearer "):
-        return UNKNOWN_CALLER
-    claims = _token_claims(header[7:].strip())
-    oid = claims.get("oid")
-    if not isinstance(oid, str):
-        return UNKNOWN_CALLER
-    appid = claims.get("appid") or claims.get("azp") or ""
-    tid = claims.get("tid") or TENANT_ID
-    kind = "ServicePrincipal" if claims.get("idtyp", "app") == "app" else "User"
-    return Caller(object_id=oid, app_id=str(appid), tenant_id=str(tid), principal_type=kind)
 
 
 @dataclass(frozen=True)

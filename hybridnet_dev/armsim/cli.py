@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -32,6 +33,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--state-dir", default=None, help="where to write the CA file (default: a temporary directory)"
     )
+    p.add_argument(
+        "--contract",
+        default=None,
+        help="app contract whose roles the app identity holds (default: infra/app-contract.json, as deployed)",
+    )
+    p.add_argument(
+        "--throttle",
+        default="on",
+        help="ARM throttling: 'on' (reads 250 + 25/s, writes 200 + 10/s per principal and subscription), 'off', "
+        "or 'READS_CAP:READS_RATE,WRITES_CAP:WRITES_RATE' (e.g. 50:5,20:1)",
+    )
     p.add_argument("--log-level", default="WARNING", help="log level on stderr (request lines at INFO)")
     return p
 
@@ -45,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
         spec = NetworkSpec.model_validate(yaml.safe_load(Path(args.spec).read_text()))
     except (OSError, ValueError) as exc:
         print(f"armsim: cannot load spec {args.spec}: {exc}", file=sys.stderr)
+        return 2
+
+    try:
+        throttle = parse_throttle(args.throttle)
+    except ValueError as exc:
+        print(f"armsim: --throttle {args.throttle!r}: {exc}", file=sys.stderr)
         return 2
 
     def ready(info: SimulatorInfo) -> None:
@@ -62,8 +80,29 @@ def main(argv: list[str] | None = None) -> int:
                 subscription_id=args.subscription_id,
                 state_dir=args.state_dir,
                 on_ready=ready,
+                contract_path=Path(args.contract) if args.contract else None,
+                throttle=throttle,
             )
         )
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def parse_throttle(value: str) -> dict[str, Any] | bool:
+    """'on' -> True, 'off' -> False, 'RC:RR,WC:WR' -> the control API's throttle settings."""
+    if value.lower() in ("on", "off"):
+        return value.lower() == "on"
+    try:
+        reads, writes = (tuple(float(x) for x in part.split(":")) for part in value.split(","))
+        if len(reads) != 2 or len(writes) != 2 or min(*reads, *writes) <= 0:
+            raise ValueError
+    except ValueError:
+        raise ValueError(
+            "expected on, off or READS_CAP:READS_RATE,WRITES_CAP:WRITES_RATE (positive numbers)"
+        ) from None
+    return {
+        "enabled": True,
+        "reads": {"capacity": reads[0], "refillPerSecond": reads[1]},
+        "writes": {"capacity": writes[0], "refillPerSecond": writes[1]},
+    }

@@ -99,6 +99,23 @@ class SimControl:
         """The simulator's SimulatorInfo as JSON (every key, including those the CLI line omits)."""
         return dict(self._call("GET", "/_sim/info"))
 
+    # --- identity and throttling ------------------------------------------------------------------
+    def operator_token(self) -> dict[str, Any]:
+        """``{"access_token", "expires_on", ...}`` of the operator (Owner on the subscription): for
+        out-of-band edits through ARM, as a person in the portal makes them."""
+        return dict(self._call("GET", "/_sim/tokens/operator"))
+
+    def operator_credential(self) -> OperatorCredential:
+        """A TokenCredential (azure-core protocol) that gets the operator's tokens from the simulator."""
+        return OperatorCredential(self)
+
+    def throttle(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/_sim/throttle"))
+
+    def set_throttle(self, **settings: Any) -> dict[str, Any]:
+        """``enabled=False``, ``reads={"capacity": 5, "refillPerSecond": 1}``, ``writes=...``."""
+        return dict(self._call("PUT", "/_sim/throttle", settings))
+
     # --- Event Grid ---------------------------------------------------------------------------------
     def subscribe_events(self, endpoint: str, schema: str = "EventGridSchema", **options: Any) -> str:
         """Register a webhook (after its validation handshake); options are the control API's keys
@@ -154,3 +171,16 @@ class SimControl:
         if version is not None:
             body["version"] = version
         return self._call("POST", f"/_sim/appliances/{urllib.parse.quote(ip, safe='')}/pickup", body)
+
+
+class OperatorCredential:
+    """The operator's credential for azure-mgmt clients: ``get_token(*scopes)`` -> AccessToken."""
+
+    def __init__(self, control: SimControl) -> None:
+        self._control = control
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        answer = self._control.operator_token()
+        return AccessToken(answer["access_token"], int(answer["expires_on"]))

@@ -8,19 +8,14 @@ The token endpoint behaves as App Service / Functions expose it (``IDENTITY_ENDP
 
 from __future__ import annotations
 
-import base64
 import json
-import time
 from typing import Any
 
 from aiohttp import web
 
+from hybridnet_dev.armsim.auth import APP_CLIENT_ID
 from hybridnet_dev.armsim.ids import ArmError
 from hybridnet_dev.armsim.sim import Simulator
-
-
-def _b64(data: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
 
 async def _body(request: web.Request) -> Any:
@@ -59,6 +54,10 @@ class ControlApi:
             web.post("/_sim/appliances/{ip}/pickup", self.post_pickup),
             web.put("/_sim/appliances/{ip}/follow", self.put_follow),
             web.get("/msi/token", self.token),
+            web.get("/_sim/tokens/operator", self.operator_token),
+            web.get("/_sim/throttle", self.get_throttle),
+            web.put("/_sim/throttle", self.put_throttle),
+            web.get("/_sim/roles", self.get_roles),
         ]
 
     @web.middleware
@@ -210,26 +209,34 @@ class ControlApi:
         if request.query.get("api-version") != "2019-08-01" or not resource:
             message = "api-version=2019-08-01 and resource are required."
             return web.json_response({"statusCode": 400, "message": message}, status=400)
-        now = int(time.time())
-        client_id = request.query.get("client_id", "22222222-3333-4444-5555-666666666666")
-        claims = {
-            "aud": resource,
-            "iss": "https://sts.windows.net/00000000-0000-0000-0000-000000000000/",
-            "iat": now,
-            "nbf": now,
-            "exp": now + 86400,
-            "oid": self.sim.principal_id,
-            "appid": client_id,
-            "tid": "00000000-0000-0000-0000-000000000000",
-            "sub": self.sim.principal_id,
-        }
-        token = f"{_b64({'typ': 'JWT', 'alg': 'none'})}.{_b64(claims)}.sim"
+        client_id = request.query.get("client_id", APP_CLIENT_ID)
+        token, expires = self.sim.tokens.issue(
+            object_id=self.sim.principal_id, app_id=client_id, resource=resource
+        )
         return web.json_response(
             {
                 "access_token": token,
-                "expires_on": str(now + 86400),
+                "expires_on": str(expires),
                 "resource": resource,
                 "token_type": "Bearer",
                 "client_id": client_id,
             }
         )
+
+    async def operator_token(self, request: web.Request) -> web.Response:
+        """A token of the operator (Owner on the subscription, as a person in the portal): for out-of-band
+        edits through ARM. ``?resource=`` defaults to ARM."""
+        resource = request.query.get("resource", "https://management.azure.com")
+        token, expires = self.sim.tokens.operator_token(resource)
+        return web.json_response(
+            {"access_token": token, "expires_on": str(expires), "resource": resource, "token_type": "Bearer"}
+        )
+
+    async def get_throttle(self, request: web.Request) -> web.Response:
+        return web.json_response(self.sim.throttle.describe())
+
+    async def put_throttle(self, request: web.Request) -> web.Response:
+        return web.json_response(self.sim.throttle.configure(await _body(request)))
+
+    async def get_roles(self, request: web.Request) -> web.Response:
+        return web.json_response(self.sim.rbac.describe())

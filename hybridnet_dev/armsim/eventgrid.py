@@ -27,8 +27,10 @@ from typing import Any
 
 import aiohttp
 
+from hybridnet_dev.armsim import eventfilters
 from hybridnet_dev.armsim.armevents import Change, cloud_event, event_grid_event, now_iso, validation_event
 from hybridnet_dev.armsim.ids import ArmError
+from hybridnet_dev.armsim.topics import missing_cloud_event_fields, missing_event_grid_fields
 
 log = logging.getLogger("hybridnet_dev.armsim.eventgrid")
 
@@ -38,6 +40,18 @@ SCHEMAS = (EVENT_GRID_SCHEMA, CLOUD_EVENT_SCHEMA)
 NO_RETRY = (400, 403, 413)
 DEFAULT_RETRY_DELAYS = (0.1, 0.3, 1.0, 3.0)
 HANDSHAKE_ORIGIN = "eventgrid.azure.net"
+
+
+def invalid_event(event: Any, schema: str) -> str:
+    """What makes an event undeliverable in its schema ('' when valid): a CloudEvent needs specversion
+    1.0, id, source and type (CloudEvents 1.0 required attributes); an Event Grid event its required
+    fields (the same rules the topics apply to what is published)."""
+    missing = (
+        missing_cloud_event_fields(event)
+        if schema == CLOUD_EVENT_SCHEMA
+        else missing_event_grid_fields(event)
+    )
+    return f"missing or invalid: {', '.join(missing)}" if missing else ""
 
 
 def redact(endpoint: str) -> str:
@@ -82,6 +96,7 @@ class Subscription:
     retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
     timeout: float = 30.0
     batch_window: float = 0.02
+    advanced_filters: list[dict[str, Any]] = field(default_factory=list)
     queue: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     task: asyncio.Task[None] | None = None
 
@@ -129,6 +144,7 @@ class Subscription:
             retry_delays=tuple(float(d) for d in delays),
             timeout=_number(spec, "timeoutSeconds", 30.0, 0.01, 300),
             batch_window=_number(spec, "batchWindowMs", 20, 0, 5000) / 1000,
+            advanced_filters=eventfilters.validate(spec.get("advancedFilters")),
         )
 
     def wants(self, change: Change) -> bool:
@@ -169,6 +185,7 @@ class Subscription:
             "maxDeliveryAttempts": self.max_attempts,
             "retryDelays": list(self.retry_delays),
             "timeoutSeconds": self.timeout,
+            "advancedFilters": self.advanced_filters,
         }
 
 
@@ -179,6 +196,7 @@ class EventGrid:
         self.subscription_id = subscription_id
         self.subscriptions: dict[str, Subscription] = {}
         self.deliveries: list[dict[str, Any]] = []
+        self.rejected: list[dict[str, Any]] = []  # events that were never delivered because invalid
         self._loop: asyncio.AbstractEventLoop | None = None
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -275,8 +293,17 @@ class EventGrid:
 
     def _enqueue(self, change: Change) -> None:
         for sub in list(self.subscriptions.values()):
-            if sub.wants(change):
-                sub.queue.put_nowait(sub.shape(change))
+            if not sub.wants(change):
+                continue
+            event = sub.shape(change)
+            if not eventfilters.matches(event, sub.advanced_filters):
+                continue  # dropped at the source, as the deployed subscription's advanced filters do
+            problems = invalid_event(event, sub.schema)
+            if problems:  # Event Grid never delivers what it would not accept
+                log.warning("not delivering an invalid event to %s: %s", redact(sub.endpoint), problems)
+                self.rejected.append({"subscriptionId": sub.id, "problems": problems, "time": now_iso()})
+                continue
+            sub.queue.put_nowait(event)
 
     async def _worker(self, sub: Subscription) -> None:
         while True:

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from hybridnet_dev.armsim import access
 from hybridnet_dev.armsim.app import arm_app, control_app, vault_app
 from hybridnet_dev.armsim.seed import seed
 from hybridnet_dev.armsim.sim import PRINCIPAL_ID, Simulator
@@ -110,10 +111,19 @@ class _Servers:
 
 
 def _make(
-    spec: NetworkSpec | None, empty: bool, page_size: int, subscription_id: str, state_dir: str | None
+    spec: NetworkSpec | None,
+    empty: bool,
+    page_size: int,
+    subscription_id: str,
+    state_dir: str | None,
+    *,
+    contract_path: Path | None = None,
+    throttle: bool | dict[str, Any] = True,
 ) -> tuple[Simulator, Path, bool]:
     sim = Simulator(subscription_id=subscription_id, page_size=page_size)
     seed(sim, spec, empty=empty)
+    access.configure(sim, spec, contract_path=contract_path)  # role assignments as deployed
+    sim.throttle.configure(throttle if isinstance(throttle, dict) else {"enabled": throttle})
     owned = state_dir is None
     path = Path(tempfile.mkdtemp(prefix="armsim-")) if state_dir is None else Path(state_dir)
     return sim, path, owned
@@ -137,8 +147,14 @@ class SimulatorThread:
         subscription_id: str = DEFAULT_SUBSCRIPTION,
         state_dir: str | None = None,
         vault_port: int = 0,
+        contract_path: Path | None = None,
+        throttle: bool | dict[str, Any] = True,
     ) -> None:
-        self.sim, self._state_dir, self._owned_dir = _make(spec, empty, page_size, subscription_id, state_dir)
+        """``contract_path``: the app contract whose roles the app identity holds (default: the deployed
+        infra/app-contract.json); ``throttle``: ARM's token buckets on (default) or off."""
+        self.sim, self._state_dir, self._owned_dir = _make(
+            spec, empty, page_size, subscription_id, state_dir, contract_path=contract_path, throttle=throttle
+        )
         self._ports = (port, control_port, vault_port)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -207,9 +223,13 @@ async def run_forever(
     state_dir: str | None = None,
     on_ready: Callable[[SimulatorInfo], None] | None = None,
     vault_port: int = 0,
+    contract_path: Path | None = None,
+    throttle: bool | dict[str, Any] = True,
 ) -> None:
     """Serve until SIGTERM/SIGINT (or cancellation); ``on_ready`` gets the info once listening."""
-    sim, path, owned = _make(spec, empty, page_size, subscription_id, state_dir)
+    sim, path, owned = _make(
+        spec, empty, page_size, subscription_id, state_dir, contract_path=contract_path, throttle=throttle
+    )
     servers = _Servers(sim, path)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

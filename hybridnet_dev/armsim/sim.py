@@ -12,14 +12,17 @@ import uuid
 from typing import Any
 
 from hybridnet_dev.armsim.armevents import DELETE, PORTAL_USER, PORTAL_USER_OBJECT_ID, WRITE, Change
+from hybridnet_dev.armsim.auth import TokenIssuer
 from hybridnet_dev.armsim.eventgrid import EventGrid
 from hybridnet_dev.armsim.faults import Faults
 from hybridnet_dev.armsim.ids import ArmError, ResourceId
 from hybridnet_dev.armsim.keyvault import Vault
 from hybridnet_dev.armsim.lro import Operations
 from hybridnet_dev.armsim.physics import Circuit, Physics
+from hybridnet_dev.armsim.rbac import Rbac
 from hybridnet_dev.armsim.resources import Shaper
 from hybridnet_dev.armsim.store import Body, ChangeListener, Store
+from hybridnet_dev.armsim.throttle import Throttle
 from hybridnet_dev.armsim.topics import Topics
 
 log = logging.getLogger("hybridnet_dev.armsim")
@@ -77,6 +80,13 @@ class Simulator:
         self.topics = Topics()
         self.vault = Vault()
         self.info: dict[str, Any] = {}  # SimulatorInfo.to_json() once the listeners are up
+        # identity and ARM's checks (access.configure fills them from the spec and the app contract)
+        self.tokens = TokenIssuer()
+        self.rbac = Rbac()
+        self.throttle = Throttle()
+        self.contract: dict[str, Any] = {}
+        self.subscriptions: set[str] = {subscription_id.lower()}
+        self.resource_groups: set[tuple[str, str]] = set()
 
     # --- hooks --------------------------------------------------------------------------------------
     @property

@@ -32,7 +32,7 @@ EVENT_GRID_FIELDS = ("id", "subject", "eventType", "eventTime", "dataVersion")
 MAX_BODY = 1024 * 1024  # Event Grid's 1 MB per publish request
 
 
-def _missing_cloud_event_fields(event: Any) -> list[str]:
+def missing_cloud_event_fields(event: Any) -> list[str]:
     if not isinstance(event, dict):
         return ["(not a JSON object)"]
     missing = [f for f in CLOUD_EVENT_FIELDS if not isinstance(event.get(f), str) or not event[f]]
@@ -41,7 +41,7 @@ def _missing_cloud_event_fields(event: Any) -> list[str]:
     return missing
 
 
-def _missing_event_grid_fields(event: Any) -> list[str]:
+def missing_event_grid_fields(event: Any) -> list[str]:
     if not isinstance(event, dict):
         return ["(not a JSON object)"]
     missing = [f for f in EVENT_GRID_FIELDS if not isinstance(event.get(f), str) or not event[f]]
@@ -118,7 +118,7 @@ class Topics:
                 f"Content type '{content_type}' is not supported; use application/cloudevents-batch+json, "
                 "application/cloudevents+json or application/json.",
             )
-        check = _missing_cloud_event_fields if cloud else _missing_event_grid_fields
+        check = missing_cloud_event_fields if cloud else missing_event_grid_fields
         for index, event in enumerate(events):
             missing = check(event)
             if missing:

@@ -12,6 +12,8 @@ param networkRoleId string
 param wireEventGrid bool
 param functionAppId string
 param includedEventTypes array
+@description('The advanced filter (operatorType, key) that drops the app\'s own events: infra/app-contract.json appEventFilter; its value is clientId.')
+param appEventFilter object
 param eventGridIdentityId string
 param deadLetterStorageId string
 param deadLetterContainer string
@@ -88,8 +90,8 @@ resource toApp 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' 
         // HYBRIDNET_APP_PRINCIPAL_IDS), so nothing depends on this filter being complete.
         advancedFilters: [
           {
-            operatorType: 'StringNotIn'
-            key: 'data.claims.appid'
+            operatorType: appEventFilter.operatorType
+            key: appEventFilter.key
             values: [clientId]
           }
         ]

@@ -228,6 +228,12 @@ def actions_for(group: str, method: str) -> frozenset[str]:
         raise UnmappedOperation(f"{group}.{method}: operation group has no resource type mapping")
     if method in READ_METHODS:
         return frozenset({f"{resource_type}/read"})
+    if method == "begin_create_or_update":
+        # A PUT is a long-running operation whose poller ends with a GET of the resource itself (final-state
+        # "azure-async-operation": Azure-AsyncOperation, then GET of the PUT's URL): ARM authorizes that GET
+        # as a read, so a write-only role fails after the write succeeded (found by the simulator's RBAC:
+        # subnet updates answered 403 on virtualNetworks/subnets/read).
+        return frozenset({f"{resource_type}/write", f"{resource_type}/read"})
     if method in WRITE_METHODS:
         return frozenset({f"{resource_type}/write"})
     raise UnmappedOperation(f"{group}.{method}: no RBAC action mapped for this method")
