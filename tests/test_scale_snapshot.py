@@ -25,7 +25,8 @@ class CountingTransport(RequestsTransport):
 
     def send(self, request: Any, **kwargs: Any) -> Any:
         batch = request.method == "POST" and request.url.split("?")[0].endswith("$batch")
-        self.counts["batch" if batch else request.method] += 1
+        query = request.method == "GET" and "filter" in request.url
+        self.counts["batch" if batch else "query" if query else request.method] += 1
         return super().send(request, **kwargs)
 
 
@@ -96,3 +97,23 @@ def test_another_instance_writing_in_between_is_merged_not_overwritten(service, 
     stored = read_snapshot(service).document
     assert stored["sites"]["b"]["activePath"] == "vpn"  # the newer observation survived
     assert stored["sites"]["a"]["observedAt"] == t1.isoformat()
+
+
+def test_a_reader_reads_the_index_only_while_the_snapshot_is_unchanged(service, azurite):
+    t0 = datetime(2026, 12, 2, 6, 0, tzinfo=UTC)
+    writer = TableServiceClient.from_connection_string(azurite.connection_string)  # the poll's instance
+    poll(writer, [entry(f"s{i}", t0) for i in range(30)], t0, [f"s{i}" for i in range(30)])
+    health_snapshot.health_table(service)  # the table client (its create-if-missing is not a read)
+    counts = service.transport_counts
+    counts.clear()
+    first = read_snapshot(service)
+    assert counts == Counter({"query": 1})
+    counts.clear()
+    assert read_snapshot(service) is first
+    assert counts == Counter({"GET": 1})  # the index's point read
+    t1 = t0 + timedelta(minutes=1)
+    poll(writer, [entry("s3", t1, "vpn")], t1, [f"s{i}" for i in range(30)])
+    counts.clear()
+    again = read_snapshot(service)
+    assert again.document["sites"]["s3"]["activePath"] == "vpn"
+    assert counts == Counter({"GET": 1, "query": 1})

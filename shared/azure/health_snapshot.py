@@ -75,7 +75,29 @@ _last_written: dict[int, StoredSnapshot] = {}  # per TableServiceClient: what th
 _write_lock = threading.Lock()
 
 
-def read_snapshot(service: TableServiceClient) -> StoredSnapshot:
+_last_read: dict[int, StoredSnapshot] = {}  # per TableServiceClient: the snapshot this process last saw
+
+
+def read_snapshot(service: TableServiceClient, *, fresh: bool = False) -> StoredSnapshot:
+    """The index and every site's entry. Every write replaces the index, so while the index keeps its
+    ETag the snapshot this process last read (or wrote) is still current: 1 point read instead of a
+    query of every site's row (`fresh`: always query)."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    known = None if fresh else _last_read.get(id(service))
+    if known is not None and known.etag is not None:
+        try:
+            index_row = health_table(service).get_entity(SITES_PARTITION, INDEX_ROW, select=["RowKey"])
+        except ResourceNotFoundError:
+            index_row = None
+        if index_row is not None and index_row.metadata["etag"] == known.etag:
+            return known
+    stored = _query_snapshot(service)
+    _last_read[id(service)] = stored
+    return stored
+
+
+def _query_snapshot(service: TableServiceClient) -> StoredSnapshot:
     """One partition query: the index and every site's entry."""
     index: Any = None
     sites: dict[str, Any] = {}
@@ -143,7 +165,7 @@ def write_snapshot(
 
     client = health_table(service)
     with _write_lock:  # one writer per process: the poll and a refresh merge one after the other
-        current = _last_written.get(id(service)) or read_snapshot(service)
+        current = _last_written.get(id(service)) or read_snapshot(service, fresh=True)
         for _attempt in range(MAX_ATTEMPTS):
             document = update(current.document)
             operations = _operations(current, document)
@@ -165,12 +187,12 @@ def write_snapshot(
                 if getattr(exc, "status_code", None) not in (409, 412):
                     _last_written.pop(id(service), None)
                     raise
-                current = read_snapshot(service)  # another instance wrote: merge into its version
+                current = read_snapshot(service, fresh=True)  # another instance wrote: merge into its version
                 continue
             except Exception:
                 _last_written.pop(id(service), None)  # outcome unknown: read before the next write
                 raise
-            _last_written[id(service)] = StoredSnapshot(document, index_etag, etags)
+            _last_written[id(service)] = _last_read[id(service)] = StoredSnapshot(document, index_etag, etags)
             return document
     raise RuntimeError(f"health snapshot: still conflicting after {MAX_ATTEMPTS} attempts")
 
