@@ -1,18 +1,21 @@
 """The health report: the snapshot the poll writes, the report a request reads.
 
-Writing (the failover poll, and `?refresh=true` through the same function, `poll_sites`): per site,
-1 ARM list of the resource group's gateways (SKU, provisioning state) + the failover check's 2
-connection GETs (status, bytes) and its 1 Table read; then ONE Table write for the whole snapshot
-(see shared.azure.health_snapshot). So a poll of N sites costs 3N ARM reads, N + 0 Table reads (the
-snapshot writer remembers its ETag) and 1 Table write; the failover records themselves still get no
-write when nothing changed.
+Writing (the failover poll, and `?refresh=true` through the same function, `poll_sites`): per site the
+failover check's 2 connection GETs (status, bytes) and its 1 Table read, 16 sites at once; the gateways
+(SKU, provisioning state) of all polled sites from ONE Resource Graph query (a refresh lists them from
+ARM: 1 list per site); then the snapshot's changed entries (see shared.azure.health_snapshot: one
+transaction for up to 99 sites). So a poll of N sites costs 2N ARM reads + 1 Graph query, N Table reads
+and 1 Table write per 99 sites; the failover records themselves still get no write when nothing changed.
+At scale the timer polls a slice (poll_due_sites): at most POLL_READS_PER_MINUTE ARM reads a minute.
 
-Reading (GET /api/health): Table reads only, never ARM: the snapshot (1 point read) and per site the
+Reading (GET /api/health): Table reads only, never ARM: the snapshot (1 point read of its index while
+it is unchanged, else 1 query) and per site of the page the
 latest reconcile run, the newest failover events and the rotation state (1 query each, in parallel).
 An instance reuses those reads for HYBRIDNET_HEALTH_CACHE_SECONDS, and concurrent requests that find
 the cache empty share one set of reads (single flight); reads expired less than SERVE_STALE_SECONDS ago
 are served while one background read renews them (stale-while-revalidate: at 1,000 sites a page's reads
-take longer than a request should). A poll or refresh empties the cache. Ages are computed per request.
+take longer than a request should). A poll or refresh empties the cache. A page is built once a second
+per instance (ages are exact to the second).
 
 Refresh: concurrent `?refresh=true` requests in an instance coalesce into one live check (single
 flight); across instances a claim row in Table Storage allows one live check per
