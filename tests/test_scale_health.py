@@ -154,3 +154,27 @@ def test_the_html_page_says_which_sites_it_shows(many):
     assert "sites 6 to 10 of 12 matching name containing site- (12 in the spec), page 2 of 3" in page
     single, _ = health_report(settings, site="site-0001")
     assert 'id="pager"' not in render_html(single)
+
+
+def test_the_http_function_pages_and_filters_json(many):
+    import json
+
+    import azure.functions as func
+
+    from shared.triggers.health import health
+
+    def get(**params: str) -> tuple[int, dict]:
+        request = func.HttpRequest(method="GET", url="/api/health", params=params, body=b"", headers={})
+        response = health(request)
+        return response.status_code, json.loads(response.get_body())
+
+    status, report = get(page="3", pageSize="5")
+    assert status == 200
+    assert [s["name"] for s in report["sites"]] == ["site-0010", "site-0011"]
+    assert report["page"]["pages"] == 3 and report["page"]["shownSites"] == 2
+    status, report = get(status="healthy,degraded", name="0000")
+    assert status == 200 and [s["name"] for s in report["sites"]] == ["site-0000"]
+    status, body = get(pageSize="0")
+    assert status == 400 and "pageSize=0" in body["error"]["message"]
+    status, body = get(limit="5")
+    assert status == 400 and "pageSize" in body["error"]["message"]  # the allowed names are listed
