@@ -9,8 +9,8 @@ What it answers (the documented KQL subset the app sends, and nothing more; anyt
 
 Behaviour copied from Azure (https://learn.microsoft.com/azure/governance/resource-graph/concepts/
 work-with-data, .../guidance-for-throttled-requests; api-version 2021-03-01 of the REST API):
-- rows come in pages of at most 1,000 (`options.$top`, default 100 when absent? Graph's default page is
-  100 rows for the REST API; we honour `$top` up to 1,000), with `$skipToken` for the next page;
+- rows come in pages of `options.$top` rows (at most 1,000; 100 when absent), with `$skipToken` for the
+  next page;
   `resultFormat` `objectArray` (rows as objects) or `table` (columns + rows);
 - the data LAGS ARM: a change becomes visible `lag` seconds after it was made (configurable, default
   5 s; Azure: seconds to minutes), a deletion too;
