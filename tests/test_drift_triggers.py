@@ -88,10 +88,21 @@ def deliver(host: LocalHost, events: list[dict]) -> int:
     return post(url, events, headers={"aeg-event-type": "Notification"}).status
 
 
+def graph_lng_ip(settings: Settings) -> str | None:
+    from shared.azure.resource_graph import graph_client, network_query, query_rows
+
+    query = network_query(["hybrid-network-rg"], types=["microsoft.network/localnetworkgateways"])
+    rows = query_rows(graph_client(settings), subscription=settings.require_subscription(), query=query)
+    return rows[0]["properties"].get("gatewayIpAddress") if rows else None
+
+
 def test_timer_queues_each_site_and_the_worker_reconciles_it(host):
     running, control, settings = host
     since = _now()
+    control._call("PUT", "/_sim/resourcegraph", {"lagSeconds": 1})
     control.patch_resource(LNG, {"gatewayIpAddress": "40.50.60.99"})
+    # The timer pass observes through Resource Graph, which lags ARM: fire once Graph shows the change.
+    wait_for(lambda: graph_lng_ip(settings) == "40.50.60.99", what="Resource Graph to show the change")
     url = f"{running.info.base_url}/admin/functions/reconcile_timer"
     assert post(url, {"input": ""}, key=running.info.master_key).status == 202
     (run,) = wait_for(lambda: _runs(settings, "timer", since))

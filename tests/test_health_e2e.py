@@ -165,8 +165,10 @@ def test_the_timer_writes_the_snapshot_and_cached_requests_cost_no_arm_call(stac
         report = _report_when(stack, lambda r: r["sites"][0]["activePath"] == "vpn")
         assert report["sites"][0]["activePath"] == "vpn" and report["snapshot"]["source"] == "poll"
         paths = {r["path"].rsplit("/providers/Microsoft.Network/", 1)[-1] for r in stack.arm_requests()}
-        # the poll: the gateways list, both connections (re-read to confirm), learned routes as evidence
-        assert {"virtualNetworkGateways", "connections/hybrid-er-connection"} <= paths
+        # the poll: both connections (re-read to confirm), learned routes as evidence; the gateways come
+        # from one Resource Graph query for all sites
+        assert {"connections/hybrid-er-connection"} <= paths and "virtualNetworkGateways" not in paths
+        assert any("resourcegraph" in r["path"].lower() for r in stack.control.requests())
         stack.control.clear_requests()
         for _ in range(25):
             status, report = stack.report()

@@ -6,6 +6,8 @@ from aiohttp import web
 
 from hybridnet_dev.armsim.arm import ArmApi
 from hybridnet_dev.armsim.controlapi import ControlApi
+from hybridnet_dev.armsim.resourcegraph import register as register_resource_graph
+from hybridnet_dev.armsim.resourcegraph import register_control as register_resource_graph_control
 from hybridnet_dev.armsim.sim import Simulator
 
 
@@ -14,6 +16,7 @@ def arm_app(sim: Simulator) -> web.Application:
     app = web.Application(middlewares=[api.middleware], client_max_size=16 * 1024 * 1024)
     app.router.add_post("/eventgrid/topics/{topic}", sim.topics.handle)
     app.router.add_post("/eventgrid/topics/{topic}/api/events", sim.topics.handle)
+    register_resource_graph(app, sim)
     app.router.add_route("*", "/{tail:.*}", api.handle)
     return app
 
@@ -29,4 +32,5 @@ def control_app(sim: Simulator) -> web.Application:
     api = ControlApi(sim)
     app = web.Application(middlewares=[api.middleware])
     app.add_routes(api.routes())
+    register_resource_graph_control(app, sim)
     return app

@@ -130,6 +130,35 @@ def network_client(
         polling_interval=polling_interval,
         transport=_transport(pool_size=MAX_CONCURRENT_CALLS, ca_bundle=ca_bundle, call_timeout=call_timeout),
         user_agent=USER_AGENT,
+        per_retry_policies=_arm_budget_policies(),
+        **_retry(retry_total, call_timeout),
+    )
+
+
+def _arm_budget_policies() -> list[Any]:
+    """The process's ARM budget (shared.azure.budget), after the RetryPolicy: each attempt draws."""
+    from shared.azure.budget import ArmBudgetPolicy, arm_budget
+
+    return [ArmBudgetPolicy(arm_budget())]
+
+
+@lru_cache(maxsize=8)
+def resource_graph_client(
+    *, endpoint: str, ca_bundle: str | None, call_timeout: float, retry_total: int
+) -> Any:
+    """Resource Graph (azure-mgmt-resourcegraph) on the ARM endpoint, with its own per-user quota
+    (shared.azure.budget.GraphQuotaPolicy) instead of ARM's read bucket."""
+    from azure.mgmt.resourcegraph import ResourceGraphClient
+
+    from shared.azure.budget import GraphQuotaPolicy, arm_budget, graph_quota
+
+    return ResourceGraphClient(
+        credential(),
+        base_url=endpoint,
+        credential_scopes=[ARM_SCOPE],
+        transport=_transport(pool_size=8, ca_bundle=ca_bundle, call_timeout=call_timeout),
+        user_agent=USER_AGENT,
+        per_retry_policies=[GraphQuotaPolicy(arm_budget(), graph_quota())],
         **_retry(retry_total, call_timeout),
     )
 

@@ -1,28 +1,27 @@
-"""The health snapshot in Table Storage: ONE entity for all sites, replaced once per poll.
+"""The health snapshot in Table Storage: ONE entity per site plus a small index, in one partition.
 
-Table `hybridnetHealth`:
-- ("snapshot", "current"): the snapshot document (shared.report.snapshot) as zlib-compressed JSON in
-  Edm.Binary chunks `c00`, `c01`, ... of at most 64 KiB each (the per-property limit), at most 15
-  chunks (the entity stays under Table Storage's 1 MiB). A site's entry is ~1.2 KB of JSON, ~0.4 KB
-  compressed: one entity holds thousands of sites. `takenAt` and `sites` are plain properties too,
-  for people browsing the table.
-- ("refresh", "claim"): when the last `?refresh=true` live check started (`claimedAt`), replaced
-  If-Match its ETag so that across instances only one refresh per minimum interval wins.
+Table `hybridnetHealth`, partition `sites`:
+- RowKey `<site name>`: the site's entry (shared.report.snapshot.site_entry) as JSON in `entry`
+  (~1.2 KB; a string property holds 64 KiB), with `observedAt` and `activePath` as plain properties for
+  people browsing the table;
+- RowKey `~index` (no site name has a `~`): `takenAt`, `source`, `version`, `sites` (the count).
+Other partitions: ("refresh", "claim") and ("alert", <site>), the claim rows of shared.services.
 
-Why one entity: connection byte counters change on every poll, so per-site entities would all be
-rewritten every poll anyway; one entity makes a poll cost exactly 1 Table write whatever the number of
-sites, and a health request exactly 1 read for the snapshot. The writer keeps the last entity it wrote
-(and its ETag) in memory and replaces If-Match that ETag: a steady poll on the same instance reads
-nothing; when another instance wrote in between (412), it re-reads, merges and retries.
+Why per site (issue 16): one entity holds at most 1 MiB and 255 properties, so one document for all sites
+stops at a few thousand; and a poll at scale checks a slice of the sites, so it rewrites only the entries
+that changed. A poll writes its changed entries and the index in entity-group transactions of at most 100
+(one request for a poll of up to 99 sites, so a small deployment still costs 1 write per poll), each entry
+replaced If-Match the ETag it had; a reader queries the partition once (1,000 rows per page). The writer
+keeps what it last wrote (and the ETags) in memory: a steady poll on the same instance reads nothing; when
+another instance wrote in between (412 or 409 in a transaction), it re-reads, merges and retries.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-import zlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -32,102 +31,168 @@ if TYPE_CHECKING:
     from azure.data.tables import TableClient, TableServiceClient
 
 HEALTH = "hybridnetHealth"
-SNAPSHOT_KEY = ("snapshot", "current")
+SITES_PARTITION = "sites"
+INDEX_ROW = "~index"
+SNAPSHOT_KEY = (SITES_PARTITION, INDEX_ROW)
 CLAIM_KEY = ("refresh", "claim")
-CHUNK_BYTES = 64 * 1024
-MAX_CHUNKS = 15
+TRANSACTION_OPS = 100  # Table Storage's limit per entity-group transaction
 MAX_ATTEMPTS = 5
-
-
-class SnapshotTooLarge(ValueError):
-    """The compressed snapshot does not fit one entity (1 MiB)."""
 
 
 @dataclass(frozen=True)
 class StoredSnapshot:
     document: dict[str, Any] | None
-    etag: str | None
+    etag: str | None  # the index row's
+    etags: Mapping[str, str] = field(default_factory=dict)  # each site row's, by site name
 
 
 def health_table(service: TableServiceClient) -> TableClient:
     return table(service, HEALTH)
 
 
-def encode(document: dict[str, Any]) -> dict[str, Any]:
-    """The entity's properties for a snapshot document."""
-    raw = zlib.compress(json.dumps(document, separators=(",", ":"), sort_keys=True).encode(), 6)
-    chunks = [raw[i : i + CHUNK_BYTES] for i in range(0, len(raw), CHUNK_BYTES)]
-    if len(chunks) > MAX_CHUNKS:
-        raise SnapshotTooLarge(
-            f"health snapshot of {len(document.get('sites') or {})} site(s) is {len(raw)} bytes compressed; "
-            f"one entity holds at most {MAX_CHUNKS * CHUNK_BYTES}"
-        )
-    entity: dict[str, Any] = {
-        "PartitionKey": SNAPSHOT_KEY[0],
-        "RowKey": SNAPSHOT_KEY[1],
+def site_entity(name: str, entry: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "PartitionKey": SITES_PARTITION,
+        "RowKey": name,
+        "entry": json.dumps(entry, separators=(",", ":"), sort_keys=True),
+        "observedAt": str(entry.get("observedAt") or ""),
+        "activePath": str(entry.get("activePath") or ""),
+    }
+
+
+def index_entity(document: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "PartitionKey": SITES_PARTITION,
+        "RowKey": INDEX_ROW,
         "version": int(document.get("version") or 1),
         "takenAt": str(document.get("takenAt") or ""),
-        "sites": ",".join(sorted(document.get("sites") or {}))[:30_000],
-        "encoding": "zlib+json",
-        "chunks": len(chunks),
+        "source": str(document.get("source") or ""),
+        "sites": len(document.get("sites") or {}),
     }
-    entity.update({f"c{i:02d}": chunk for i, chunk in enumerate(chunks)})
-    return entity
-
-
-def decode(entity: dict[str, Any]) -> dict[str, Any]:
-    raw = b"".join(bytes(entity[f"c{i:02d}"]) for i in range(int(entity["chunks"])))
-    document: dict[str, Any] = json.loads(zlib.decompress(raw))
-    return document
 
 
 _last_written: dict[int, StoredSnapshot] = {}  # per TableServiceClient: what this process last wrote
 _write_lock = threading.Lock()
 
 
-def read_snapshot(service: TableServiceClient) -> StoredSnapshot:
-    """One point read."""
+_last_read: dict[int, StoredSnapshot] = {}  # per TableServiceClient: the snapshot this process last saw
+
+
+def read_snapshot(service: TableServiceClient, *, fresh: bool = False) -> StoredSnapshot:
+    """The index and every site's entry. Every write replaces the index, so while the index keeps its
+    ETag the snapshot this process last read (or wrote) is still current: 1 point read instead of a
+    query of every site's row (`fresh`: always query)."""
     from azure.core.exceptions import ResourceNotFoundError
 
-    try:
-        entity = health_table(service).get_entity(*SNAPSHOT_KEY)
-    except ResourceNotFoundError:
-        return StoredSnapshot(None, None)
-    return StoredSnapshot(decode(entity), entity.metadata["etag"])
+    known = None if fresh else _last_read.get(id(service))
+    if known is not None and known.etag is not None:
+        try:
+            index_row = health_table(service).get_entity(SITES_PARTITION, INDEX_ROW, select=["RowKey"])
+        except ResourceNotFoundError:
+            index_row = None
+        if index_row is not None and index_row.metadata["etag"] == known.etag:
+            return known
+    stored = _query_snapshot(service)
+    _last_read[id(service)] = stored
+    return stored
+
+
+def _query_snapshot(service: TableServiceClient) -> StoredSnapshot:
+    """One partition query: the index and every site's entry."""
+    index: Any = None
+    sites: dict[str, Any] = {}
+    etags: dict[str, str] = {}
+    rows = health_table(service).query_entities(
+        "PartitionKey eq @partition", parameters={"partition": SITES_PARTITION}
+    )
+    for row in rows:
+        if row["RowKey"] == INDEX_ROW:
+            index = row
+            continue
+        sites[row["RowKey"]] = json.loads(row["entry"])
+        etags[row["RowKey"]] = row.metadata["etag"]
+    if index is None:
+        return StoredSnapshot(None, None, etags)
+    document = {
+        "version": int(index.get("version") or 1),
+        "takenAt": index.get("takenAt") or None,
+        "source": index.get("source") or None,
+        "sites": sites,
+    }
+    return StoredSnapshot(document, index.metadata["etag"], etags)
+
+
+def _operations(current: StoredSnapshot, document: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The transaction operations that take the stored snapshot from `current` to `document`: changed
+    entries replaced If-Match their ETag (created when new), dropped ones deleted, the index last."""
+    from azure.core import MatchConditions
+    from azure.data.tables import UpdateMode
+
+    before = (current.document or {}).get("sites") or {}
+    after = document.get("sites") or {}
+    operations: list[tuple[Any, ...]] = []
+    for name, entry in after.items():
+        etag = current.etags.get(name)
+        if etag is not None and before.get(name) == entry:
+            continue
+        entity = site_entity(name, entry)
+        if etag is None:
+            operations.append(("create", entity))
+        else:
+            condition = {
+                "mode": UpdateMode.REPLACE,
+                "etag": etag,
+                "match_condition": MatchConditions.IfNotModified,
+            }
+            operations.append(("update", entity, condition))
+    for name, etag in current.etags.items():
+        if name not in after:
+            key = {"PartitionKey": SITES_PARTITION, "RowKey": name}
+            operations.append(
+                ("delete", key, {"etag": etag, "match_condition": MatchConditions.IfNotModified})
+            )
+    operations.append(("upsert", index_entity(document), {"mode": UpdateMode.REPLACE}))
+    return operations
 
 
 def write_snapshot(
     service: TableServiceClient, update: Callable[[dict[str, Any] | None], dict[str, Any]]
 ) -> dict[str, Any]:
-    """Replace the snapshot with `update(current)`, If-Match the current ETag (create when absent).
+    """Store `update(current)`: only the entries that changed, If-Match their ETags, and the index.
     `current` is this process's last write when it still holds (no read), else a fresh read."""
-    from azure.core import MatchConditions
     from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
-    from azure.data.tables import UpdateMode
+    from azure.data.tables import TableTransactionError
 
     client = health_table(service)
     with _write_lock:  # one writer per process: the poll and a refresh merge one after the other
-        current = _last_written.get(id(service)) or read_snapshot(service)
+        current = _last_written.get(id(service)) or read_snapshot(service, fresh=True)
         for _attempt in range(MAX_ATTEMPTS):
             document = update(current.document)
-            entity = encode(document)
+            operations = _operations(current, document)
+            etags = dict(current.etags)
+            index_etag = current.etag
             try:
-                if current.etag is None:
-                    metadata = client.create_entity(entity)
-                else:
-                    metadata = client.update_entity(
-                        entity,
-                        mode=UpdateMode.REPLACE,
-                        etag=current.etag,
-                        match_condition=MatchConditions.IfNotModified,
-                    )
-            except (ResourceModifiedError, ResourceExistsError):
-                current = read_snapshot(service)  # another instance wrote: merge into its version
+                for start in range(0, len(operations), TRANSACTION_OPS):
+                    chunk = operations[start : start + TRANSACTION_OPS]
+                    results = client.submit_transaction(chunk)
+                    for operation, metadata in zip(chunk, results, strict=True):
+                        row = operation[1]["RowKey"]
+                        if operation[0] == "delete":
+                            etags.pop(row, None)
+                        elif row == INDEX_ROW:
+                            index_etag = metadata.get("etag")
+                        else:
+                            etags[row] = metadata["etag"]
+            except (TableTransactionError, ResourceModifiedError, ResourceExistsError) as exc:
+                if getattr(exc, "status_code", None) not in (409, 412):
+                    _last_written.pop(id(service), None)
+                    raise
+                current = read_snapshot(service, fresh=True)  # another instance wrote: merge into its version
                 continue
             except Exception:
                 _last_written.pop(id(service), None)  # outcome unknown: read before the next write
                 raise
-            _last_written[id(service)] = StoredSnapshot(document, metadata["etag"])
+            _last_written[id(service)] = _last_read[id(service)] = StoredSnapshot(document, index_etag, etags)
             return document
     raise RuntimeError(f"health snapshot: still conflicting after {MAX_ATTEMPTS} attempts")
 

@@ -95,6 +95,74 @@ def observe_site(client: NetworkManagementClient, site: Site) -> ObservedSite:
     return observed_site(site.name, resources, frozenset(listed))
 
 
+GRAPH_KINDS = {
+    "microsoft.network/virtualnetworks": Kind.VNET,
+    "microsoft.network/virtualnetworkgateways": Kind.GATEWAY,
+    "microsoft.network/localnetworkgateways": Kind.LOCAL_GATEWAY,
+    "microsoft.network/connections": Kind.CONNECTION,
+    "microsoft.network/loadbalancers": Kind.LOAD_BALANCER,
+}
+GRAPH_BODY = ("id", "name", "location", "tags", "sku", "properties")
+
+
+def _graph_body(row: Mapping[str, Any], arm_type: Kind) -> dict[str, Any]:
+    """A Resource Graph row as the ARM body the diff reads (no ETag: Graph has none; no shared key)."""
+    body = {k: row[k] for k in GRAPH_BODY if row.get(k) is not None}
+    body["type"] = f"Microsoft.Network/{arm_type.value}"
+    properties = body.get("properties")
+    if isinstance(properties, dict):
+        body["properties"] = {k: v for k, v in properties.items() if k not in SECRET_FIELDS}
+    return body
+
+
+def sites_from_graph_rows(rows: list[dict[str, Any]], sites: list[Site]) -> dict[str, ObservedSite | None]:
+    """Each site's observation from the pass's Resource Graph rows; None for a site whose gateway is
+    missing (public IPs then need ARM's list: observe_site)."""
+    by_group: dict[str, list[ObservedResource]] = {}
+    for row in rows:
+        kind = GRAPH_KINDS.get(str(row.get("type") or "").lower())
+        if kind is None or not row.get("id"):
+            continue
+        body = _graph_body(row, kind)
+        group = by_group.setdefault(
+            str(row.get("resourceGroup") or resource_group_of(body["id"])).lower(), []
+        )
+        group.append(ObservedResource(kind, body["id"], body))
+        if kind is Kind.VNET:
+            for subnet in (body.get("properties") or {}).get("subnets") or []:
+                if isinstance(subnet, dict) and subnet.get("id"):
+                    # No ETag from Graph for anything: whatever writes reads ARM's first.
+                    shaped = {k: v for k, v in subnet.items() if k != "etag"}
+                    group.append(ObservedResource(Kind.SUBNET, subnet["id"], shaped))
+    out: dict[str, ObservedSite | None] = {}
+    for site in sites:
+        resources = by_group.get(site.resource_group.lower(), [])
+        gateways = {name_of(r.id).lower() for r in resources if r.kind is Kind.GATEWAY}
+        if {site.express_route.gateway.name.lower(), site.vpn.gateway.name.lower()} - gateways:
+            out[site.name] = None
+            continue
+        out[site.name] = observed_site(site.name, list(resources), frozenset(Kind) - {Kind.PUBLIC_IP})
+    return out
+
+
+def observe_sites_graph(
+    graph: Any, *, subscription: str, sites: list[Site]
+) -> dict[str, ObservedSite | None]:
+    """One paged Resource Graph query for all `sites` (shared.azure.resource_graph); raises
+    ObserveFailed when Graph cannot be read."""
+    from shared.azure.resource_graph import GraphQueryFailed, network_query, query_rows
+
+    if not sites:
+        return {}
+    try:
+        rows = query_rows(
+            graph, subscription=subscription, query=network_query(s.resource_group for s in sites)
+        )
+    except GraphQueryFailed as exc:
+        raise ObserveFailed(str(exc)) from None
+    return sites_from_graph_rows(rows, sites)
+
+
 class ArmResourceWriter:
     """PUTs through the SDK's own operation for each kind and waits for the LRO (bounded)."""
 

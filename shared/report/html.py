@@ -460,8 +460,32 @@ def render_html(report: dict[str, Any], *, zone: tzinfo = UTC) -> str:
         f"<p>Data age: {_e(age_text(snapshot.get('ageSeconds')))} (snapshot {times.show(snapshot.get('takenAt')) if snapshot.get('takenAt') else 'none'}, "
         f"by {_e(snapshot.get('source') or '—')}).</p>{refreshed}</header>"
         + stale
+        + pager(report)
         + "<main>"
         + "".join(_site(s, times) for s in report.get("sites") or [])
         + f"<footer>Generated {times.show(report.get('generatedAt'))} — report schema {_e(report.get('schemaVersion'))}"
         " (GET /api/health/schema).</footer></main></body></html>"
+    )
+
+
+def pager(report: dict[str, Any]) -> str:
+    """Which sites this page shows, and how to see the others (the page's URL keeps its key, so the
+    page names the parameters rather than linking with the key in it)."""
+    page = report.get("page")
+    if not page or (page.get("pages", 1) <= 1 and not page.get("status") and not page.get("name")):
+        return ""
+    first = (page["number"] - 1) * page["size"] + 1
+    last = first + page["shownSites"] - 1
+    filters = []
+    if page.get("status"):
+        filters.append("status " + ", ".join(page["status"]))
+    if page.get("name"):
+        filters.append(f"name containing {page['name']}")
+    which = f" matching {' and '.join(filters)}" if filters else ""
+    shown = f"sites {first} to {last}" if page["shownSites"] else "no sites"
+    return (
+        f'<nav class="pager" id="pager"><p>{_e(shown)} of {_e(page["matchingSites"])}{_e(which)} '
+        f"({_e(page['totalSites'])} in the spec), page {_e(page['number'])} of {_e(page['pages'])}. "
+        "Add <code>&amp;page=N</code>, <code>&amp;pageSize=N</code> (up to 500), "
+        "<code>&amp;status=failover,outage</code> or <code>&amp;name=PART</code> to the URL.</p></nav>"
     )

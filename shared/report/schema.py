@@ -10,8 +10,8 @@ from typing import Any
 
 # 1.1: findings[].status; 1.2: keyRotation (enabled, mode, notice, adoptedAt; report-level);
 # 1.3: route truth: routes.prefixes / redundancy / withdrawn / checkedAt, the route-fact event kinds,
-#      event subject, detectedBy route-check
-SCHEMA_VERSION = "1.3"
+#      event subject, detectedBy route-check; 1.4: page (paging and filters)
+SCHEMA_VERSION = "1.4"
 SCHEMA_ID = "https://hybridnet.example/schemas/health-report/1.json"
 
 
@@ -291,3 +291,18 @@ HEALTH_SCHEMA: dict[str, Any] = {
         }
     ),
 }
+
+
+# 1.3: `page`, which sites GET /api/health lists (paging and the status and name filters at scale).
+HEALTH_SCHEMA["properties"]["page"] = _object(
+    {
+        "number": {"type": "integer", "minimum": 1},
+        "size": {"type": "integer", "minimum": 1},
+        "pages": {"type": "integer", "minimum": 1},
+        "totalSites": {"type": "integer", "minimum": 0},
+        "matchingSites": {"type": "integer", "minimum": 0},
+        "shownSites": {"type": "integer", "minimum": 0},
+        "status": {"type": "array", "items": STATUS},
+        "name": _nullable("string"),
+    }
+)

@@ -1,16 +1,21 @@
 """The health report: the snapshot the poll writes, the report a request reads.
 
-Writing (the failover poll, and `?refresh=true` through the same function, `poll_sites`): per site,
-1 ARM list of the resource group's gateways (SKU, provisioning state) + the failover check's 2
-connection GETs (status, bytes) and its 1 Table read; then ONE Table write for the whole snapshot
-(see shared.azure.health_snapshot). So a poll of N sites costs 3N ARM reads, N + 0 Table reads (the
-snapshot writer remembers its ETag) and 1 Table write; the failover records themselves still get no
-write when nothing changed.
+Writing (the failover poll, and `?refresh=true` through the same function, `poll_sites`): per site the
+failover check's 2 connection GETs (status, bytes) and its 1 Table read, 16 sites at once; the gateways
+(SKU, provisioning state) of all polled sites from ONE Resource Graph query (a refresh lists them from
+ARM: 1 list per site); then the snapshot's changed entries (see shared.azure.health_snapshot: one
+transaction for up to 99 sites). So a poll of N sites costs 2N ARM reads + 1 Graph query, N Table reads
+and 1 Table write per 99 sites; the failover records themselves still get no write when nothing changed.
+At scale the timer polls a slice (poll_due_sites): at most POLL_READS_PER_MINUTE ARM reads a minute.
 
-Reading (GET /api/health): Table reads only, never ARM: the snapshot (1 point read) and per site the
+Reading (GET /api/health): Table reads only, never ARM: the snapshot (1 point read of its index while
+it is unchanged, else 1 query) and per site of the page the
 latest reconcile run, the newest failover events and the rotation state (1 query each, in parallel).
 An instance reuses those reads for HYBRIDNET_HEALTH_CACHE_SECONDS, and concurrent requests that find
-the cache empty share one set of reads (single flight). Ages are computed per request.
+the cache empty share one set of reads (single flight); reads expired less than SERVE_STALE_SECONDS ago
+are served while one background read renews them (stale-while-revalidate: at 1,000 sites a page's reads
+take longer than a request should). A poll or refresh empties the cache. A page is built once a second
+per instance (ages are exact to the second).
 
 Refresh: concurrent `?refresh=true` requests in an instance coalesce into one live check (single
 flight); across instances a claim row in Table Storage allows one live check per
@@ -35,7 +40,7 @@ from shared.azure.health_snapshot import claim_refresh, read_snapshot, write_sna
 from shared.azure.network_reads import ResourceRead, read_gateways
 from shared.azure.run_log import latest_runs
 from shared.azure.tables import table_service
-from shared.report.build import SiteInputs, build_report, http_status
+from shared.report.build import RANK, STATUSES, SiteInputs, build_report, http_status
 from shared.report.snapshot import merge, site_entry
 from shared.services.coalesce import SingleFlight
 from shared.services.failover import CheckResult, ObservationFailed, check_site
@@ -49,6 +54,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SERVE_STALE_SECONDS = 30.0  # an expired cache entry younger than this is served while it is re-read
 EVENTS_READ = 100  # newest failover events read per site (the 30-day timeline and the recent list)
 REFRESH_WAIT_SECONDS = 15.0  # how long a refresh that lost the claim waits for the winner's snapshot
 Clock = Callable[[], datetime]
@@ -98,8 +104,9 @@ def _observe(
     tables: TableServiceClient,
     client: NetworkManagementClient,
     now: Clock,
+    gateways: tuple[ResourceRead, ResourceRead] | None = None,
 ) -> tuple[_Observed, CheckResult | None]:
-    er_gw, vpn_gw = read_gateways(client, site)
+    er_gw, vpn_gw = gateways if gateways is not None else read_gateways(client, site)
     result: CheckResult | None = None
     reads: tuple[ResourceRead, ResourceRead] | None = None
     error: str | None = None
@@ -155,8 +162,11 @@ def poll_sites(
     detected_by = "poll" if source == "poll" else "manual"
     observed: list[_Observed] = []
     results: list[CheckResult] = []
-    for site in sites:
-        entry, result = _observe(settings, site, detected_by, tables, client, now)
+    gateways = _poll_gateways(settings, sites) if source == "poll" else {}
+    for entry, result in _fan_out(
+        sites,
+        lambda site: _observe(settings, site, detected_by, tables, client, now, gateways.get(site.name)),
+    ):
         observed.append(entry)
         if result is not None:
             results.append(result)
@@ -185,7 +195,103 @@ def poll_sites(
     return results
 
 
+# --- the poll at scale: fan-out, budget slices, gateways from Resource Graph ------------------------------
+
+POLL_CONCURRENCY = 16  # sites checked at once by one poll (each check: 2 ARM GETs + 1 Table read)
+# ARM reads per minute the poll may spend: half of the client-side read budget's refill
+# (shared.azure.budget: 20/s = 1,200/min), the rest left to drift re-reads, alerts, refreshes, rotation.
+POLL_READS_PER_MINUTE = 600
+READS_PER_CHECK = 2  # the failover check's two connection GETs (Resource Graph has no live status)
+
+
+def poll_slices(site_count: int, *, interval_seconds: float) -> int:
+    """Into how many slices the sites are cut so one poll stays within POLL_READS_PER_MINUTE: 1 (every
+    site every poll) up to 300 sites with the default minute; 1,000 sites: 4 (each site every 4th poll,
+    0.5 ARM reads per site per minute; alerts stay the fast path)."""
+    per_poll = max(1, int(POLL_READS_PER_MINUTE * interval_seconds / 60.0 / READS_PER_CHECK))
+    return max(1, -(-site_count // per_poll))
+
+
+def due_sites(sites: list[Site], *, now: datetime, interval_seconds: float) -> list[Site]:
+    """The slice of `sites` this poll checks (poll number modulo the slice count)."""
+    slices = poll_slices(len(sites), interval_seconds=interval_seconds)
+    if slices == 1:
+        return list(sites)
+    turn = int(now.timestamp() // max(1.0, interval_seconds)) % slices
+    return [site for index, site in enumerate(sites) if index % slices == turn]
+
+
+def poll_interval_seconds(settings: Settings) -> float:
+    """The failover poll's interval (HYBRIDNET_HEALTH_STALE_SECONDS is twice it by default)."""
+    return max(1.0, settings.health_stale_seconds / 2.0)
+
+
+def _poll_gateways(settings: Settings, sites: list[Site]) -> dict[str, tuple[ResourceRead, ResourceRead]]:
+    """Both gateways of every site from one Resource Graph query; {} (each site then lists its own
+    gateways from ARM) when Graph cannot be read."""
+    from shared.azure.resource_graph import GraphQueryFailed, graph_client, read_gateways_graph
+
+    try:
+        return read_gateways_graph(
+            graph_client(settings), subscription=settings.require_subscription(), sites=sites
+        )
+    except GraphQueryFailed as exc:
+        log.warning("failover poll: gateways from Resource Graph failed (%s); listing them per site", exc)
+        return {}
+
+
+def _fan_out(sites: list[Site], check: Callable[[Site], Any]) -> list[Any]:
+    """`check` of every site, POLL_CONCURRENCY at once, results in the sites' order."""
+    if len(sites) <= 1:
+        return [check(site) for site in sites]
+    with ThreadPoolExecutor(max_workers=min(POLL_CONCURRENCY, len(sites)), thread_name_prefix="poll") as pool:
+        return list(pool.map(check, sites))
+
+
+def poll_due_sites(settings: Settings, *, now: Clock = _now) -> list[CheckResult]:
+    """What the failover_poll timer runs: the slice of the spec's sites due this poll (all of them up
+    to POLL_READS_PER_MINUTE / 2 sites a minute), checked concurrently, then one snapshot write."""
+    sites = list(current_spec(settings).sites)
+    due = due_sites(sites, now=now(), interval_seconds=poll_interval_seconds(settings))
+    return poll_sites(settings, due, now=now)
+
+
 # --- reading: the report ------------------------------------------------------------------------------
+
+PAGE_SIZE_DEFAULT = 25  # sites per page of GET /api/health
+PAGE_SIZE_MAX = 500
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which sites a report lists: `name` (a case-insensitive part of the name), `statuses` (any of
+    healthy, degraded, failover, outage), then page `number` (from 1) of `size` sites."""
+
+    number: int = 1
+    size: int = PAGE_SIZE_DEFAULT
+    statuses: tuple[str, ...] = ()
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.number < 1:
+            raise ValueError(f"page={self.number}: pages count from 1")
+        if not 1 <= self.size <= PAGE_SIZE_MAX:
+            raise ValueError(f"pageSize={self.size}: must be between 1 and {PAGE_SIZE_MAX}")
+        unknown = [s for s in self.statuses if s not in STATUSES]
+        if unknown:
+            raise ValueError(f"status={','.join(unknown)}: must be among {', '.join(STATUSES)}")
+
+    def describe(self, *, total: int, matching: int, shown: int) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "size": self.size,
+            "pages": max(1, -(-matching // self.size)),
+            "totalSites": total,
+            "matchingSites": matching,
+            "shownSites": shown,
+            "status": list(self.statuses),
+            "name": self.name,
+        }
 
 
 @dataclass(frozen=True)
@@ -221,6 +327,9 @@ class _ReportReads:
         self._flight = SingleFlight()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="health-reads")
         self._generation = 0
+        self._revalidating: set[Any] = set()
+        # Renewals in the background take their time: 2 at once leave the CPU to the requests.
+        self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="health-renew")
 
     def invalidate(self) -> None:
         with self._lock:
@@ -234,19 +343,47 @@ class _ReportReads:
             generation = self._generation
         if cached is not None and time.monotonic() - cached.at < ttl:
             return cached
+        if cached is not None and time.monotonic() - cached.at < max(SERVE_STALE_SECONDS, ttl):
+            # Expired but recent: answer from it and read again in the background (one read per key):
+            # at 1,000 sites a page's reads take longer than a request may.
+            self._revalidate(key, generation, tables, sites)
+            return cached
         reads, _shared = self._flight.do((key, generation), lambda: self._read(tables, sites))
         with self._lock:
             if ttl > 0 and generation == self._generation:
                 self._cached[key] = reads
         return reads
 
-    def _read(self, tables: TableServiceClient, sites: list[Site]) -> _Reads:
-        snapshot = self._pool.submit(read_snapshot, tables)
-        runs = {s.name: self._pool.submit(_latest_run, tables, s.name) for s in sites}
-        events = {
-            s.name: self._pool.submit(failover_events, tables, site=s.name, limit=EVENTS_READ) for s in sites
-        }
-        rotation = {s.name: self._pool.submit(_rotation, tables, s) for s in sites}
+    def _revalidate(self, key: Any, generation: int, tables: TableServiceClient, sites: list[Site]) -> None:
+        with self._lock:
+            if key in self._revalidating:
+                return
+            self._revalidating.add(key)
+
+        def read() -> None:
+            try:
+                reads, _shared = self._flight.do(
+                    (key, generation), lambda: self._read(tables, sites, self._background)
+                )
+                with self._lock:
+                    if generation == self._generation:
+                        self._cached[key] = reads
+            except Exception as exc:  # the next request reads again (or serves what it has)
+                log.warning("health: re-reading the report's inputs failed: %s", type(exc).__name__)
+            finally:
+                with self._lock:
+                    self._revalidating.discard(key)
+
+        threading.Thread(target=read, name="health-revalidate", daemon=True).start()
+
+    def _read(
+        self, tables: TableServiceClient, sites: list[Site], pool: ThreadPoolExecutor | None = None
+    ) -> _Reads:
+        pool = pool or self._pool
+        snapshot = pool.submit(read_snapshot, tables)
+        runs = {s.name: pool.submit(_latest_run, tables, s.name) for s in sites}
+        events = {s.name: pool.submit(failover_events, tables, site=s.name, limit=EVENTS_READ) for s in sites}
+        rotation = {s.name: pool.submit(_rotation, tables, s) for s in sites}
         return _Reads(
             snapshot=snapshot.result().document,
             runs={name: f.result() for name, f in runs.items()},
@@ -305,8 +442,10 @@ def health_report(
     live: bool = False,
     tables: TableServiceClient | None = None,
     now: Clock = _now,
+    page: Page | None = None,
 ) -> tuple[dict[str, Any], int]:
-    """(report, HTTP status). Raises UnknownSite for a site not in the spec."""
+    """(report, HTTP status). Raises UnknownSite for a site not in the spec. `page`: which sites the
+    report lists (name and status filters, page number and size; see Page)."""
     spec = current_spec(settings)
     all_sites = list(spec.sites)
     sites = all_sites
@@ -316,8 +455,12 @@ def health_report(
             raise UnknownSite(site, [s.name for s in all_sites])
     tables = tables if tables is not None else table_service(settings)
     refresh_info = refresh(settings, sites, tables, now) if live else None
-    reads = _reports.get(tables, all_sites, settings.health_cache_seconds)
-    inputs = [
+    page = page or Page()
+    return _paged_report(settings, page, sites, all_sites, tables, refresh_info, now)
+
+
+def _site_inputs(settings: Settings, sites: list[Site], reads: _Reads) -> list[SiteInputs]:
+    return [
         SiteInputs(
             name=s.name,
             on_premises_prefixes=list(s.on_premises.address_space),
@@ -331,7 +474,92 @@ def health_report(
         )
         for s in sites
     ]
+
+
+def _paged_report(
+    settings: Settings,
+    page: Page,
+    sites: list[Site],
+    all_sites: list[Site],
+    tables: TableServiceClient,
+    refresh_info: dict[str, Any] | None,
+    now: Clock,
+) -> tuple[dict[str, Any], int]:
+    """The report of one page of `sites`. Without a status filter only the page's sites are read (3 Table
+    queries each, cached per instance); a status filter reads every site matching the name filter first
+    (their status needs their run, events and rotation). The overall status and the 503 rule still look
+    at every site's paths in the snapshot, so an outage on another page is not hidden."""
+    slices = poll_slices(len(all_sites), interval_seconds=poll_interval_seconds(settings))
+    stale_after = settings.health_stale_seconds * slices  # a site is observed every slices-th poll
+    candidates = [s for s in sites if page.name is None or page.name.lower() in s.name.lower()]
+    ttl = settings.health_cache_seconds
+    start = (page.number - 1) * page.size
+    if page.statuses:
+        reads = _reports.get(tables, candidates, ttl)
+        full = build_report(
+            reads.snapshot, _site_inputs(settings, candidates, reads), now=now(), stale_after=stale_after
+        )
+        listed = [r for r in full["sites"] if r["status"] in page.statuses]
+        matching = len(listed)
+        chosen = listed[start : start + page.size]
+        names = {r["name"] for r in chosen}
+        shown = [s for s in candidates if s.name in names]
+    else:
+        matching = len(candidates)
+        shown = candidates[start : start + page.size]
+        reads = _reports.get(tables, shown, ttl)
+    moment = now()
+    key = (id(reads), reads.at, page, tuple(s.name for s in shown), len(sites), matching, stale_after)
+    key += (settings.health_503_on, int(moment.timestamp()))
+    if refresh_info is None:
+        built = _built.get(key)
+        if built is not None:  # the same page from the same reads within this second
+            return built
     report = build_report(
-        reads.snapshot, inputs, now=now(), stale_after=settings.health_stale_seconds, refresh=refresh_info
+        reads.snapshot,
+        _site_inputs(settings, shown, reads),
+        now=moment,
+        stale_after=stale_after,
+        refresh=refresh_info,
     )
-    return report, http_status(report, settings.health_503_on)
+    report["page"] = page.describe(total=len(sites), matching=matching, shown=len(shown))
+    entries = (reads.snapshot or {}).get("sites") or {}
+    elsewhere = [entries.get(s.name) or {} for s in sites]
+    worst = {"none": "outage", "vpn": "failover"}
+    for entry in elsewhere:
+        path_status = worst.get(str(entry.get("activePath")))
+        if path_status and RANK[path_status] > RANK[report["status"]]:
+            report["status"] = path_status
+            report["reason"] = f"{entry.get('name')}: {path_status} (another page); {report['reason']}"
+    status = http_status(report, settings.health_503_on)
+    if (
+        status == 200
+        and "outage" in settings.health_503_on
+        and any(e.get("activePath") == "none" for e in elsewhere)
+    ):
+        status = 503
+    if refresh_info is None:
+        _built.put(key, (report, status))
+    return report, status
+
+
+class _BuiltReports:
+    """Reports built in the current second, by page and reads: at hundreds of requests a second a page
+    of 50 sites is built once a second, not once per request (ages are exact to the second)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[Any, tuple[dict[str, Any], int]] = {}
+
+    def get(self, key: Any) -> tuple[dict[str, Any], int] | None:
+        with self._lock:
+            return self._items.get(key)
+
+    def put(self, key: Any, value: tuple[dict[str, Any], int]) -> None:
+        with self._lock:
+            if len(self._items) >= 64:
+                self._items.clear()
+            self._items[key] = value
+
+
+_built = _BuiltReports()

@@ -24,6 +24,7 @@ from shared.azure.rotation_store import load_all_states, load_state
 from shared.azure.run_log import record_run
 from shared.azure.tables import table_service
 from shared.drift.apply import ResourceWriter, WritesStopped
+from shared.drift.observed import ObservedSite
 from shared.drift.plan import Mode
 from shared.drift.reconcile import ReconcileResult, SiteBusy, reconcile_site
 from shared.drift.resources import Kind, arm_id
@@ -151,8 +152,12 @@ def reconcile(
     trigger: str,
     mode: Mode | None = None,
     rotation: RotationState | None = None,
+    observed: ObservedSite | None = None,
 ) -> ReconcileResult:
-    """Raises KeyError for an unknown site and SiteBusy when another instance is applying changes to
+    """`observed`: the site as the pass's Resource Graph query showed it (used for the first look only;
+    anything that writes observes ARM again under the lease).
+
+    Raises KeyError for an unknown site and SiteBusy when another instance is applying changes to
     it (the lease is taken only when there is something to write); StorageUnavailable when Table
     Storage fails for the lease or the state, RunNotRecorded (carrying the result) for the record."""
     spec = current_spec(settings)
@@ -175,7 +180,7 @@ def reconcile(
             site,
             subscription,
             mode or Mode(settings.drift_mode),
-            observe=lambda s: observe_site(client, s),
+            observe=_first_from(observed, lambda s: observe_site(client, s)),
             writer=_LeaseGuardedWriter(ArmResourceWriter(client, lro_timeout=settings.lro_timeout), lease),
             lock=lock,
             apply_deadline=time.monotonic() + settings.apply_budget,
@@ -231,6 +236,71 @@ def reconcile_many(
 
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(site_names)))) as pool:
         return dict(zip(site_names, pool.map(one, site_names), strict=True))
+
+
+def _first_from(
+    observed: ObservedSite | None, observe: Callable[[Site], ObservedSite]
+) -> Callable[[Site], ObservedSite]:
+    """The first observation is `observed` (when given), every later one (under the lease) is ARM's."""
+    pending = [observed] if observed is not None else []
+
+    def first_then_arm(site: Site) -> ObservedSite:
+        return pending.pop() if pending else observe(site)
+
+    return first_then_arm
+
+
+SHARD_SITES = 100  # sites per timer work item: one Resource Graph query (one page of <= 1,000 rows)
+SHARD_CONCURRENCY = 8  # sites of a shard reconciled at once (a host runs batchSize shards at once)
+
+
+def reconcile_shard(
+    settings: Settings, site_names: list[str], *, trigger: str, max_workers: int = SHARD_CONCURRENCY
+) -> dict[str, ReconcileResult | str]:
+    """Reconcile a shard of sites from ONE paged Resource Graph query (shared.azure.network_state.
+    observe_sites_graph): in steady state no ARM read at all; a site with something to write takes its
+    lease and reads ARM again (Graph lags and has no ETag); a site whose gateway is missing is read
+    from ARM (public IPs). When Graph cannot be read, every site is read from ARM, as before.
+    An unknown site (the spec changed since the item was queued) maps to the reason."""
+    from shared.azure.network_state import observe_sites_graph
+    from shared.azure.resource_graph import graph_client
+    from shared.drift.observed import ObserveFailed
+
+    spec = current_spec(settings)
+    known = {s.name: s for s in spec.sites}
+    sites = [known[name] for name in site_names if name in known]
+    rotations = (
+        _storage(sites[0], "reading the rotation states", lambda: load_all_states(table_service(settings)))
+        if sites
+        else {}
+    )
+    try:
+        seen: dict[str, ObservedSite | None] = observe_sites_graph(
+            graph_client(settings), subscription=settings.require_subscription(), sites=sites
+        )
+    except ObserveFailed as exc:
+        log.warning("reconcile shard of %d site(s): %s; reading ARM per site", len(sites), exc)
+        seen = {}
+
+    def one(site: Site) -> ReconcileResult | str:
+        try:
+            return reconcile(
+                settings,
+                site.name,
+                trigger=trigger,
+                rotation=rotations.get(site.name, RotationState()),
+                observed=seen.get(site.name),
+            )
+        except (SiteBusy, StorageUnavailable) as exc:
+            return str(exc)
+
+    out: dict[str, ReconcileResult | str] = {
+        name: f"site {name} is not in the spec" for name in site_names if name not in known
+    }
+    if sites:
+        with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(sites)))) as pool:
+            out.update(zip((s.name for s in sites), pool.map(one, sites), strict=True))
+    return out
 
 
 # Every log line of a reconcile carries site, run_id and operation (shared.telemetry).

@@ -33,11 +33,21 @@ def work_item(site: str, trigger: str, cause: str = "") -> str:
     )
 
 
+def shard_item(sites: list[str], trigger: str) -> str:
+    """A timer work item for a shard of sites (observed with one Resource Graph query)."""
+    return json.dumps({"sites": sites, "trigger": trigger, "queuedAt": datetime.now(UTC).isoformat()})
+
+
 def parse_work_item(body: str) -> dict[str, Any]:
     try:
         item = json.loads(body)
     except ValueError:
         raise ValueError("reconcile work item is not JSON") from None
+    if isinstance(item, dict) and "sites" in item:
+        sites = item["sites"]
+        if not isinstance(sites, list) or not sites or not all(isinstance(s, str) and s for s in sites):
+            raise ValueError("reconcile work item's 'sites' is not a non-empty list of site names")
+        return item
     if not isinstance(item, dict) or not isinstance(item.get("site"), str) or not item["site"]:
         raise ValueError("reconcile work item has no 'site'")
     return item
@@ -47,12 +57,20 @@ def parse_work_item(body: str) -> dict[str, Any]:
 @bp.queue_output(arg_name="work", queue_name=RECONCILE_QUEUE, connection=STORAGE)
 def reconcile_timer(timer: func.TimerRequest, work: func.Out[list[str]]) -> None:
     from shared.services.arm_events import prune_seen_events
+    from shared.services.reconciler import SHARD_SITES
     from shared.spec_source import current_spec
 
     settings = Settings.from_env()
     spec = current_spec(settings)
-    work.set([work_item(site.name, "timer") for site in spec.sites])
-    log.info("reconcile_timer: queued %d site(s) past_due=%s", len(spec.sites), timer.past_due)
+    names = [site.name for site in spec.sites]
+    shards = [names[i : i + SHARD_SITES] for i in range(0, len(names), SHARD_SITES)]
+    work.set([shard_item(shard, "timer") for shard in shards])
+    log.info(
+        "reconcile_timer: queued %d site(s) in %d shard(s) past_due=%s",
+        len(names),
+        len(shards),
+        timer.past_due,
+    )
     try:
         pruned = prune_seen_events(settings)
     except Exception as exc:  # housekeeping must not stop the reconcile
@@ -64,10 +82,23 @@ def reconcile_timer(timer: func.TimerRequest, work: func.Out[list[str]]) -> None
 
 @bp.queue_trigger(arg_name="msg", queue_name=RECONCILE_QUEUE, connection=STORAGE)
 def reconcile_worker(msg: func.QueueMessage) -> None:
-    from shared.services.reconciler import SiteBusy, reconcile
+    from shared.services.reconciler import SiteBusy, reconcile, reconcile_shard
     from shared.spec import UnknownSite
 
     item = parse_work_item(msg.get_body().decode("utf-8", errors="replace"))
+    if "sites" in item:
+        outcomes = reconcile_shard(
+            Settings.from_env(), item["sites"], trigger=str(item.get("trigger") or "queue")
+        )
+        busy = [name for name, outcome in outcomes.items() if isinstance(outcome, str)]
+        if busy:
+            log.warning(
+                "reconcile_worker: %d of %d site(s) not reconciled: %s",
+                len(busy),
+                len(outcomes),
+                "; ".join(str(outcomes[n]) for n in busy[:5]),
+            )
+        return
     try:
         reconcile(Settings.from_env(), item["site"], trigger=str(item.get("trigger") or "queue"))
     except UnknownSite as exc:  # the spec changed since the item was queued
