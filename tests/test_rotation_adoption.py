@@ -19,7 +19,7 @@ import pytest
 from hybridnet_dev.azurite import Azurite
 from shared.azure.rotation_store import history, load_state
 from shared.azure.tables import table_service
-from shared.report.schema import HEALTH_SCHEMA
+from shared.report.schema import HEALTH_SCHEMA, SCHEMA_VERSION
 from shared.report.text import render_text
 from shared.services.rotation import NOT_ENABLED, REPORT_MODE
 from tests.helpers import post_json, wait_for
@@ -187,7 +187,7 @@ def test_the_health_report_says_which_sites_are_not_enabled_and_why(make_rig: Ri
     rig.rotate()  # adoption
     report, _ = health_report(rig.settings)
     Draft202012Validator(HEALTH_SCHEMA).validate(report)
-    assert report["schemaVersion"] == "1.4"
+    assert report["schemaVersion"] == SCHEMA_VERSION
     assert report["keyRotation"]["notEnabled"] == [rig.site.name]
     key = report["sites"][0]["keyRotation"]
     assert key["enabled"] is False and key["mode"] == "report" and key["state"] == "adopted"
