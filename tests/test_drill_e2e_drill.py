@@ -58,10 +58,14 @@ class Net:
         return list(self.control.state()["withdrawn"])
 
 
-def _net(azurite: Any, tmp_path: Path, prefixes: list[str]) -> Iterator[Net]:
+def _net(
+    azurite: Any, tmp_path: Path, prefixes: list[str], window: dict[str, Any] | None = None
+) -> Iterator[Net]:
     data = yaml.safe_load(SEED_PATH.read_text())
     data["sites"][0]["name"] = f"drill{datetime.now().strftime('%H%M%S%f')}"
     data["sites"][0]["onPremises"]["addressSpace"] = prefixes
+    if window is not None:
+        data["sites"][0]["maintenanceWindow"] = window
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(data))
     spec = NetworkSpec.model_validate(data)

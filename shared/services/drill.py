@@ -366,3 +366,39 @@ def recover_drills(
 
 def last_drills(settings: Settings, site: str | None = None) -> list[Drill]:
     return drill_store.drills(table_service(settings), site)
+
+
+SCHEDULED_EVERY = timedelta(hours=20)  # one scheduled drill per site per maintenance window (daily)
+
+
+def scheduled_drills(
+    settings: Settings,
+    *,
+    now: Clock = _now,
+    sleep: Callable[[float], None] = time.sleep,
+    client: NetworkManagementClient | None = None,
+) -> list[Drill]:
+    """The drill timer: first the safety net (``recover_drills``), then, in enforce mode only, a drill
+    for each site whose spec's ``maintenanceWindow`` contains now and that had none in the last 20 h.
+    Sites without a maintenance window are never drilled by the timer (scheduled drills are off by
+    default)."""
+    out = recover_drills(settings, now=now, sleep=sleep, client=client)
+    if settings.drill_mode != "enforce":
+        return out
+    tables = table_service(settings)
+    at = now()
+    for site in current_spec(settings).sites:
+        window = site.maintenance_window
+        if window is None or not window.contains(at):
+            continue
+        recent = [
+            d
+            for d in drill_store.drills(tables, site.name)
+            if at - datetime.fromisoformat(d.created_at.replace("Z", "+00:00")) < SCHEDULED_EVERY
+        ]
+        if recent:
+            continue
+        run = run_drill(settings, site.name, now=now, sleep=sleep, client=client)
+        if run.drill is not None:
+            out.append(run.drill)
+    return out
