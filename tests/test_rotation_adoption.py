@@ -187,7 +187,7 @@ def test_the_health_report_says_which_sites_are_not_enabled_and_why(make_rig: Ri
     rig.rotate()  # adoption
     report, _ = health_report(rig.settings)
     Draft202012Validator(HEALTH_SCHEMA).validate(report)
-    assert report["schemaVersion"] == "1.4"
+    assert report["schemaVersion"] == "1.5"
     assert report["keyRotation"]["notEnabled"] == [rig.site.name]
     key = report["sites"][0]["keyRotation"]
     assert key["enabled"] is False and key["mode"] == "report" and key["state"] == "adopted"

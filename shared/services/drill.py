@@ -30,6 +30,7 @@ from shared.failover.drill import (
     STOP,
     Drill,
     DrillConfig,
+    DrillSummary,
     Observation,
     SiteFacts,
     Step,
@@ -402,3 +403,14 @@ def scheduled_drills(
         if run.drill is not None:
             out.append(run.drill)
     return out
+
+
+def drill_status(tables: TableServiceClient, site: str) -> dict[str, Any]:
+    """The health report's input: the site's last drill and when a drill last passed."""
+    found = drill_store.drills(tables, site)
+    last = found[0] if found else None
+    passes = [d.phase_since for d in found if d.phase == DONE and d.result == "passed"]
+    return {
+        "last": None if last is None else DrillSummary(last, None).to_json()["last"],
+        "lastPassAt": max(passes) if passes else None,
+    }
