@@ -81,6 +81,7 @@ def _net(
             HYBRIDNET_DRILL_FAILBACK_DEADLINE_SECONDS="60",
             HYBRIDNET_DRILL_POLL_SECONDS="0",
             HYBRIDNET_FAILOVER_EVIDENCE_TIMEOUT="20",
+            HYBRIDNET_ROUTES_MIN_SECONDS="0",
         )
         settings = Settings.from_env()
         site = current_spec(settings).sites[0]
@@ -166,3 +167,23 @@ def test_drill_whose_host_died_is_stopped_by_the_next_timer_run(net):
     assert (drill.phase, drill.result) == (DONE, ABORTED) and "host" in drill.reason
     assert net.withdrawn() == []
     assert last_drills(net.settings, net.site.name)[0] == drill
+
+
+def test_failover_rows_caused_by_a_drill_carry_its_id(net):
+    from shared.azure.failover_store import failover_events
+    from shared.azure.tables import table_service
+    from shared.services.failover import check_site
+
+    assert check_site(net.settings, net.site, "poll", now=net.clock, routes="now").outcome == "baseline"
+
+    outcomes: list[str] = []
+
+    def check_while_holding(drill: Drill) -> None:
+        if drill.phase == HOLDING and not outcomes:
+            net.clock.now += timedelta(seconds=1)
+            outcomes.append(check_site(net.settings, net.site, "poll", now=net.clock, routes="now").outcome)
+
+    drill = net.drill(progress=check_while_holding).drill
+    assert drill.result == PASSED and outcomes == ["recorded"]
+    (row,) = failover_events(table_service(net.settings), site=net.site.name, limit=10)
+    assert (row["kind"], row["evidence"]["drillId"]) == ("failover", drill.id)
