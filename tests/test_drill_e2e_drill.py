@@ -187,3 +187,21 @@ def test_failover_rows_caused_by_a_drill_carry_its_id(net):
     assert drill.result == PASSED and outcomes == ["recorded"]
     (row,) = failover_events(table_service(net.settings), site=net.site.name, limit=10)
     assert (row["kind"], row["evidence"]["drillId"]) == ("failover", drill.id)
+
+
+def test_a_stop_that_fails_is_retried_and_one_that_hangs_is_left_to_the_timer(net):
+    net.control.add_fault("failLro", method="POST", path="/stopSiteFailoverTest$", count=1)
+    drill = net.drill().drill
+    assert (drill.phase, drill.result) == (DONE, PASSED)
+    assert any("stop failed" in e["note"] for e in drill.log)
+    assert net.withdrawn() == []
+
+    net.control.add_fault("failLro", method="POST", path="/stopSiteFailoverTest$")  # the stop hangs
+    hanging = net.drill().drill
+    assert hanging.phase == "stopping" and hanging.result is None
+    assert len(net.withdrawn()) == 1  # the simulation still runs: never given up
+    net.control.clear_faults()
+    net.clock.now += timedelta(minutes=10)
+    (done,) = recover_drills(net.settings, now=net.clock, sleep=net.clock.sleep)
+    assert done.id == hanging.id and done.phase == DONE
+    assert net.withdrawn() == []

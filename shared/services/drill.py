@@ -256,6 +256,9 @@ def _drive(
                 drill = replace(drill, log=(*drill.log, note))
                 drill_store.save(tables, drill)
                 progress(drill)
+                since = datetime.fromisoformat(drill.phase_since.replace("Z", "+00:00"))
+                if now() - since > cfg.stop_deadline:
+                    return drill  # still stopping: the drill timer retries the stop (recover_drills)
                 sleep(settings.drill_poll_seconds)
                 step = advance(drill, Observation(now(), None, None), cfg)
                 drill, action = step.drill, step.action
