@@ -205,3 +205,13 @@ def test_a_stop_that_fails_is_retried_and_one_that_hangs_is_left_to_the_timer(ne
     (done,) = recover_drills(net.settings, now=net.clock, sleep=net.clock.sleep)
     assert done.id == hanging.id and done.phase == DONE
     assert net.withdrawn() == []
+
+
+def test_a_start_that_fails_aborts_the_drill_and_nothing_hangs(net):
+    net.control.add_fault("failLro", method="POST", path="/startSiteFailoverTest$", count=1)
+    drill = net.drill().drill
+    assert (drill.phase, drill.result) == (DONE, ABORTED)
+    assert "could not be started" in drill.reason and "InternalServerError" in drill.reason
+    assert any("stop failed" in e["note"] for e in drill.log)  # nothing ran: the stop found no test
+    assert drill.failback_seconds is not None
+    assert net.withdrawn() == []

@@ -392,6 +392,11 @@ def advance(drill: Drill, obs: Observation, config: DrillConfig) -> Step:
     return Step(drill)
 
 
+def start_failed(drill: Drill, *, now: datetime, error: str) -> Step:
+    """The start operation failed: abort, stopping whatever may have started."""
+    return _abort(drill, now, f"the simulation could not be started: {error}"[:500])
+
+
 def started(drill: Drill, *, now: datetime, test_id: str | None) -> Drill:
     """The start operation completed: watch the prefixes move."""
     return _move(drill, phase=FAILING_OVER, now=now, note="simulation started", test_id=test_id)

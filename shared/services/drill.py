@@ -37,6 +37,7 @@ from shared.failover.drill import (
     advance,
     plan,
     recover,
+    start_failed,
     started,
     stopped,
 )
@@ -153,6 +154,24 @@ class _Site:
                 return test.peering_location
         return tests[0].peering_location if len(tests) == 1 else None
 
+    def simulation_running(self, drill: Drill) -> bool:
+        """Whether the gateway still has a failover test under way at the drill's location (True when
+        that cannot be read: never assume the simulation ended)."""
+        self._count("getFailoverAllTestsDetails")
+        try:
+            tests = drill_ops.location_tests(
+                self.client,
+                self.site.resource_group,
+                self.site.express_route.gateway.name,
+                timeout=self.settings.lro_timeout,
+            )
+        except Exception:
+            return True
+        for test in tests:
+            if test.peering_location.lower() == drill.peering_location.lower():
+                return test.status in ("Starting", "Running", "Stopping", "StopFailed")
+        return True
+
     def start(self, drill: Drill) -> str:
         self._count("startSiteFailoverTest")
         return drill_ops.start_simulation(
@@ -245,7 +264,15 @@ def _drive(
     while True:
         lease.ensure_held()
         if action == START:
-            test_id = reads.start(drill)
+            try:
+                test_id = reads.start(drill)
+            except Exception as exc:
+                log.warning("site %s: drill %s: start failed: %s", drill.site, drill.id, type(exc).__name__)
+                step = start_failed(drill, now=now(), error=str(exc))
+                drill, action = step.drill, step.action
+                drill_store.save(tables, drill)
+                progress(drill)
+                continue
             drill = started(drill, now=now(), test_id=test_id or None)
         elif action == STOP:
             try:
@@ -254,15 +281,17 @@ def _drive(
                 log.warning("site %s: drill %s: stop failed: %s", drill.site, drill.id, type(exc).__name__)
                 note = {"at": now().isoformat(), "phase": drill.phase, "note": f"stop failed: {exc}"[:300]}
                 drill = replace(drill, log=(*drill.log, note))
-                drill_store.save(tables, drill)
-                progress(drill)
-                since = datetime.fromisoformat(drill.phase_since.replace("Z", "+00:00"))
-                if now() - since > cfg.stop_deadline:
-                    return drill  # still stopping: the drill timer retries the stop (recover_drills)
-                sleep(settings.drill_poll_seconds)
-                step = advance(drill, Observation(now(), None, None), cfg)
-                drill, action = step.drill, step.action
-                continue
+                if reads.simulation_running(drill):
+                    drill_store.save(tables, drill)
+                    progress(drill)
+                    since = datetime.fromisoformat(drill.phase_since.replace("Z", "+00:00"))
+                    if now() - since > cfg.stop_deadline:
+                        return drill  # still stopping: the drill timer retries the stop (recover_drills)
+                    sleep(settings.drill_poll_seconds)
+                    step = advance(drill, Observation(now(), None, None), cfg)
+                    drill, action = step.drill, step.action
+                    continue
+                # no test runs at the location (its start never happened): nothing left to stop
             drill = stopped(drill, now=now())
         drill_store.save(tables, drill)
         progress(drill)
