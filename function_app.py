@@ -8,6 +8,7 @@ import azure.functions as func
 from shared.errors import install_log_redaction
 from shared.telemetry import configure_telemetry
 from shared.triggers.drift import bp as drift_blueprint
+from shared.triggers.drill import bp as drill_blueprint
 from shared.triggers.failover import bp as failover_blueprint
 from shared.triggers.health import bp as health_blueprint
 from shared.triggers.rotation import bp as rotation_blueprint
@@ -20,3 +21,4 @@ app.register_functions(health_blueprint)
 app.register_functions(drift_blueprint)
 app.register_functions(failover_blueprint)
 app.register_functions(rotation_blueprint)
+app.register_functions(drill_blueprint)

@@ -166,6 +166,38 @@ def _health(args: argparse.Namespace) -> int:
     return 0 if status == 200 else 2
 
 
+def _drill(args: argparse.Namespace) -> int:
+    """Run (or with --dry-run, plan) a failover drill for one site; progress on stderr as it goes."""
+    import json
+
+    from shared.failover.drill import Drill
+    from shared.services.drill import run_drill
+    from shared.settings import Settings
+
+    def progress(drill: Drill) -> None:
+        note = drill.log[-1]["note"] if drill.log else ""
+        print(f"drill {drill.id}: {drill.phase} {note}", file=sys.stderr, flush=True)
+
+    run = run_drill(Settings.from_env(), args.site, dry_run=args.dry_run, progress=progress)
+    if args.json:
+        print(json.dumps(run.to_json(), indent=2))
+    elif run.drill is None:
+        print(f"drill not run: {run.busy}")
+    else:
+        d = run.drill
+        verdict = ("would run" if run.would_run else "would not run") if run.dry_run else d.result
+        print(f"drill {d.id} site {d.site}: {verdict}" + (f" ({d.reason})" if d.reason else ""))
+        if d.failover_seconds is not None:
+            print(f"  failover {d.failover_seconds:g}s")
+        if d.failback_seconds is not None:
+            print(f"  failback {d.failback_seconds:g}s")
+        if d.not_moved:
+            print(f"  prefixes that did not move: {', '.join(d.not_moved)}")
+    if run.dry_run:
+        return 0 if run.would_run else 2
+    return 0 if run.drill is not None and run.drill.result == "passed" else 2
+
+
 def _infra_sites(args: argparse.Namespace) -> int:
     """Write (or with --check, compare) infra/sites.json from the spec: the only place sites are declared."""
     import json
@@ -248,6 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     health.add_argument("--refresh", action="store_true", help="check live first (as ?refresh=true)")
     health.set_defaults(handler=_health)
+    drill = sub.add_parser(
+        "drill",
+        help="failover drill: simulate losing the site's ExpressRoute location, watch the VPN take over and "
+        "ExpressRoute come back; exit 2 unless it passed",
+    )
+    drill.add_argument("--site", required=True, help="the site")
+    drill.add_argument("--json", action="store_true", help="machine-readable output")
+    drill.add_argument("--dry-run", action="store_true", help="only say whether it would run and why not")
+    drill.set_defaults(handler=_drill)
     infra_sites = sub.add_parser(
         "infra-sites",
         help="write infra/sites.json (the deployment's sites) from the spec; --check: exit 1 when they disagree",

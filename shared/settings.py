@@ -212,6 +212,12 @@ class Settings:
     rotation_key_symbols: bool = False
     rotation_peer_deadline_hours: float = 24
     rotation_mode: str = "report"
+    drill_mode: str = "report"  # HYBRIDNET_DRILL_MODE: report plans and records only; enforce runs drills
+    drill_failover_deadline: float = 300  # seconds for every declared prefix to move to the VPN
+    drill_hold: float = 120  # seconds the drill holds traffic on the VPN
+    drill_failback_deadline: float = 300  # seconds for ExpressRoute to carry every prefix again
+    drill_poll_seconds: float = 10  # between route-truth reads while a drill runs
+    drill_max_age_days: float | None = None  # report degraded past this many days without a passing drill
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -279,6 +285,20 @@ class Settings:
                 env, "HYBRIDNET_ROTATION_PEER_DEADLINE_HOURS", 24, minimum=0, maximum=24 * 30
             ),
             rotation_mode=_choice(env, "HYBRIDNET_ROTATION_MODE", ROTATION_MODES),
+            drill_mode=_choice(env, "HYBRIDNET_DRILL_MODE", ROTATION_MODES),
+            drill_failover_deadline=_number(
+                env, "HYBRIDNET_DRILL_FAILOVER_DEADLINE_SECONDS", 300, minimum=1, maximum=3600
+            ),
+            drill_hold=_number(env, "HYBRIDNET_DRILL_HOLD_SECONDS", 120, minimum=0, maximum=3600),
+            drill_failback_deadline=_number(
+                env, "HYBRIDNET_DRILL_FAILBACK_DEADLINE_SECONDS", 300, minimum=1, maximum=3600
+            ),
+            drill_poll_seconds=_number(env, "HYBRIDNET_DRILL_POLL_SECONDS", 10, minimum=0, maximum=300),
+            drill_max_age_days=(
+                _number(env, "HYBRIDNET_DRILL_MAX_AGE_DAYS", 0, minimum=1, maximum=3650)
+                if _text(env, "HYBRIDNET_DRILL_MAX_AGE_DAYS")
+                else None
+            ),
         )
 
     def require_vault(self) -> str:

@@ -67,6 +67,19 @@ SPECIAL: dict[tuple[str, str], frozenset[str]] = {
     ("virtual_network_gateways", "begin_get_bgp_peer_status"): frozenset(
         {f"{NET}/virtualNetworkGateways/getBgpPeerStatus/action"}
     ),
+    # ExpressRoute site failover simulation (failover drills): POST .../startSiteFailoverTest,
+    # .../stopSiteFailoverTest, .../getFailoverAllTestsDetails on the gateway. ARM authorizes a POST on
+    # a resource as "<type>/<last path segment>/action" (as getLearnedRoutes); these names follow that
+    # rule — not found in the published operations list when written: verify against a subscription.
+    ("virtual_network_gateways", "begin_start_express_route_site_failover_simulation"): frozenset(
+        {f"{NET}/virtualNetworkGateways/startSiteFailoverTest/action"}
+    ),
+    ("virtual_network_gateways", "begin_stop_express_route_site_failover_simulation"): frozenset(
+        {f"{NET}/virtualNetworkGateways/stopSiteFailoverTest/action"}
+    ),
+    ("virtual_network_gateways", "begin_get_failover_all_test_details"): frozenset(
+        {f"{NET}/virtualNetworkGateways/getFailoverAllTestsDetails/action"}
+    ),
     ("virtual_network_gateway_connections", "get_shared_key"): frozenset(
         {f"{NET}/connections/sharedKey/read"}
     ),

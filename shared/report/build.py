@@ -79,6 +79,8 @@ class SiteInputs:
     latest_run: dict[str, Any] | None = None
     events: list[dict[str, Any]] = field(default_factory=list)  # newest first
     rotation: dict[str, Any] = field(default_factory=lambda: {"state": "unknown"})
+    # {"last": {...} | None, "lastPassAt": ISO | None, "maxAgeDays": number | None} (shared.services.drill)
+    drill: dict[str, Any] = field(default_factory=dict)
 
 
 def _dt(value: Any) -> datetime | None:
@@ -231,6 +233,28 @@ def _rotation(raw: dict[str, Any], now: datetime) -> tuple[dict[str, Any], list[
     return rotation, reasons
 
 
+def _drill(raw: dict[str, Any], now: datetime) -> tuple[dict[str, Any], list[str]]:
+    """The last failover drill and days since the last passing one; degraded past maxAgeDays (when set)."""
+    last_pass = _dt(raw.get("lastPassAt"))
+    days = round((now - last_pass).total_seconds() / 86400, 2) if last_pass else None
+    max_age = raw.get("maxAgeDays")
+    degraded = max_age is not None and (days is None or days > max_age)
+    drill = {
+        "last": raw.get("last"),
+        "lastPassAt": raw.get("lastPassAt"),
+        "daysSincePass": days,
+        "maxAgeDays": max_age,
+        "degraded": degraded,
+    }
+    reasons = []
+    if degraded:
+        reasons.append(
+            f"no passing failover drill in the last {max_age:g} days"
+            + (f" (last passed {days:g} days ago)" if days is not None else " (none passed)")
+        )
+    return drill, reasons
+
+
 def _carrier_text(carrier: dict[str, Any] | None) -> str:
     if not carrier:
         return "nothing"
@@ -368,6 +392,8 @@ def site_report(
         reasons.append(f"the latest reconcile run ended {run['outcome']}")
     rotation, rotation_reasons = _rotation(inputs.rotation, now)
     reasons += rotation_reasons
+    drill, drill_reasons = _drill(inputs.drill, now)
+    reasons += drill_reasons
     if reasons and status == "healthy":
         status = "degraded"
     return {
@@ -387,6 +413,7 @@ def site_report(
         "routes": _routes(inputs, entry, active_path),
         "drift": drift,
         "failovers": _failovers(inputs.events, now),
+        "drill": drill,
         "keyRotation": rotation,
     }
 

@@ -394,6 +394,25 @@ def _key(site: dict[str, Any], times: Times) -> str:
     )
 
 
+def _drill(site: dict[str, Any], times: Times) -> str:
+    drill = site.get("drill") or {}
+    last = drill.get("last") or {}
+    days = drill.get("daysSincePass")
+
+    def secs(value: Any) -> str:
+        return f"{value:g} s" if isinstance(value, int | float) else ""
+
+    return (
+        "<table><tr><th>Last drill</th><th>Result</th><th>Failover</th><th>Failback</th>"
+        "<th>Days since a passing drill</th></tr>"
+        f"<tr><td>{times.show(last.get('at')) if last else 'none'}</td>"
+        f"<td>{_e(last.get('result') or last.get('phase') or '')} {_e(last.get('reason') or '')}</td>"
+        f"<td>{_e(secs(last.get('failoverSeconds')))}</td><td>{_e(secs(last.get('failbackSeconds')))}</td>"
+        f"<td>{_e(f'{days:g}' if isinstance(days, int | float) else 'never')}"
+        f"{' (overdue)' if drill.get('degraded') else ''}</td></tr></table>"
+    )
+
+
 def _site(site: dict[str, Any], times: Times) -> str:
     status = str(site.get("status"))
     color = COLORS.get(status, "#374151")
@@ -428,6 +447,8 @@ def _site(site: dict[str, Any], times: Times) -> str:
         + _drift(site, times)
         + "<h3>Shared key</h3>"
         + _key(site, times)
+        + "<h3>Failover drill</h3>"
+        + _drill(site, times)
         + "</section>"
     )
 

@@ -10,8 +10,9 @@ from typing import Any
 
 # 1.1: findings[].status; 1.2: keyRotation (enabled, mode, notice, adoptedAt; report-level);
 # 1.3: route truth: routes.prefixes / redundancy / withdrawn / checkedAt, the route-fact event kinds,
-#      event subject, detectedBy route-check; 1.4: page (paging and filters)
-SCHEMA_VERSION = "1.4"
+#      event subject, detectedBy route-check; 1.4: page (paging and filters);
+# 1.5: drill (the last failover drill, its result and timings, days since the last passing drill)
+SCHEMA_VERSION = "1.5"
 SCHEMA_ID = "https://hybridnet.example/schemas/health-report/1.json"
 
 
@@ -239,6 +240,28 @@ HEALTH_SCHEMA: dict[str, Any] = {
                                 },
                             }
                         ),
+                    }
+                ),
+                "drill": _object(
+                    {
+                        "last": _nullable(
+                            _object(
+                                {
+                                    "id": {"type": "string"},
+                                    "phase": {"type": "string"},
+                                    "result": _nullable("string"),
+                                    "reason": {"type": "string"},
+                                    "at": TIME,
+                                    "failoverSeconds": _nullable("number"),
+                                    "failbackSeconds": _nullable("number"),
+                                    "notMoved": {"type": "array", "items": {"type": "string"}},
+                                }
+                            )
+                        ),
+                        "lastPassAt": _nullable(TIME),
+                        "daysSincePass": _nullable("number"),
+                        "maxAgeDays": _nullable("number"),
+                        "degraded": {"type": "boolean"},
                     }
                 ),
                 "keyRotation": _object(

@@ -67,4 +67,20 @@ def render_text(report: dict[str, Any]) -> str:
         )
         if key.get("notice"):
             lines.append(f"    {key['notice']}")
+        drill = site.get("drill") or {}
+        last = drill.get("last")
+        if last:
+            timings = ", ".join(
+                f"{name} {last[k]:g}s"
+                for name, k in (("failover", "failoverSeconds"), ("failback", "failbackSeconds"))
+                if isinstance(last.get(k), int | float)
+            )
+            days = drill.get("daysSincePass")
+            lines.append(
+                f"  failover drill: last {last.get('result') or last.get('phase')} at {last.get('at')}"
+                + (f" ({timings})" if timings else "")
+                + (f"; last passed {days:g} days ago" if isinstance(days, int | float) else "; never passed")
+            )
+        else:
+            lines.append("  failover drill: none recorded")
     return "\n".join(lines)

@@ -432,6 +432,17 @@ def check_site(
     return _check(settings, site, detected_by, detail, tables, client, now, with_routes=False, defer=False)
 
 
+def _drill_cause(tables: TableServiceClient, site: str, observation: Observation) -> str | None:
+    """The id of the failover drill running on the site when the transition is its doing: the
+    simulation withdraws ExpressRoute's routes but leaves its connection Connected (issue 15)."""
+    if observation.expressroute_status != CONNECTED:
+        return None
+    from shared.azure.drill_store import active
+
+    running = active(tables, site)
+    return running[0].id if running else None
+
+
 def _check(
     settings: Settings,
     site: Site,
@@ -504,6 +515,9 @@ def _check(
                     if analysis is not None
                     else _status_evidence(stored, observation)
                 )
+                drill_id = _drill_cause(tables, site.name, observation)
+                if drill_id:
+                    evidence = {**evidence, "drillId": drill_id}  # a drill's failover, not an incident
             events.append(
                 event_entity(
                     site.name,

@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -301,6 +301,7 @@ class _Reads:
     events: dict[str, list[dict[str, Any]]]
     rotation: dict[str, dict[str, Any]]
     at: float  # monotonic
+    drills: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _rotation(tables: TableServiceClient, site: Site) -> dict[str, Any]:
@@ -311,6 +312,16 @@ def _rotation(tables: TableServiceClient, site: Site) -> dict[str, Any]:
     except Exception as exc:
         log.warning("site %s: rotation status unavailable: %s", site.name, type(exc).__name__)
         return {"state": "unknown", "detail": "the rotation state could not be read"}
+
+
+def _drill(tables: TableServiceClient, site: str) -> dict[str, Any]:
+    from shared.services.drill import drill_status
+
+    try:
+        return drill_status(tables, site)
+    except Exception as exc:
+        log.warning("site %s: drill status unavailable: %s", site, type(exc).__name__)
+        return {}
 
 
 def _latest_run(tables: TableServiceClient, site: str) -> dict[str, Any] | None:
@@ -384,7 +395,9 @@ class _ReportReads:
         runs = {s.name: pool.submit(_latest_run, tables, s.name) for s in sites}
         events = {s.name: pool.submit(failover_events, tables, site=s.name, limit=EVENTS_READ) for s in sites}
         rotation = {s.name: pool.submit(_rotation, tables, s) for s in sites}
+        drills = {s.name: pool.submit(_drill, tables, s.name) for s in sites}
         return _Reads(
+            drills={name: f.result() for name, f in drills.items()},
             snapshot=snapshot.result().document,
             runs={name: f.result() for name, f in runs.items()},
             events={name: f.result() for name, f in events.items()},
@@ -471,6 +484,7 @@ def _site_inputs(settings: Settings, sites: list[Site], reads: _Reads) -> list[S
                 "enabled": s.rotation.enabled,
                 "mode": settings.rotation_mode,
             },
+            drill={**reads.drills.get(s.name, {}), "maxAgeDays": settings.drill_max_age_days},
         )
         for s in sites
     ]

@@ -158,6 +158,47 @@ class Rotation(SpecModel):
     enabled: StrictBool = False
 
 
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _minutes(text: str, what: str) -> int:
+    try:
+        hours, minutes = (int(p) for p in text.split(":"))
+    except (ValueError, AttributeError):
+        raise ValueError(f"{what}: {text!r} is not HH:MM") from None
+    if not (0 <= hours < 24 and 0 <= minutes < 60):
+        raise ValueError(f"{what}: {text!r} is not a time of day (00:00-23:59)")
+    return hours * 60 + minutes
+
+
+class MaintenanceWindow(SpecModel):
+    """When scheduled failover drills may start (UTC): on `days` (mon..sun, default every day) from
+    `start` to `end` (HH:MM; an end before the start runs past midnight into the next day)."""
+
+    days: list[str] = Field(default_factory=lambda: list(DAYS))
+    start: str
+    end: str
+
+    @model_validator(mode="after")
+    def _check(self) -> MaintenanceWindow:
+        bad = [d for d in self.days if d not in DAYS]
+        if bad or not self.days:
+            raise ValueError(f"maintenanceWindow.days: {bad or 'empty'}: use {', '.join(DAYS)}")
+        if _minutes(self.start, "maintenanceWindow.start") == _minutes(self.end, "maintenanceWindow.end"):
+            raise ValueError("maintenanceWindow: start and end are the same time")
+        return self
+
+    def contains(self, when: Any) -> bool:
+        """Whether the UTC datetime `when` is inside the window."""
+        start, end = _minutes(self.start, "start"), _minutes(self.end, "end")
+        minute = when.hour * 60 + when.minute
+        day = DAYS[when.weekday()]
+        previous = DAYS[(when.weekday() - 1) % 7]
+        if start < end:
+            return day in self.days and start <= minute < end
+        return (day in self.days and minute >= start) or (previous in self.days and minute < end)
+
+
 class Site(SpecModel):
     name: str
     resource_group: str
@@ -169,6 +210,7 @@ class Site(SpecModel):
     load_balancer: LoadBalancer
     max_key_age_days: StrictInt = 90
     rotation: Rotation = Field(default_factory=Rotation)
+    maintenance_window: MaintenanceWindow | None = None  # scheduled failover drills start only inside it
 
     @property
     def lng_prefixes(self) -> list[str]:
