@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import gc
 import re
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import yaml
@@ -117,3 +121,30 @@ def test_the_snapshot_memory_goes_with_its_service_object(rig, azurite):
     gc.collect()
     # keyed by id() the entries stayed (and a new service reusing that id would have been handed them)
     assert (len(health_snapshot._last_written), len(health_snapshot._last_read)) == (written, read)
+
+
+def test_requests_that_find_the_page_unbuilt_build_it_once_together(rig, monkeypatch):
+    from shared.services import health
+
+    first = datetime(2026, 12, 2, 6, 0, 0, tzinfo=UTC)
+    health_report(rig.settings, tables=rig.tables, now=lambda: first)  # the reads are cached
+    calls: list[int] = []
+    real = health.build_report
+
+    def counted(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        calls.append(1)
+        time.sleep(0.2)  # a build that takes a while: the others arrive meanwhile
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(health, "build_report", counted)
+    later = datetime(2026, 12, 2, 6, 0, 1, tzinfo=UTC)  # the next second: a new page
+    start = threading.Barrier(8)
+
+    def request() -> tuple[dict[str, Any], int]:
+        start.wait()
+        return health_report(rig.settings, tables=rig.tables, now=lambda: later)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda _: request(), range(8)))
+    assert len(calls) == 1  # was 8: every request in flight built the page
+    assert all(report is answers[0][0] for report, _status in answers)

@@ -520,10 +520,36 @@ def _paged_report(
     moment = now()
     key = (id(reads), reads.at, page, tuple(s.name for s in shown), len(sites), matching, stale_after)
     key += (settings.health_503_on, int(moment.timestamp()))
-    if refresh_info is None:
-        built = _built.get(key)
-        if built is not None:  # the same page from the same reads within this second
-            return built
+    if refresh_info is not None:
+        return _build_page(settings, page, sites, shown, matching, reads, moment, stale_after, refresh_info)
+    built = _built.get(key)
+    if built is not None:  # the same page from the same reads within this second
+        return built
+
+    def build() -> tuple[dict[str, Any], int]:
+        again = _built.get(key)  # built by a leader that finished just before this one started
+        if again is not None:
+            return again
+        result = _build_page(settings, page, sites, shown, matching, reads, moment, stale_after, None)
+        _built.put(key, result)
+        return result
+
+    # When the second turns, the requests in flight all miss: one builds the page, the others wait for it
+    # (8 builds at once under the GIL would each take 8 times as long).
+    return _builds.do(key, build)[0]
+
+
+def _build_page(
+    settings: Settings,
+    page: Page,
+    sites: list[Site],
+    shown: list[Site],
+    matching: int,
+    reads: _Reads,
+    moment: datetime,
+    stale_after: float,
+    refresh_info: dict[str, Any] | None,
+) -> tuple[dict[str, Any], int]:
     report = build_report(
         reads.snapshot,
         _site_inputs(settings, shown, reads),
@@ -547,8 +573,6 @@ def _paged_report(
         and any(e.get("activePath") == "none" for e in elsewhere)
     ):
         status = 503
-    if refresh_info is None:
-        _built.put(key, (report, status))
     return report, status
 
 
@@ -572,3 +596,4 @@ class _BuiltReports:
 
 
 _built = _BuiltReports()
+_builds = SingleFlight()
