@@ -20,6 +20,7 @@ from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.runner import SimulatorInfo, SimulatorThread
 from shared import cli
 from shared.report.html import render_html
+from shared.report.schema import SCHEMA_VERSION
 from shared.services.failover import check_site
 from shared.services.health import health_report, poll_sites
 from shared.services.reconciler import reconcile
@@ -187,7 +188,11 @@ def test_more_specific_vpn_prefix_is_backup_preferred_and_its_withdrawal_clears_
     assert table["10.10.1.0/24"]["since"] == net.clock.now.isoformat()
     report, _ = health_report(net.settings, site=net.site.name, now=net.clock)
     page = render_html(report)
-    assert "Routes per on-premises prefix" in page and "10.10.1.0/24" in page and "report schema 1.3" in page
+    assert (
+        "Routes per on-premises prefix" in page
+        and "10.10.1.0/24" in page
+        and f"report schema {SCHEMA_VERSION}" in page
+    )
     # the same mistake the spec rules refuse, now observed live: a drift finding of the reconcile run
     result = reconcile(net.settings, net.site.name, trigger="manual")
     (live,) = [f for f in result.findings if f.kind.value == "live-route"]
