@@ -294,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     for n in dict.fromkeys([args.sites, 100]):  # each size in its own process (its own host and memory)
         command = [sys.executable, "-m", "bench.scale_bench", "--only", "--sites", str(n)]
         command += ["--latency-ms", str(args.latency_ms), "--health-seconds", str(args.health_seconds)]
-        out = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+        # the child's stderr (its progress and the health latencies p50/p90/max) passes through
+        out = subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True).stdout
         results.append(json.loads(out.strip().splitlines()[-1]))
     keys = (
         "sites",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -71,11 +72,13 @@ def index_entity(document: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-_last_written: dict[int, StoredSnapshot] = {}  # per TableServiceClient: what this process last wrote
+# Per TableServiceClient, weakly (as shared.azure.table_names caches its clients): a service that is gone
+# takes its entries with it, and a new service that happens to reuse its id() never sees them.
+_last_written: weakref.WeakKeyDictionary[TableServiceClient, StoredSnapshot] = weakref.WeakKeyDictionary()
 _write_lock = threading.Lock()
 
 
-_last_read: dict[int, StoredSnapshot] = {}  # per TableServiceClient: the snapshot this process last saw
+_last_read: weakref.WeakKeyDictionary[TableServiceClient, StoredSnapshot] = weakref.WeakKeyDictionary()
 
 
 def read_snapshot(service: TableServiceClient, *, fresh: bool = False) -> StoredSnapshot:
@@ -84,7 +87,7 @@ def read_snapshot(service: TableServiceClient, *, fresh: bool = False) -> Stored
     query of every site's row (`fresh`: always query)."""
     from azure.core.exceptions import ResourceNotFoundError
 
-    known = None if fresh else _last_read.get(id(service))
+    known = None if fresh else _last_read.get(service)
     if known is not None and known.etag is not None:
         try:
             index_row = health_table(service).get_entity(SITES_PARTITION, INDEX_ROW, select=["RowKey"])
@@ -93,7 +96,7 @@ def read_snapshot(service: TableServiceClient, *, fresh: bool = False) -> Stored
         if index_row is not None and index_row.metadata["etag"] == known.etag:
             return known
     stored = _query_snapshot(service)
-    _last_read[id(service)] = stored
+    _last_read[service] = stored
     return stored
 
 
@@ -165,7 +168,7 @@ def write_snapshot(
 
     client = health_table(service)
     with _write_lock:  # one writer per process: the poll and a refresh merge one after the other
-        current = _last_written.get(id(service)) or read_snapshot(service, fresh=True)
+        current = _last_written.get(service) or read_snapshot(service, fresh=True)
         for _attempt in range(MAX_ATTEMPTS):
             document = update(current.document)
             operations = _operations(current, document)
@@ -185,14 +188,14 @@ def write_snapshot(
                             etags[row] = metadata["etag"]
             except (TableTransactionError, ResourceModifiedError, ResourceExistsError) as exc:
                 if getattr(exc, "status_code", None) not in (409, 412):
-                    _last_written.pop(id(service), None)
+                    _last_written.pop(service, None)
                     raise
                 current = read_snapshot(service, fresh=True)  # another instance wrote: merge into its version
                 continue
             except Exception:
-                _last_written.pop(id(service), None)  # outcome unknown: read before the next write
+                _last_written.pop(service, None)  # outcome unknown: read before the next write
                 raise
-            _last_written[id(service)] = _last_read[id(service)] = StoredSnapshot(document, index_etag, etags)
+            _last_written[service] = _last_read[service] = StoredSnapshot(document, index_etag, etags)
             return document
     raise RuntimeError(f"health snapshot: still conflicting after {MAX_ATTEMPTS} attempts")
 

@@ -66,6 +66,26 @@ def load_all_states(service: TableServiceClient) -> dict[str, RotationState]:
     return {row["PartitionKey"]: _from_entity(dict(row)) for row in rows}
 
 
+# Table Storage allows at most 15 discrete comparisons in one $filter ("Querying tables and entities",
+# Microsoft Learn): 14 sites (PartitionKey eq ...) plus RowKey eq 'state'.
+SITES_PER_QUERY = 14
+
+
+def load_states(service: TableServiceClient, sites: list[str]) -> dict[str, RotationState]:
+    """The rotation states of `sites` (a page of the health report): one query per 14 sites instead of
+    one read per site. A site without a state row gets the initial state, as load_state gives it."""
+    states: dict[str, RotationState] = {}
+    client = table(service, ROTATION)
+    for start in range(0, len(sites), SITES_PER_QUERY):
+        chunk = sites[start : start + SITES_PER_QUERY]
+        parameters = {f"s{i}": name for i, name in enumerate(chunk)} | {"state": STATE_ROW}
+        # the SDK substitutes @names between spaces: "( ... )", not "(...)"
+        either = " or ".join(f"PartitionKey eq @s{i}" for i in range(len(chunk)))
+        rows = client.query_entities(f"( {either} ) and RowKey eq @state", parameters=parameters)
+        states.update({row["PartitionKey"]: _from_entity(dict(row)) for row in rows})
+    return {name: states.get(name, RotationState()) for name in sites}
+
+
 def save_state(
     service: TableServiceClient,
     site: str,

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from shared.azure.arm import network_client
 from shared.azure.failover_store import failover_events
 from shared.azure.health_snapshot import claim_refresh, read_snapshot, write_snapshot
 from shared.azure.network_reads import ResourceRead, read_gateways
+from shared.azure.rotation_store import SITES_PER_QUERY, load_states
 from shared.azure.run_log import latest_runs
 from shared.azure.tables import table_service
 from shared.report.build import RANK, STATUSES, SiteInputs, build_report, http_status
@@ -304,14 +306,17 @@ class _Reads:
     drills: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _rotation(tables: TableServiceClient, site: Site) -> dict[str, Any]:
-    from shared.services.rotation import rotation_status
+def _rotations(tables: TableServiceClient, sites: list[Site]) -> dict[str, dict[str, Any]]:
+    """The report's view of the keys of `sites`: their rotation states in one query (up to 14 sites)."""
+    from shared.rotation.status import describe_rotation
 
     try:
-        return dict(rotation_status(tables, site))
+        states = load_states(tables, [s.name for s in sites])
     except Exception as exc:
-        log.warning("site %s: rotation status unavailable: %s", site.name, type(exc).__name__)
-        return {"state": "unknown", "detail": "the rotation state could not be read"}
+        log.warning("sites %s..: rotation states unavailable: %s", sites[0].name, type(exc).__name__)
+        return {s.name: {"state": "unknown", "detail": "the rotation state could not be read"} for s in sites}
+    moment = _now()
+    return {s.name: dict(describe_rotation(states[s.name], s, moment)) for s in sites}
 
 
 def _drill(tables: TableServiceClient, site: str) -> dict[str, Any]:
@@ -334,7 +339,8 @@ class _ReportReads:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._cached: dict[Any, _Reads] = {}
+        # Per service, weakly (a new service object reusing an old one's id() never sees its reads).
+        self._cached: weakref.WeakKeyDictionary[Any, dict[Any, _Reads]] = weakref.WeakKeyDictionary()
         self._flight = SingleFlight()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="health-reads")
         self._generation = 0
@@ -350,7 +356,7 @@ class _ReportReads:
     def get(self, tables: TableServiceClient, sites: list[Site], ttl: float) -> _Reads:
         key = (id(tables), tuple(s.name for s in sites))
         with self._lock:
-            cached = self._cached.get(key)
+            cached = self._cached.get(tables, {}).get(key)
             generation = self._generation
         if cached is not None and time.monotonic() - cached.at < ttl:
             return cached
@@ -362,7 +368,7 @@ class _ReportReads:
         reads, _shared = self._flight.do((key, generation), lambda: self._read(tables, sites))
         with self._lock:
             if ttl > 0 and generation == self._generation:
-                self._cached[key] = reads
+                self._cached.setdefault(tables, {})[key] = reads
         return reads
 
     def _revalidate(self, key: Any, generation: int, tables: TableServiceClient, sites: list[Site]) -> None:
@@ -378,7 +384,7 @@ class _ReportReads:
                 )
                 with self._lock:
                     if generation == self._generation:
-                        self._cached[key] = reads
+                        self._cached.setdefault(tables, {})[key] = reads
             except Exception as exc:  # the next request reads again (or serves what it has)
                 log.warning("health: re-reading the report's inputs failed: %s", type(exc).__name__)
             finally:
@@ -394,14 +400,17 @@ class _ReportReads:
         snapshot = pool.submit(read_snapshot, tables)
         runs = {s.name: pool.submit(_latest_run, tables, s.name) for s in sites}
         events = {s.name: pool.submit(failover_events, tables, site=s.name, limit=EVENTS_READ) for s in sites}
-        rotation = {s.name: pool.submit(_rotation, tables, s) for s in sites}
+        rotation = [
+            pool.submit(_rotations, tables, sites[i : i + SITES_PER_QUERY])
+            for i in range(0, len(sites), SITES_PER_QUERY)
+        ]
         drills = {s.name: pool.submit(_drill, tables, s.name) for s in sites}
         return _Reads(
             drills={name: f.result() for name, f in drills.items()},
             snapshot=snapshot.result().document,
             runs={name: f.result() for name, f in runs.items()},
             events={name: f.result() for name, f in events.items()},
-            rotation={name: f.result() for name, f in rotation.items()},
+            rotation={name: view for f in rotation for name, view in f.result().items()},
             at=time.monotonic(),
         )
 
@@ -525,10 +534,36 @@ def _paged_report(
     moment = now()
     key = (id(reads), reads.at, page, tuple(s.name for s in shown), len(sites), matching, stale_after)
     key += (settings.health_503_on, int(moment.timestamp()))
-    if refresh_info is None:
-        built = _built.get(key)
-        if built is not None:  # the same page from the same reads within this second
-            return built
+    if refresh_info is not None:
+        return _build_page(settings, page, sites, shown, matching, reads, moment, stale_after, refresh_info)
+    built = _built.get(key)
+    if built is not None:  # the same page from the same reads within this second
+        return built
+
+    def build() -> tuple[dict[str, Any], int]:
+        again = _built.get(key)  # built by a leader that finished just before this one started
+        if again is not None:
+            return again
+        result = _build_page(settings, page, sites, shown, matching, reads, moment, stale_after, None)
+        _built.put(key, result)
+        return result
+
+    # When the second turns, the requests in flight all miss: one builds the page, the others wait for it
+    # (8 builds at once under the GIL would each take 8 times as long).
+    return _builds.do(key, build)[0]
+
+
+def _build_page(
+    settings: Settings,
+    page: Page,
+    sites: list[Site],
+    shown: list[Site],
+    matching: int,
+    reads: _Reads,
+    moment: datetime,
+    stale_after: float,
+    refresh_info: dict[str, Any] | None,
+) -> tuple[dict[str, Any], int]:
     report = build_report(
         reads.snapshot,
         _site_inputs(settings, shown, reads),
@@ -552,8 +587,6 @@ def _paged_report(
         and any(e.get("activePath") == "none" for e in elsewhere)
     ):
         status = 503
-    if refresh_info is None:
-        _built.put(key, (report, status))
     return report, status
 
 
@@ -577,3 +610,4 @@ class _BuiltReports:
 
 
 _built = _BuiltReports()
+_builds = SingleFlight()

@@ -17,6 +17,7 @@ from typing import Any
 import azure.functions as func
 
 from shared.errors import BadRequest
+from shared.services.coalesce import SingleFlight
 from shared.settings import Settings
 from shared.triggers.http_json import JSON, json_errors
 
@@ -138,6 +139,7 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
 
 _bodies: dict[int, tuple[dict[str, Any], str]] = {}  # id(report) -> (report, its JSON): the service
 _bodies_lock = threading.Lock()  # hands out one report per page and second, serialized once here
+_serializing = SingleFlight()
 
 
 def _body(report: dict[str, Any]) -> str:
@@ -145,13 +147,23 @@ def _body(report: dict[str, Any]) -> str:
         hit = _bodies.get(id(report))
     if hit is not None and hit[0] is report:
         return hit[1]
-    indent = 2 if len(report.get("sites") or []) <= PRETTY_SITES else None
-    body = json.dumps(report, indent=indent)
-    with _bodies_lock:
-        if len(_bodies) >= 32:
-            _bodies.clear()
-        _bodies[id(report)] = (report, body)
-    return body
+
+    def serialize() -> str:
+        with _bodies_lock:
+            again = _bodies.get(id(report))
+        if again is not None and again[0] is report:
+            return again[1]
+        indent = 2 if len(report.get("sites") or []) <= PRETTY_SITES else None
+        body = json.dumps(report, indent=indent)
+        with _bodies_lock:
+            if len(_bodies) >= 32:
+                _bodies.clear()
+            _bodies[id(report)] = (report, body)
+        return body
+
+    # The requests that get a new report together serialize it once (the report object is the flight's
+    # key, held by the flight while it runs: its id() cannot be reused meanwhile).
+    return _serializing.do(id(report), serialize)[0]
 
 
 @bp.route(route="health/schema", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

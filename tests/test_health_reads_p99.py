@@ -1,0 +1,151 @@
+"""What one health read costs in Table requests at N sites (so the cost cannot silently grow back), that
+the batched rotation reads say what the per-site reads said, and that the snapshot's per-service memory is
+held weakly (issue 16: the p99 of GET /api/health at 1,000 sites)."""
+
+from __future__ import annotations
+
+import gc
+import re
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import yaml
+from azure.data.tables import TableServiceClient
+
+from bench.scale_sites import write_scale_sites
+from hybridnet_dev.armsim.runner import SimulatorThread
+from shared.azure import health_snapshot
+from shared.azure.rotation_store import SITES_PER_QUERY, load_state, load_states, save_state
+from shared.azure.table_names import FAILOVER, ROTATION, RUNS
+from shared.rotation.machine import Phase, RotationState
+from shared.services.health import Page, _reports, health_report, poll_sites
+from shared.services.rotation import rotation_status
+from shared.settings import Settings
+from shared.spec import NetworkSpec
+from tests.stack import point_app_at
+from tests.table_proxy import TableProxy
+
+SITES = 40
+PAGE = 25
+
+
+@dataclass
+class Rig:
+    settings: Settings
+    spec: NetworkSpec
+    proxy: TableProxy
+    tables: TableServiceClient
+
+
+@pytest.fixture(scope="module")
+def rig(azurite, tmp_path_factory) -> Iterator[Rig]:
+    spec_path = write_scale_sites(tmp_path_factory.mktemp("p99") / "sites.yaml", SITES)
+    spec = NetworkSpec.model_validate(yaml.safe_load(spec_path.read_text()))
+    with (
+        SimulatorThread(spec) as sim,
+        pytest.MonkeyPatch.context() as env,
+        TableProxy(azurite) as proxy,
+    ):
+        point_app_at(env, sim.info, storage=azurite.connection_string, spec_path=spec_path)
+        settings = Settings.from_env()
+        tables = TableServiceClient.from_connection_string(proxy.connection_string)
+        poll_sites(settings, tables=tables)  # a snapshot of every site
+        yield Rig(settings, spec, proxy, tables)
+
+
+def _reads(proxy: TableProxy, table: str) -> int:
+    pattern = re.compile(rf"^/devstoreaccount1/{table}\(")
+    return sum(1 for r in proxy.requests if r.method == "GET" and pattern.search(r.path))
+
+
+def test_one_page_read_costs_one_query_per_14_sites_for_rotation_and_no_more_than_78_requests(rig):
+    health_report(rig.settings, tables=rig.tables, page=Page(size=PAGE))  # the tables exist (created once)
+    _reports.invalidate()  # what a poll does: the next request reads again
+    rig.proxy.requests.clear()
+    report, _status = health_report(rig.settings, tables=rig.tables, page=Page(size=PAGE))
+    assert len(report["sites"]) == PAGE
+    seen = list(rig.proxy.requests)
+    rotation_queries = -(-PAGE // SITES_PER_QUERY)  # 2, was 25 point reads
+    assert _reads(rig.proxy, ROTATION) == rotation_queries
+    assert _reads(rig.proxy, RUNS) == PAGE
+    assert _reads(rig.proxy, FAILOVER) == PAGE
+    # the snapshot: 1 point read of its index (this process wrote it) or 1 query; per site its latest run,
+    # its failover events and its drills (one query each)
+    assert len(seen) == rotation_queries + 3 * PAGE + 1, [(r.method, r.path) for r in seen]
+
+
+def test_a_status_filter_over_every_site_reads_rotation_in_queries_of_14(rig):
+    _reports.invalidate()
+    rig.proxy.requests.clear()
+    report, _status = health_report(rig.settings, tables=rig.tables, page=Page(statuses=("healthy",), size=5))
+    assert report["page"]["totalSites"] == SITES
+    assert _reads(rig.proxy, ROTATION) == -(-SITES // SITES_PER_QUERY)  # 3, was 40
+
+
+def test_batched_rotation_states_equal_the_per_site_reads(rig):
+    names = [s.name for s in rig.spec.sites]
+    moment = datetime(2026, 12, 2, 6, 0, tzinfo=UTC)
+    for index in (0, 13, 14, SITES - 1):  # either side of a query's boundary, and the last
+        state = RotationState(
+            phase=Phase.AWAITING_PEER, rotation_id=f"r-{index}", started_at=moment, awaiting_since=moment
+        )
+        _, etag = load_state(rig.tables, names[index])
+        save_state(rig.tables, names[index], state, etag, step="test", now=moment)
+    batched = load_states(rig.tables, names)
+    assert list(batched) == names
+    for name in names:
+        assert batched[name] == load_state(rig.tables, name)[0], name
+    assert batched[names[13]].rotation_id == "r-13" and batched[names[1]] == RotationState()
+    _reports.invalidate()
+    report, _status = health_report(rig.settings, tables=rig.tables, page=Page(size=PAGE))
+    shown = {s["name"]: s["keyRotation"] for s in report["sites"]}
+    fields = ("state", "lastRotatedAt", "adoptedAt", "keyMatchesVault", "detail")
+    for site in rig.spec.sites[:PAGE]:
+        expected = rotation_status(rig.tables, site)  # the per-site read the report used before
+        assert {k: shown[site.name][k] for k in fields} == {k: expected[k] for k in fields}, site.name
+    assert shown[names[13]]["state"] != shown[names[1]]["state"]
+
+
+def test_the_snapshot_memory_goes_with_its_service_object(rig, azurite):
+    written, read = len(health_snapshot._last_written), len(health_snapshot._last_read)
+    service = TableServiceClient.from_connection_string(azurite.connection_string)
+    health_snapshot.write_snapshot(service, lambda current: current or {"version": 1, "sites": {}})
+    assert health_snapshot._last_written.get(service) is not None
+    assert len(health_snapshot._last_written) == written + 1
+    del service
+    gc.collect()
+    # keyed by id() the entries stayed (and a new service reusing that id would have been handed them)
+    assert (len(health_snapshot._last_written), len(health_snapshot._last_read)) == (written, read)
+
+
+def test_requests_that_find_the_page_unbuilt_build_it_once_together(rig, monkeypatch):
+    from shared.services import health
+
+    first = datetime(2026, 12, 2, 6, 0, 0, tzinfo=UTC)
+    health_report(rig.settings, tables=rig.tables, now=lambda: first)  # the reads are cached
+    calls: list[int] = []
+    real = health.build_report
+
+    def counted(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        calls.append(1)
+        time.sleep(0.2)  # a build that takes a while: the others arrive meanwhile
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(health, "build_report", counted)
+    later = datetime(2026, 12, 2, 6, 0, 1, tzinfo=UTC)  # the next second: a new page
+    start = threading.Barrier(8)
+
+    def request() -> tuple[dict[str, Any], int]:
+        start.wait()
+        return health_report(rig.settings, tables=rig.tables, now=lambda: later)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda _: request(), range(8)))
+    assert len(calls) == 1  # was 8: every request in flight built the page
+    assert all(report is answers[0][0] for report, _status in answers)
