@@ -17,7 +17,7 @@ from azure.mgmt.network import NetworkManagementClient, models
 from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.runner import SimulatorThread
 from shared.spec.model import NetworkSpec
-from tests.stack import use_simulator_identity
+from tests.stack import sdk_client, simulator
 
 ROOT = Path(__file__).resolve().parents[1]
 RG = "hybrid-network-rg"
@@ -62,8 +62,7 @@ class SimCredential:
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SimulatorThread]:
-    with pytest.MonkeyPatch.context() as mp, SimulatorThread(load_spec()) as running:
-        use_simulator_identity(mp, running.info)
+    with simulator(load_spec()) as running:
         yield running
 
 
@@ -74,15 +73,7 @@ def ctl(sim: SimulatorThread) -> SimControl:
 
 @pytest.fixture(scope="module")
 def client(sim: SimulatorThread) -> NetworkManagementClient:
-    info = sim.info
-    return NetworkManagementClient(
-        SimCredential(info.control_url),  # type: ignore[arg-type]
-        info.subscription_id,
-        base_url=info.arm_url,
-        connection_verify=info.ca_file,
-        polling_interval=0.05,
-        retry_backoff_factor=0.05,
-    )
+    return sdk_client(sim, SimCredential(sim.info.control_url))
 
 
 def learned(client: NetworkManagementClient, gateway: str) -> list[Any]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+from azure.mgmt.network import NetworkManagementClient
 
 from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.runner import SimulatorInfo, SimulatorThread
@@ -40,6 +41,49 @@ def use_simulator_identity(env: pytest.MonkeyPatch, sim: SimulatorInfo) -> None:
         env.delenv(name, raising=False)
     env.setenv("IDENTITY_ENDPOINT", sim.identity_endpoint)
     env.setenv("IDENTITY_HEADER", sim.identity_header)
+
+
+@contextmanager
+def simulator(spec: NetworkSpec | None = None, **options: Any) -> Iterator[SimulatorThread]:
+    """A simulator serving ``spec`` (the seed network by default), with DefaultAzureCredential pointed
+    at its managed-identity endpoint while it runs."""
+    with pytest.MonkeyPatch.context() as mp, SimulatorThread(spec or seed_spec(), **options) as running:
+        use_simulator_identity(mp, running.info)
+        yield running
+
+
+def sdk_client(sim: SimulatorThread, credential: Any, **options: Any) -> NetworkManagementClient:
+    """The real azure-mgmt-network SDK against the simulator, polling and backing off quickly."""
+    settings: dict[str, Any] = {"polling_interval": 0.05, "retry_backoff_factor": 0.05, **options}
+    return NetworkManagementClient(
+        credential,
+        sim.info.subscription_id,
+        base_url=sim.info.arm_url,
+        connection_verify=sim.info.ca_file,
+        **settings,
+    )
+
+
+def put_fidelity_nsg(control: SimControl, subscription_id: str) -> None:
+    """An NSG with one inbound HTTPS rule, for the tests that read back what the seed does not hold."""
+    rule = {
+        "name": "allow-https",
+        "properties": {
+            "protocol": "Tcp",
+            "sourcePortRange": "*",
+            "destinationPortRange": "443",
+            "sourceAddressPrefix": "10.10.0.0/16",
+            "destinationAddressPrefix": "*",
+            "access": "Allow",
+            "priority": 130,
+            "direction": "Inbound",
+        },
+    }
+    control.put_resource(
+        f"/subscriptions/{subscription_id}/resourceGroups/hybrid-network-rg/providers/Microsoft.Network"
+        "/networkSecurityGroups/fidelity-nsg",
+        {"location": "eastus", "properties": {"securityRules": [rule]}},
+    )
 
 
 def point_app_at(

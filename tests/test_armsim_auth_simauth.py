@@ -26,7 +26,7 @@ from hybridnet_dev.armsim.eventfilters import deployed_filters, matches
 from hybridnet_dev.armsim.rbac import CONTRACT_PATH, linked_references, load_contract
 from hybridnet_dev.armsim.runner import SimulatorThread
 from tests.helpers import wait_for
-from tests.stack import point_app_at, seed_spec, use_simulator_identity
+from tests.stack import point_app_at, sdk_client, seed_spec, simulator, use_simulator_identity
 from tests.test_armsim_eventgrid import Webhook
 
 RG = "hybrid-network-rg"
@@ -35,20 +35,12 @@ SDK_API = apiversions.SDK_VERSION
 
 
 def client_for(sim: SimulatorThread, credential: Any) -> NetworkManagementClient:
-    return NetworkManagementClient(
-        credential,
-        sim.info.subscription_id,
-        base_url=sim.info.arm_url,
-        connection_verify=sim.info.ca_file,
-        polling_interval=0.02,
-        retry_backoff_factor=0.05,
-    )
+    return sdk_client(sim, credential, polling_interval=0.02)
 
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SimulatorThread]:
-    with pytest.MonkeyPatch.context() as mp, SimulatorThread(seed_spec()) as running:
-        use_simulator_identity(mp, running.info)
+    with simulator(seed_spec()) as running:
         yield running
 
 

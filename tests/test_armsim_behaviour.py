@@ -20,7 +20,7 @@ from azure.mgmt.network import NetworkManagementClient
 from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.runner import SimulatorThread
 from shared.spec.model import NetworkSpec
-from tests.stack import use_simulator_identity
+from tests.stack import sdk_client, simulator
 
 ROOT = Path(__file__).resolve().parents[1]
 RG = "hybrid-network-rg"
@@ -33,8 +33,7 @@ def load_spec() -> NetworkSpec:
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SimulatorThread]:
-    with pytest.MonkeyPatch.context() as mp, SimulatorThread(load_spec(), page_size=1) as running:
-        use_simulator_identity(mp, running.info)
+    with simulator(load_spec(), page_size=1) as running:
         yield running
 
 
@@ -45,16 +44,8 @@ def ctl(sim: SimulatorThread) -> SimControl:
 
 @pytest.fixture(scope="module")
 def client(sim: SimulatorThread) -> NetworkManagementClient:
-    info = sim.info
     # the operator (Owner): these tests drive every operation, beyond what the app's role grants
-    return NetworkManagementClient(
-        SimControl(info.control_url).operator_credential(),
-        info.subscription_id,
-        base_url=info.arm_url,
-        connection_verify=info.ca_file,
-        polling_interval=0.05,
-        retry_backoff_factor=0.05,
-    )
+    return sdk_client(sim, SimControl(sim.info.control_url).operator_credential())
 
 
 @pytest.fixture(autouse=True)

@@ -16,16 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from azure.identity import DefaultAzureCredential
 from azure.mgmt.network import NetworkManagementClient
 
 from hybridnet_dev.armsim.armevents import OID_CLAIM, PORTAL_USER_OBJECT_ID
 from hybridnet_dev.armsim.control import SimControl, SimControlError
 from hybridnet_dev.armsim.runner import SimulatorInfo, SimulatorThread
-from shared.spec.model import NetworkSpec
 from tests.helpers import wait_for
-from tests.stack import use_simulator_identity
+from tests.stack import sdk_client, seed_spec, simulator
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -119,9 +117,7 @@ class Webhook:
 # --- fixtures -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SimulatorThread]:
-    spec = NetworkSpec.model_validate(yaml.safe_load((ROOT / "examples" / "seed-network.yaml").read_text()))
-    with pytest.MonkeyPatch.context() as mp, SimulatorThread(spec) as running:
-        use_simulator_identity(mp, running.info)
+    with simulator(seed_spec()) as running:
         yield running
 
 
@@ -132,13 +128,8 @@ def ctl(sim: SimulatorThread) -> SimControl:
 
 @pytest.fixture(scope="module")
 def client(sim: SimulatorThread) -> NetworkManagementClient:
-    return NetworkManagementClient(
-        DefaultAzureCredential(),
-        sim.info.subscription_id,
-        base_url=sim.info.arm_url,
-        connection_verify=sim.info.ca_file,
-        polling_interval=0.02,
-    )
+    # azure-core's own retry backoff (0.8), as this client has always had
+    return sdk_client(sim, DefaultAzureCredential(), polling_interval=0.02, retry_backoff_factor=0.8)
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,7 @@ from azure.mgmt.network import models
 from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.runner import SimulatorThread
 from shared.spec.model import NetworkSpec
+from tests.stack import put_fidelity_nsg
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).resolve().parents[1]
@@ -342,24 +343,7 @@ def sim() -> Iterator[SimulatorThread]:
     with pytest.MonkeyPatch.context() as mp, SimulatorThread(load_spec()) as running:
         for name in ENV_TO_CLEAR:
             mp.delenv(name, raising=False)
-        info = running.info
-        nsg_id = f"/subscriptions/{info.subscription_id}/resourceGroups/{RG}/providers/Microsoft.Network/networkSecurityGroups/fidelity-nsg"
-        rule = {
-            "name": "allow-https",
-            "properties": {
-                "protocol": "Tcp",
-                "sourcePortRange": "*",
-                "destinationPortRange": "443",
-                "sourceAddressPrefix": "10.10.0.0/16",
-                "destinationAddressPrefix": "*",
-                "access": "Allow",
-                "priority": 130,
-                "direction": "Inbound",
-            },
-        }
-        SimControl(info.control_url).put_resource(
-            nsg_id, {"location": "eastus", "properties": {"securityRules": [rule]}}
-        )
+        put_fidelity_nsg(SimControl(running.info.control_url), running.info.subscription_id)
         yield running
 
 

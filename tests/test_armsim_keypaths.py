@@ -27,12 +27,10 @@ from typing import Any
 
 import pytest
 import requests
-import yaml
 
 from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.runner import SimulatorThread
-from shared.spec.model import NetworkSpec
-from tests.stack import use_simulator_identity
+from tests.stack import put_fidelity_nsg, seed_spec, simulator
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -194,29 +192,8 @@ RESULTS: dict[str, dict[str, float]] = {}
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SimulatorThread]:
-    spec = NetworkSpec.model_validate(yaml.safe_load((ROOT / "examples" / "seed-network.yaml").read_text()))
-    with pytest.MonkeyPatch.context() as mp, SimulatorThread(spec) as running:
-        use_simulator_identity(mp, running.info)
-        info = running.info
-        ctl = SimControl(info.control_url)
-        rule = {
-            "name": "allow-https",
-            "properties": {
-                "protocol": "Tcp",
-                "sourcePortRange": "*",
-                "destinationPortRange": "443",
-                "sourceAddressPrefix": "10.10.0.0/16",
-                "destinationAddressPrefix": "*",
-                "access": "Allow",
-                "priority": 130,
-                "direction": "Inbound",
-            },
-        }
-        ctl.put_resource(
-            f"/subscriptions/{info.subscription_id}/resourceGroups/{RG}/providers/Microsoft.Network"
-            "/networkSecurityGroups/fidelity-nsg",
-            {"location": "eastus", "properties": {"securityRules": [rule]}},
-        )
+    with simulator(seed_spec()) as running:
+        put_fidelity_nsg(SimControl(running.info.control_url), running.info.subscription_id)
         yield running
     print("\nkey paths of the real examples the simulator answers with (same JSON type):")
     columns = ("fed GET", "fed list", "seed GET", "seed list", "seed GET, all paths")
