@@ -4,53 +4,20 @@ SDK, route truth, drills recorded in a real Azurite (issue 15's "done when")."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from hybridnet_dev.armsim.control import SimControl
-from hybridnet_dev.armsim.runner import SimulatorInfo, SimulatorThread
 from shared.failover.drill import ABORTED, DONE, FAILING_OVER, HOLDING, PASSED, REFUSED, Drill
 from shared.services.drill import last_drills, recover_drills, run_drill
 from shared.settings import Settings
-from shared.spec import NetworkSpec, Site
-from shared.spec_source import current_spec
-from tests.failover_support import SEED_PATH
-from tests.stack import APPLIANCE, point_app_at
-
-T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
-SECOND_PREFIX = "10.30.0.0/16"
+from tests.e2e_support import SECOND_PREFIX, Clock, SiteNet, site_on_simulator, site_spec
+from tests.stack import APPLIANCE
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def sleep(self, _seconds: float) -> None:
-        self.now += timedelta(seconds=5)
-
-
-@dataclass
-class Net:
-    settings: Settings
-    site: Site
-    control: SimControl
-    info: SimulatorInfo
-    clock: Clock
-
-    def rid(self, kind: str, name: str) -> str:
-        return (
-            f"/subscriptions/{self.info.subscription_id}/resourceGroups/{self.site.resource_group}"
-            f"/providers/Microsoft.Network/{kind}/{name}"
-        )
-
+class Net(SiteNet):
     def drill(self, **kw: Any) -> Any:
         return run_drill(self.settings, self.site.name, now=self.clock, sleep=self.clock.sleep, **kw)
 
@@ -61,31 +28,20 @@ class Net:
 def _net(
     azurite: Any, tmp_path: Path, prefixes: list[str], window: dict[str, Any] | None = None
 ) -> Iterator[Net]:
-    data = yaml.safe_load(SEED_PATH.read_text())
-    data["sites"][0]["name"] = f"drill{datetime.now().strftime('%H%M%S%f')}"
-    data["sites"][0]["onPremises"]["addressSpace"] = prefixes
-    if window is not None:
-        data["sites"][0]["maintenanceWindow"] = window
-    path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(data))
-    spec = NetworkSpec.model_validate(data)
-    with SimulatorThread(spec) as sim, pytest.MonkeyPatch.context() as env:
-        point_app_at(
-            env,
-            sim.info,
-            storage=azurite.connection_string,
-            spec_path=path,
-            HYBRIDNET_DRILL_MODE="enforce",
-            HYBRIDNET_DRILL_FAILOVER_DEADLINE_SECONDS="60",
-            HYBRIDNET_DRILL_HOLD_SECONDS="30",
-            HYBRIDNET_DRILL_FAILBACK_DEADLINE_SECONDS="60",
-            HYBRIDNET_DRILL_POLL_SECONDS="0",
-            HYBRIDNET_FAILOVER_EVIDENCE_TIMEOUT="20",
-            HYBRIDNET_ROUTES_MIN_SECONDS="0",
-        )
-        settings = Settings.from_env()
-        site = current_spec(settings).sites[0]
-        yield Net(settings, site, SimControl(sim.info.control_url), sim.info, Clock())
+    path, spec = site_spec(tmp_path, name="drill", prefixes=prefixes, window=window)
+    with site_on_simulator(
+        azurite,
+        path,
+        spec,
+        HYBRIDNET_DRILL_MODE="enforce",
+        HYBRIDNET_DRILL_FAILOVER_DEADLINE_SECONDS="60",
+        HYBRIDNET_DRILL_HOLD_SECONDS="30",
+        HYBRIDNET_DRILL_FAILBACK_DEADLINE_SECONDS="60",
+        HYBRIDNET_DRILL_POLL_SECONDS="0",
+        HYBRIDNET_FAILOVER_EVIDENCE_TIMEOUT="20",
+        HYBRIDNET_ROUTES_MIN_SECONDS="0",
+    ) as (settings, site, control, info):
+        yield Net(settings, site, control, info, Clock())
 
 
 @pytest.fixture

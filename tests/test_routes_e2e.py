@@ -8,16 +8,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from hybridnet_dev.armsim.control import SimControl
-from hybridnet_dev.armsim.runner import SimulatorInfo, SimulatorThread
 from shared import cli
 from shared.report.html import render_html
 from shared.report.schema import SCHEMA_VERSION
@@ -25,40 +20,11 @@ from shared.services.failover import check_site
 from shared.services.health import health_report, poll_sites
 from shared.services.reconciler import reconcile
 from shared.settings import Settings
-from shared.spec import NetworkSpec, Site
-from shared.spec_source import current_spec
-from tests.failover_support import SEED_PATH
-from tests.stack import APPLIANCE, CIRCUIT, point_app_at
-
-T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
-SECOND_PREFIX = "10.30.0.0/16"
+from tests.e2e_support import SECOND_PREFIX, Clock, SiteNet, site_on_simulator, site_spec
+from tests.stack import APPLIANCE, CIRCUIT
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float = 60) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@dataclass
-class Net:
-    settings: Settings
-    site: Site
-    control: SimControl
-    info: SimulatorInfo
-    clock: Clock
-
-    def rid(self, kind: str, name: str) -> str:
-        return (
-            f"/subscriptions/{self.info.subscription_id}/resourceGroups/{self.site.resource_group}"
-            f"/providers/Microsoft.Network/{kind}/{name}"
-        )
-
+class Net(SiteNet):
     def check(self, routes: str = "now") -> Any:
         self.clock.advance()
         return check_site(self.settings, self.site, "poll", now=self.clock, routes=routes)
@@ -89,31 +55,16 @@ class Net:
         )
 
 
-def _spec(tmp_path: Path, *, prefixes: list[str]) -> tuple[Path, NetworkSpec]:
-    data = yaml.safe_load(SEED_PATH.read_text())
-    site = data["sites"][0]
-    site["name"] = f"routes{datetime.now().strftime('%H%M%S%f')}"
-    site["onPremises"]["addressSpace"] = prefixes
-    path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path, NetworkSpec.model_validate(data)
-
-
 def _net(azurite: Any, tmp_path: Path, prefixes: list[str]) -> Iterator[Net]:
-    path, spec = _spec(tmp_path, prefixes=prefixes)
-    with SimulatorThread(spec) as sim, pytest.MonkeyPatch.context() as env:
-        point_app_at(
-            env,
-            sim.info,
-            storage=azurite.connection_string,
-            spec_path=path,
-            HYBRIDNET_ROUTES_MIN_SECONDS="0",
-            HYBRIDNET_FAILOVER_EVIDENCE_TIMEOUT="20",
-        )
-        settings = Settings.from_env()
-        net = Net(
-            settings, current_spec(settings).sites[0], SimControl(sim.info.control_url), sim.info, Clock()
-        )
+    path, spec = site_spec(tmp_path, name="routes", prefixes=prefixes)
+    with site_on_simulator(
+        azurite,
+        path,
+        spec,
+        HYBRIDNET_ROUTES_MIN_SECONDS="0",
+        HYBRIDNET_FAILOVER_EVIDENCE_TIMEOUT="20",
+    ) as (settings, site, control, info):
+        net = Net(settings, site, control, info, Clock())
         assert net.check().outcome == "baseline"
         yield net
 
