@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import urllib.request
+from typing import TYPE_CHECKING
 
-from hybridnet_dev.funchost.server import LocalHost
+if TYPE_CHECKING:
+    from hybridnet_dev.funchost.server import LocalHost
 
 
 def fire_function(host: LocalHost, name: str) -> None:
@@ -19,3 +23,16 @@ def fire_function(host: LocalHost, name: str) -> None:
     with urllib.request.urlopen(request, timeout=30) as response:
         if response.status != 202:
             raise RuntimeError(f"{name}: the host answered {response.status}, not 202")
+
+
+class Executed(logging.Handler):
+    """Sets an event when the host logs that `function` finished (the admin API answers 202 at once)."""
+
+    def __init__(self, function: str) -> None:
+        super().__init__()
+        self.marker = f"Executed 'Functions.{function}'"
+        self.done = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith(self.marker):
+            self.done.set()

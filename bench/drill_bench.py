@@ -14,10 +14,9 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from collections import Counter
 from pathlib import Path
-from typing import Any
 
+from bench.arm_requests import classify_arm_requests
 from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.runner import SimulatorThread
 from hybridnet_dev.azurite import Azurite
@@ -29,23 +28,6 @@ from shared.spec_source import current_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "examples/seed-network.yaml"
-
-
-def _classify(requests: list[dict[str, Any]]) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for r in requests:
-        path = r["path"].lower()
-        if "/providers/microsoft.network/" not in path and "/operations/" not in path:
-            continue
-        if r["method"] == "POST":
-            counts["writes (POST " + r["path"].rsplit("/", 1)[-1] + ")"] += 1
-        elif r["method"] == "GET" and ("/operations/" in path or "/operationresults/" in path):
-            counts["reads (LRO status/result polls)"] += 1
-        elif r["method"] == "GET":
-            counts["reads (resource GETs)"] += 1
-        else:
-            counts[f"other {r['method']}"] += 1
-    return counts
 
 
 def main() -> None:
@@ -77,7 +59,7 @@ def main() -> None:
         elapsed = time.monotonic() - started
         drill = run.drill
         assert drill is not None
-        counts = _classify(control.requests())
+        counts = classify_arm_requests(control.requests())
         print(
             f"failover drill on site {site.name} (hold {args.hold:g} s, route-truth poll every {args.poll:g} s)"
         )

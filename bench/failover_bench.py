@@ -30,7 +30,7 @@ import yaml
 from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableServiceClient
 
-from bench.admin import fire_function
+from bench.admin import Executed, fire_function
 from bench.many_sites import write_many_sites
 from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.runner import SimulatorInfo, SimulatorThread
@@ -139,19 +139,6 @@ def poll_driven(sim: SimulatorInfo, settings: Settings, rounds: int, interval: i
     return latencies
 
 
-class _Executed(logging.Handler):
-    """Sets an event when the host logs that `function` finished (the admin API answers 202 at once)."""
-
-    def __init__(self, function: str) -> None:
-        super().__init__()
-        self.marker = f"Executed 'Functions.{function}'"
-        self.done = threading.Event()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().startswith(self.marker):
-            self.done.set()
-
-
 class _TableRequests:
     """Counts the HTTP requests sent to Azurite's table endpoint (the bench itself sends none while it
     counts), at the azure-core transport every Table client uses (observation only: each still goes out)."""
@@ -179,7 +166,7 @@ class _TableRequests:
 
 def _fire_and_wait(host: LocalHost, function: str) -> float:
     """Fire a timer function through the admin API (as `func` does); seconds until it finished."""
-    executed = _Executed(function)
+    executed = Executed(function)
     logging.getLogger("hybridnet_dev.funchost.invoke").addHandler(executed)
     try:
         started = time.perf_counter()

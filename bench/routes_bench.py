@@ -23,6 +23,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bench.arm_requests import classify_arm_requests
 from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.runner import SimulatorThread
 from hybridnet_dev.azurite import Azurite
@@ -35,23 +36,6 @@ from shared.spec_source import current_spec
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "examples/seed-network.yaml"
 ACTIONS = ("getlearnedroutes", "getbgppeerstatus")
-
-
-def _classify(requests: list[dict[str, Any]]) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for r in requests:
-        path = r["path"].lower()
-        if "/providers/microsoft.network/" not in path and "/operations/" not in path:
-            continue
-        if r["method"] == "POST" and path.rsplit("/", 1)[-1] in ACTIONS:
-            counts["writes (POST " + path.rsplit("/", 1)[-1] + ")"] += 1
-        elif r["method"] == "GET" and ("/operations/" in path or "/operationresults/" in path):
-            counts["reads (LRO status/result polls)"] += 1
-        elif r["method"] == "GET":
-            counts["reads (resource GETs)"] += 1
-        else:
-            counts[f"other {r['method']}"] += 1
-    return counts
 
 
 def _writes(counts: Counter[str]) -> int:
@@ -97,7 +81,7 @@ def main() -> None:
                 started = time.monotonic()
                 check_routes_all(settings)
                 seconds.append(time.monotonic() - started)
-                per_check.append(_classify(control.requests()))
+                per_check.append(classify_arm_requests(control.requests(), ACTIONS))
             one = per_check[-1]
             per_hour = 3600 / settings.routes_interval
             print(
@@ -126,7 +110,7 @@ def main() -> None:
                 time.sleep(0.2)
             control.set_circuit(_circuit(site), up=True)
             time.sleep(args.min_seconds + 1)  # the follow-up route check after the last change
-            burst = _classify(control.requests())
+            burst = classify_arm_requests(control.requests(), ACTIONS)
             elapsed = time.monotonic() - started
             learned = burst.get("writes (POST getlearnedroutes)", 0) // 2  # two gateways per check
             bound = 1 + int(elapsed / args.min_seconds) + 1

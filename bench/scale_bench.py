@@ -33,12 +33,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from bench.admin import Executed, fire_function
 
 ROOT = Path(__file__).resolve().parent.parent
 LATENCY_MS = 40
@@ -54,35 +54,13 @@ def _rss_mb() -> float:
     return 0.0
 
 
-class _Executed(logging.Handler):
-    def __init__(self, function: str) -> None:
-        super().__init__()
-        self.marker = f"Executed 'Functions.{function}'"
-        self.done = threading.Event()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().startswith(self.marker):
-            self.done.set()
-
-
-def _fire(host: Any, function: str) -> None:
-    request = urllib.request.Request(
-        f"{host.info.base_url}/admin/functions/{function}",
-        data=b'{"input": ""}',
-        method="POST",
-        headers={"x-functions-key": host.info.master_key, "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        assert response.status == 202
-
-
 def _fire_and_wait(host: Any, function: str, timeout: float = 300) -> float:
-    executed = _Executed(function)
+    executed = Executed(function)
     logger = logging.getLogger("hybridnet_dev.funchost.invoke")
     logger.addHandler(executed)
     try:
         started = time.perf_counter()
-        _fire(host, function)
+        fire_function(host, function)
         if not executed.done.wait(timeout):
             raise TimeoutError(f"{function} did not finish within {timeout:g} s")
         return time.perf_counter() - started
@@ -128,7 +106,7 @@ def _counts(control: Any) -> dict[str, int]:
 def _drift_pass(host: Any, service: Any, sites: int) -> float:
     since = datetime.now(UTC).isoformat()
     started = time.perf_counter()
-    _fire(host, "reconcile_timer")
+    fire_function(host, "reconcile_timer")
     _wait_runs(service, "timer", since, sites)
     return time.perf_counter() - started
 
