@@ -4,7 +4,7 @@ at a real Azurite."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -83,3 +83,18 @@ def site_on_simulator(
         point_app_at(env, sim.info, storage=azurite.connection_string, spec_path=path, **app_settings)
         settings = Settings.from_env()
         yield settings, current_spec(settings).sites[0], SimControl(sim.info.control_url), sim.info
+
+
+def net_fixtures(make: Callable[[Any, Path, list[str]], Iterator[Any]]) -> tuple[Any, Any]:
+    """The fixtures ``net`` (the seed's on-premises prefix) and ``net2`` (and SECOND_PREFIX), each a
+    fresh site made by ``make(azurite, tmp_path, prefixes)``."""
+
+    @pytest.fixture
+    def net(azurite: Any, tmp_path: Path) -> Iterator[Any]:
+        yield from make(azurite, tmp_path, ["10.10.0.0/16"])
+
+    @pytest.fixture
+    def net2(azurite: Any, tmp_path: Path) -> Iterator[Any]:
+        yield from make(azurite, tmp_path, ["10.10.0.0/16", SECOND_PREFIX])
+
+    return net, net2

@@ -13,7 +13,7 @@ import pytest
 from shared.failover.drill import ABORTED, DONE, FAILING_OVER, HOLDING, PASSED, REFUSED, Drill
 from shared.services.drill import last_drills, recover_drills, run_drill
 from shared.settings import Settings
-from tests.e2e_support import SECOND_PREFIX, Clock, SiteNet, site_on_simulator, site_spec
+from tests.e2e_support import SECOND_PREFIX, Clock, SiteNet, net_fixtures, site_on_simulator, site_spec
 from tests.stack import APPLIANCE
 
 
@@ -44,14 +44,7 @@ def _net(
         yield Net(settings, site, control, info, Clock())
 
 
-@pytest.fixture
-def net(azurite, tmp_path) -> Iterator[Net]:
-    yield from _net(azurite, tmp_path, ["10.10.0.0/16"])
-
-
-@pytest.fixture
-def net2(azurite, tmp_path) -> Iterator[Net]:
-    yield from _net(azurite, tmp_path, ["10.10.0.0/16", SECOND_PREFIX])
+net, net2 = net_fixtures(_net)
 
 
 def test_drill_on_the_healthy_seed_passes_and_records_timings(net):

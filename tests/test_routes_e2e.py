@@ -20,7 +20,7 @@ from shared.services.failover import check_site
 from shared.services.health import health_report, poll_sites
 from shared.services.reconciler import reconcile
 from shared.settings import Settings
-from tests.e2e_support import SECOND_PREFIX, Clock, SiteNet, site_on_simulator, site_spec
+from tests.e2e_support import SECOND_PREFIX, Clock, SiteNet, net_fixtures, site_on_simulator, site_spec
 from tests.stack import APPLIANCE, CIRCUIT
 
 
@@ -69,14 +69,7 @@ def _net(azurite: Any, tmp_path: Path, prefixes: list[str]) -> Iterator[Net]:
         yield net
 
 
-@pytest.fixture
-def net(azurite, tmp_path) -> Iterator[Net]:
-    yield from _net(azurite, tmp_path, ["10.10.0.0/16"])
-
-
-@pytest.fixture
-def net2(azurite, tmp_path) -> Iterator[Net]:
-    yield from _net(azurite, tmp_path, ["10.10.0.0/16", SECOND_PREFIX])
+net, net2 = net_fixtures(_net)
 
 
 def _new(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> list[dict[str, Any]]:
