@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from azure.mgmt.network import NetworkManagementClient, models
 from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.runner import SimulatorThread
 from shared.spec.model import NetworkSpec
-from tests.stack import sdk_client, simulator
+from tests.stack import sdk_client, simulator_fixtures
 
 ROOT = Path(__file__).resolve().parents[1]
 RG = "hybrid-network-rg"
@@ -60,15 +59,7 @@ class SimCredential:
         return self.fallback.get_token(*scopes, **kwargs)
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[SimulatorThread]:
-    with simulator(load_spec()) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def ctl(sim: SimulatorThread) -> SimControl:
-    return SimControl(sim.info.control_url)
+sim, ctl = simulator_fixtures(load_spec)
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +50,22 @@ def simulator(spec: NetworkSpec | None = None, **options: Any) -> Iterator[Simul
     with pytest.MonkeyPatch.context() as mp, SimulatorThread(spec or seed_spec(), **options) as running:
         use_simulator_identity(mp, running.info)
         yield running
+
+
+def simulator_fixtures(spec: Callable[[], NetworkSpec] = seed_spec, **options: Any) -> tuple[Any, Any]:
+    """A test module's fixtures ``sim`` (a simulator serving ``spec()`` for the module, see ``simulator``)
+    and ``ctl`` (its control API)."""
+
+    @pytest.fixture(scope="module")
+    def sim() -> Iterator[SimulatorThread]:
+        with simulator(spec(), **options) as running:
+            yield running
+
+    @pytest.fixture(scope="module")
+    def ctl(sim: SimulatorThread) -> SimControl:
+        return SimControl(sim.info.control_url)
+
+    return sim, ctl
 
 
 def sdk_client(sim: SimulatorThread, credential: Any, **options: Any) -> NetworkManagementClient:

@@ -26,7 +26,13 @@ from hybridnet_dev.armsim.eventfilters import deployed_filters, matches
 from hybridnet_dev.armsim.rbac import CONTRACT_PATH, linked_references, load_contract
 from hybridnet_dev.armsim.runner import SimulatorThread
 from tests.helpers import wait_for
-from tests.stack import point_app_at, sdk_client, seed_spec, simulator, use_simulator_identity
+from tests.stack import (
+    point_app_at,
+    sdk_client,
+    seed_spec,
+    simulator_fixtures,
+    use_simulator_identity,
+)
 from tests.test_armsim_eventgrid import Webhook
 
 RG = "hybrid-network-rg"
@@ -38,15 +44,7 @@ def client_for(sim: SimulatorThread, credential: Any) -> NetworkManagementClient
     return sdk_client(sim, credential, polling_interval=0.02)
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[SimulatorThread]:
-    with simulator(seed_spec()) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def ctl(sim: SimulatorThread) -> SimControl:
-    return SimControl(sim.info.control_url)
+sim, ctl = simulator_fixtures(seed_spec)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from azure.mgmt.network import NetworkManagementClient
 from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.runner import SimulatorThread
 from shared.spec.model import NetworkSpec
-from tests.stack import sdk_client, simulator
+from tests.stack import sdk_client, simulator_fixtures
 
 ROOT = Path(__file__).resolve().parents[1]
 RG = "hybrid-network-rg"
@@ -31,15 +31,7 @@ def load_spec() -> NetworkSpec:
     return NetworkSpec.model_validate(yaml.safe_load((ROOT / "examples" / "seed-network.yaml").read_text()))
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[SimulatorThread]:
-    with simulator(load_spec(), page_size=1) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def ctl(sim: SimulatorThread) -> SimControl:
-    return SimControl(sim.info.control_url)
+sim, ctl = simulator_fixtures(load_spec, page_size=1)
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from hybridnet_dev.armsim.armevents import OID_CLAIM, PORTAL_USER_OBJECT_ID
 from hybridnet_dev.armsim.control import SimControl, SimControlError
 from hybridnet_dev.armsim.runner import SimulatorInfo, SimulatorThread
 from tests.helpers import wait_for
-from tests.stack import sdk_client, seed_spec, simulator
+from tests.stack import sdk_client, seed_spec, simulator_fixtures
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -115,15 +115,7 @@ class Webhook:
 
 
 # --- fixtures -------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def sim() -> Iterator[SimulatorThread]:
-    with simulator(seed_spec()) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def ctl(sim: SimulatorThread) -> SimControl:
-    return SimControl(sim.info.control_url)
+sim, ctl = simulator_fixtures(seed_spec)
 
 
 @pytest.fixture(scope="module")
