@@ -14,9 +14,10 @@ from shared.failover.drill import DONE, PASSED
 from shared.services.drill import last_drills, scheduled_drills
 from shared.settings import Settings
 from shared.spec.model import MaintenanceWindow
+from tests.e2e_support import T0
 from tests.helpers import post_json
 from tests.stack import APPLIANCE, app_host
-from tests.test_drill_e2e_drill import T0, Net, _net
+from tests.test_drill_e2e_drill import Net, _net
 
 __all__ = ["Net"]
 
