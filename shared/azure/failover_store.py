@@ -117,6 +117,21 @@ def state_from_entity(entity: dict[str, Any]) -> SiteState:
     )
 
 
+def _check_detector(detected_by: str) -> None:
+    if detected_by not in DETECTORS:
+        raise ValueError(f"detected_by must be one of {DETECTORS}, got {detected_by!r}")
+
+
+def _observed(observation: Observation, *, evidence: dict[str, Any], detail: str) -> dict[str, Any]:
+    """The columns every event row carries: what was observed, the evidence, a short detail."""
+    return {
+        "expressRouteStatus": observation.expressroute_status or "",
+        "vpnStatus": observation.vpn_status or "",
+        "evidence": json.dumps(evidence, separators=(",", ":"), sort_keys=True),
+        "detail": detail[:1000],
+    }
+
+
 def event_entity(
     site: str,
     event_id: str,
@@ -127,8 +142,7 @@ def event_entity(
     evidence: dict[str, Any],
     detail: str = "",
 ) -> dict[str, Any]:
-    if detected_by not in DETECTORS:
-        raise ValueError(f"detected_by must be one of {DETECTORS}, got {detected_by!r}")
+    _check_detector(detected_by)
     entity: dict[str, Any] = {
         "PartitionKey": site,
         "RowKey": event_row_key(transition.detected_at, event_id),
@@ -142,10 +156,7 @@ def event_entity(
         "startedAt": _iso(transition.started_at),
         "detectedAt": _iso(transition.detected_at),
         "detectedBy": detected_by,
-        "expressRouteStatus": observation.expressroute_status or "",
-        "vpnStatus": observation.vpn_status or "",
-        "evidence": json.dumps(evidence, separators=(",", ":"), sort_keys=True),
-        "detail": detail[:1000],
+        **_observed(observation, evidence=evidence, detail=detail),
     }
     if transition.duration_seconds is not None:
         entity["durationSeconds"] = float(transition.duration_seconds)
@@ -166,8 +177,7 @@ def fact_event_entity(
     """An event row for a route fact (backup-preferred, redundancy-lost, prefix-unreachable and their
     reversals): the site's path does not change (fromPath == toPath); `subject` names the prefix or
     gateway, `evidence` holds the per-prefix rows."""
-    if detected_by not in DETECTORS:
-        raise ValueError(f"detected_by must be one of {DETECTORS}, got {detected_by!r}")
+    _check_detector(detected_by)
     detected = observation.at
     entity: dict[str, Any] = {
         "PartitionKey": site,
@@ -183,10 +193,7 @@ def fact_event_entity(
         "startedAt": fact.started_at,
         "detectedAt": _iso(detected),
         "detectedBy": detected_by,
-        "expressRouteStatus": observation.expressroute_status or "",
-        "vpnStatus": observation.vpn_status or "",
-        "evidence": json.dumps(evidence, separators=(",", ":"), sort_keys=True),
-        "detail": detail[:1000],
+        **_observed(observation, evidence=evidence, detail=detail),
     }
     if fact.duration_seconds is not None:
         entity["durationSeconds"] = float(fact.duration_seconds)
