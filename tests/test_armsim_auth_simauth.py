@@ -534,6 +534,7 @@ def test_a_put_needs_read_for_the_pollers_final_get() -> None:
     assert actions_for("subnets", "begin_create_or_update") == {
         "Microsoft.Network/virtualNetworks/subnets/write",
         "Microsoft.Network/virtualNetworks/subnets/read",
+        "Microsoft.Network/locations/operations/read",  # its Azure-AsyncOperation polls
     }
     assert (
         "Microsoft.Network/virtualNetworks/subnets/read" in load_contract(CONTRACT_PATH)["networkRoleActions"]
@@ -624,3 +625,103 @@ def test_event_evidence_names_the_role_assignment_that_granted_the_write(
     assert evidence["principalId"] == sim.info.principal_id
     assert evidence["role"] == "hybridnet network operator"
     assert evidence["roleAssignmentScope"] == f"/subscriptions/{sim.info.subscription_id}/resourceGroups/{RG}"
+
+
+# --- operation-status polls -------------------------------------------------------------------------------
+POLL_STATUS = "Microsoft.Network/locations/operations/read"
+POLL_RESULT = "Microsoft.Network/locations/operationResults/read"
+
+
+def start_lng_update(sim: SimulatorThread, token: str) -> requests.Response:
+    """An update of the seed's local network gateway (a minute in Azure): its 200 with the monitor URL."""
+    lng = path(sim, "localNetworkGateways", "hybrid-onprem-lng")
+    body = arm(sim, "GET", lng, token=token).json()
+    body.pop("etag", None)
+    resp = arm(sim, "PUT", lng, token=token, body=body)
+    assert resp.status_code == 200, resp.text
+    return resp
+
+
+def poll(sim: SimulatorThread, url: str, token: str | None) -> requests.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    return requests.get(url, headers=headers, verify=sim.info.ca_file, timeout=10)
+
+
+def test_operation_polls_need_a_valid_token(sim: SimulatorThread) -> None:
+    monitor = start_lng_update(sim, app_token()).headers["Azure-AsyncOperation"]
+    missing = poll(sim, monitor, None)
+    assert missing.status_code == 401 and missing.json()["error"]["code"] == "AuthenticationFailed"
+    real = jwt.decode(app_token(), options={"verify_signature": False})
+    foreign = jwt.encode(real, b"not-this-simulators-secret-0123456789", algorithm="HS256")
+    forged = poll(sim, monitor, foreign)
+    assert forged.status_code == 401 and forged.json()["error"]["code"] == "InvalidAuthenticationToken"
+    assert poll(sim, monitor, app_token()).status_code == 200  # its own identity, with the role: answered
+
+
+def test_another_identity_cannot_read_an_operation_it_did_not_start(
+    sim: SimulatorThread, ctl: SimControl
+) -> None:
+    """The RP's operation result rules (ARM RPC async-api-reference): the identity that started the
+    operation polls it; any other, even an Owner of the subscription, gets 404 and learns nothing."""
+    started = start_lng_update(sim, app_token())
+    operator = ctl.operator_credential().get_token("https://management.azure.com/.default").token
+    for url in (started.headers["Azure-AsyncOperation"],):
+        answer = poll(sim, url, operator)
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["error"]["code"] == "OperationNotFound"
+        assert "status" not in answer.json()
+    # an operation the operator started is the operator's to poll
+    mine = start_lng_update(sim, operator).headers["Azure-AsyncOperation"]
+    assert poll(sim, mine, operator).status_code == 200
+    assert poll(sim, mine, app_token()).status_code == 404
+
+
+@pytest.fixture(scope="module")
+def no_poll_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorThread]:
+    """The app's role without the two poll actions (the contract before they were added)."""
+    contract = load_contract(CONTRACT_PATH)
+    contract["networkRoleActions"] = [
+        a for a in contract["networkRoleActions"] if a not in (POLL_STATUS, POLL_RESULT)
+    ]
+    path_ = Path(tmp_path_factory.mktemp("contract")) / "app-contract.json"
+    path_.write_text(json.dumps(contract))
+    with SimulatorThread(seed_spec(), contract_path=path_) as running:
+        yield running
+
+
+def test_a_role_without_the_poll_actions_has_its_write_accepted_then_cannot_follow_it(
+    no_poll_sim: SimulatorThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_simulator_identity(monkeypatch, no_poll_sim.info)
+    started = start_lng_update(no_poll_sim, app_token())  # the write itself is authorized
+    monitor = started.headers["Azure-AsyncOperation"]
+    answer = poll(no_poll_sim, monitor, app_token())
+    assert answer.status_code == 403
+    scope = monitor.split(no_poll_sim.info.arm_url, 1)[1].split("?", 1)[0]
+    assert answer.json()["error"] == {
+        "code": "AuthorizationFailed",
+        "message": (
+            f"The client '{APP_CLIENT_ID}' with object id '{no_poll_sim.info.principal_id}' does not have "
+            f"authorization to perform action '{POLL_STATUS}' over scope '{scope}' or the scope is invalid. "
+            "If access was recently granted, please refresh your credentials."
+        ),
+    }
+    client = client_for(no_poll_sim, DefaultAzureCredential())
+    lng = client.local_network_gateways.get(RG, "hybrid-onprem-lng")
+    with pytest.raises(HttpResponseError) as caught:
+        client.local_network_gateways.begin_create_or_update(RG, "hybrid-onprem-lng", lng).result()
+    assert caught.value.status_code == 403 and POLL_STATUS in str(caught.value.error.message)  # type: ignore[union-attr]
+
+
+def test_the_deployed_role_polls_status_and_results_of_its_actions(
+    sim: SimulatorThread, app: NetworkManagementClient, ctl: SimControl
+) -> None:
+    """getLearnedRoutes is a POST: the SDK polls Azure-AsyncOperation, then GETs the Location URL for the
+    result; both are authorized for the role as deployed."""
+    ctl.clear_requests()
+    routes = app.virtual_network_gateways.begin_get_learned_routes(RG, "hybrid-vpn-gw").result()
+    assert routes is not None
+    polled = {
+        r["path"].split("/")[-2].lower(): r["status"] for r in ctl.requests() if "/locations/" in r["path"]
+    }
+    assert polled.get("operationresults") == 200 and polled.get("operations") == 200

@@ -18,10 +18,12 @@ from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.ids import ResourceId
 from hybridnet_dev.armsim.lro import DURATIONS, LOCAL_TIME_SCALE, TEST_TIME_SCALE, duration
 from hybridnet_dev.armsim.runner import SimulatorThread
+from shared.azure.shared_keys import read_shared_key, write_shared_key
 from shared.drift.plan import Mode
 from shared.services.reconciler import reconcile
 from shared.settings import Settings
-from tests.stack import RG_ID, point_app_at, seed_spec, use_simulator_identity
+from tests.helpers import wait_for
+from tests.stack import RG_ID, point_app_at, sdk_client, seed_spec, use_simulator_identity
 
 API = "2025-05-01"
 # 1 s of the tests' clock is 100 s of Azure's: a connection update (2 min) takes 1.2 s, a gateway
@@ -39,6 +41,7 @@ class Arm:
     """Plain ARM calls with the simulator's managed-identity token."""
 
     def __init__(self, sim: SimulatorThread) -> None:
+        self.sim = sim
         self.info = sim.info
 
     def call(self, method: str, path: str, body: Any = None, *, url: str | None = None) -> requests.Response:
@@ -150,6 +153,38 @@ def test_writes_during_a_gateway_update_get_409_another_operation_in_progress(ar
     assert tags.status_code == 409 and tags.json()["error"]["code"] == "AnotherOperationInProgress"
     # Unrelated resources are not held.
     assert arm.call("PUT", LNG, arm.writable(LNG)).status_code == 200
+
+
+# --- the shared key in force ----------------------------------------------------------------------------
+def test_a_shared_key_set_is_in_force_only_once_its_operation_succeeds(arm: Arm) -> None:
+    """KEY_IN_FORCE (arm.py): while the set runs (2 min in Azure: 1.2 s here) a read returns the old key;
+    the new one once the operation has succeeded; the app's read-back after the LRO sees it."""
+    key_path = VPN_CONNECTION + "/sharedkey"
+    old = arm.get(key_path)["value"]
+    started = arm.call("PUT", key_path, {"value": "InForceLater123"})
+    assert started.status_code == 200, started.text
+    monitor = started.headers["Azure-AsyncOperation"]
+    assert arm.call("GET", "", url=monitor).json()["status"] == "InProgress"
+    assert arm.get(key_path)["value"] == old  # not yet in force
+    wait_for(lambda: arm.call("GET", "", url=monitor).json()["status"] == "Succeeded", 10, what="the set")
+    assert arm.get(key_path)["value"] == "InForceLater123"
+    # The app's rotation path: write (waits for the LRO), then read back.
+    client = sdk_client(arm.sim, DefaultAzureCredential())
+    rg = VPN_CONNECTION.split("/")[4]
+    write_shared_key(client, rg, "hybrid-vpn-connection", "AppRotated456", timeout=30)
+    assert read_shared_key(client, rg, "hybrid-vpn-connection") == "AppRotated456"
+
+
+def test_a_failed_shared_key_set_leaves_the_old_key(arm: Arm) -> None:
+    key_path = VPN_CONNECTION + "/sharedkey"
+    old = arm.get(key_path)["value"]
+    SimControl(arm.info.control_url).add_fault("failLro", method="PUT", path="/sharedkey", count=1)
+    started = arm.call("PUT", key_path, {"value": "NeverInForce789"})
+    assert started.status_code == 200
+    monitor = started.headers["Azure-AsyncOperation"]
+    assert arm.get(key_path)["value"] == old
+    wait_for(lambda: arm.call("GET", "", url=monitor).json()["status"] == "Failed", 10, what="the failure")
+    assert arm.get(key_path)["value"] == old
 
 
 def test_a_subnet_write_holds_its_vnet(arm: Arm) -> None:

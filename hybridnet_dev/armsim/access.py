@@ -18,7 +18,13 @@ from hybridnet_dev.armsim import apiversions
 from hybridnet_dev.armsim.armevents import Caller
 from hybridnet_dev.armsim.auth import APP_CLIENT_ID
 from hybridnet_dev.armsim.ids import PROVIDER, TYPES, ArmError, ResourceId
-from hybridnet_dev.armsim.rbac import grant_deployment, load_contract, request_action
+from hybridnet_dev.armsim.rbac import (
+    POLL_ACTIONS,
+    RequestAction,
+    grant_deployment,
+    load_contract,
+    request_action,
+)
 from shared.spec.model import NetworkSpec
 
 __all__ = ["APP_CLIENT_ID", "check_request", "configure"]
@@ -73,6 +79,38 @@ def _group_exists(sim: Any, sub: str, rg: str) -> bool:
     )
 
 
+def operation_not_found(op_id: str) -> ArmError:
+    return ArmError(404, "OperationNotFound", f"Operation '{op_id}' was not found.")  # code: sim
+
+
+def check_poll(sim: Any, *, path: str, caller: Caller) -> Caller:
+    """An operation-status poll (``Azure-AsyncOperation``: .../locations/{region}/operations/{id}) or
+    result poll (``Location``: .../operationResults/{id}): never answered to anyone.
+
+    - Authentication: as every ARM request (the middleware's TokenIssuer.verify, 401 before this).
+    - ARM's RBAC: the caller needs ``POLL_ACTIONS[segment]`` (rbac.py, with sources), else 403
+      ``AuthorizationFailed`` naming the poll URL as the scope. The scope an assignment must reach is the
+      operation's resource: a role assigned at the resource group (the app's, as any custom role that
+      creates resources there) grants the polls of that group's operations, and nothing else does. (ARM
+      names the subscription-level URL; whether it also accepts a resource-group assignment for it is not
+      documented: an RG-scoped role that lacks the actions is refused here either way.)
+    - The resource provider's rules for operation results (Azure/azure-resource-manager-rpc
+      v1.0/async-api-reference.md, "Operation result rules"): the poll must come from the tenant and
+      subscription the operation started in, else 404; and from the identity that started it (compared
+      on x-ms-client-object-id), answered 404 as well, so that another identity learns nothing of it.
+    """
+    segs = [s for s in path.split("/") if s]
+    op_id = segs[7]
+    op = sim.operations.get(op_id)
+    if op is None or op.resource.subscription.lower() != segs[1].lower():
+        raise operation_not_found(op_id)
+    needed = RequestAction(POLL_ACTIONS[segs[6].lower()], path.rstrip("/"), None, str(op.resource))
+    granted = sim.rbac.check(caller, needed)
+    if op.started_by and op.started_by != caller.object_id:
+        raise operation_not_found(op_id)
+    return replace(caller, role=granted.role, role_scope=granted.scope)
+
+
 def check_request(sim: Any, *, method: str, path: str, version: str, caller: Caller, body: Any) -> Caller:
     """The caller with the role that grants the request (what the event's evidence names), or ARM's error."""
     segs = [s for s in path.split("/") if s]
@@ -92,6 +130,8 @@ def check_request(sim: Any, *, method: str, path: str, version: str, caller: Cal
                 record = sim.store.get(ResourceId(sub, segs[3], TYPES[low[6]], segs[7]))
                 location = str(record.body.get("location") or "") or None if record is not None else None
         apiversions.check(rtype, version, location=location)
+    if rtype in ("locations/operations", "locations/operationResults") and len(segs) == 8 and method == "GET":
+        return check_poll(sim, path=path, caller=caller)
     needed = request_action(method, path)
     if needed is not None:
         granted = sim.rbac.check(caller, needed, body if method == "PUT" else None)

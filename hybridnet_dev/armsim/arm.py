@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hybridnet_dev.armsim.access import check_request
+from hybridnet_dev.armsim.access import check_request, operation_not_found
 from hybridnet_dev.armsim.armevents import ACTION, DELETE, UNKNOWN_CALLER, WRITE, Caller, Change
 from hybridnet_dev.armsim.ids import PROVIDER, TYPES, ArmError, ResourceId
 from hybridnet_dev.armsim.lro import Kind, Operation, Step
@@ -297,7 +297,8 @@ class ArmApi:
     ) -> Operation:
         """An operation that takes Azure's time for ``step`` on ``rid`` (lro.DURATIONS) at the time scale."""
         fail = bool(request.get(FAIL_LRO, False))
-        return self.sim.operations.start(kind, rid, region, fail, complete, step=step)
+        started_by = request[CALLER].object_id
+        return self.sim.operations.start(kind, rid, region, fail, complete, step=step, started_by=started_by)
 
     def _change(
         self, request: web.Request, kind: str, subject: str, operation: str, *, http: bool = True
@@ -495,6 +496,12 @@ class ArmApi:
         )
 
     # --- connection shared key ----------------------------------------------------------------------
+    # KEY_IN_FORCE: a shared-key set or reset is a long-running operation (lro.DURATIONS "sharedKey":
+    # minutes) during which the connection is Updating and refuses other writes (409
+    # AnotherOperationInProgress, Azure/azure-rest-api-specs#14473; still "Updating" after the PUT's 200,
+    # #26660). The model: the key the gateway uses, and the one GET .../sharedkey returns, changes when
+    # that operation succeeds, not when it is accepted; no source shows Azure answering the new key
+    # earlier, so the simulator never does (a client must wait for the operation before it reads back).
     def _connection(self, rid: ResourceId) -> Body:
         record = self.sim.store.get(rid)
         if record is None:
@@ -514,8 +521,8 @@ class ArmApi:
         incoming = await read_json(request)
         value = check_key((incoming or {}).get("value") if isinstance(incoming, dict) else None)
         self._not_busy(request, rid, *references(conn))
-        old = physics.key(str(rid))
-        physics.set_key(str(rid), value)
+        # The new key is in force only once the operation succeeds: until then the gateway keeps the old
+        # one, the tunnel runs on it and a read returns it; a failed set leaves it (KEY_IN_FORCE).
         self._set_state(rid, "Updating")
         self.sim.store.touch(rid)
         log.info("shared key set on %s", rid)
@@ -523,8 +530,8 @@ class ArmApi:
         self._accepted_write(change)
 
         def complete(failed: bool) -> None:
-            if failed and old is not None:
-                physics.set_key(str(rid), old)
+            if not failed:
+                physics.set_key(str(rid), value)
             self._set_state(rid, "Failed" if failed else "Succeeded")
             self.sim.emit(change.finished(not failed))
 
@@ -541,16 +548,15 @@ class ArmApi:
             )  # code: sim
         self._not_busy(request, rid, *references(conn))
         physics = self.sim.physics
-        old = physics.key(str(rid))
-        physics.set_key(str(rid), generate_key(length))
+        value = generate_key(length)  # in force once the operation succeeds, as a set (KEY_IN_FORCE)
         self._set_state(rid, "Updating")
         self.sim.store.touch(rid)
         log.info("shared key reset on %s", rid)
         change = self._change(request, ACTION, f"{rid}/sharedkey", f"{rid.arm_type}/sharedKey/reset/action")
 
         def complete(failed: bool) -> Body | None:
-            if failed and old is not None:
-                physics.set_key(str(rid), old)
+            if not failed:
+                physics.set_key(str(rid), value)
             self._set_state(rid, "Failed" if failed else "Succeeded")
             self.sim.emit(change.finished(not failed))
             return None if failed else {"keyLength": length}
@@ -584,9 +590,9 @@ class ArmApi:
 
     # --- operation status and results ---------------------------------------------------------------
     def _operation(self, request: web.Request, op_id: str, result: bool) -> web.Response:
-        op = self.sim.operations.poll(op_id)
+        op = self.sim.operations.poll(op_id)  # the caller may poll it: access.check_poll
         if op is None:
-            raise ArmError(404, "OperationNotFound", f"Operation '{op_id}' was not found.")
+            raise operation_not_found(op_id)
         if not result:
             return arm_json(op.status_body())
         if op.status == "InProgress":

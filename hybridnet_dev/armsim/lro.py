@@ -84,6 +84,7 @@ class Operation:
     result: dict[str, Any] | None = None
     ends_at: float = 0.0  # time.monotonic() when it finishes
     step: Step = "update"
+    started_by: str = ""  # object id of the identity whose request started it (who may poll it)
 
     def status_path(self) -> str:
         return f"/subscriptions/{self.resource.subscription}/providers/{PROVIDER}/locations/{self.region}/operations/{self.id}"
@@ -129,6 +130,7 @@ class Operations:
         complete: Completion,
         *,
         step: Step | None = None,
+        started_by: str = "",
     ) -> Operation:
         step = step or ("delete" if kind == "delete" else "action" if kind == "action" else "update")
         delay = self.seconds(resource, step)
@@ -141,6 +143,7 @@ class Operations:
             complete,
             ends_at=time.monotonic() + delay,
             step=step,
+            started_by=started_by,
         )
         self._ops[op.id] = op
         try:
@@ -148,6 +151,10 @@ class Operations:
         except RuntimeError:  # no loop (direct use in a unit test): finished when polled after its time
             pass
         return op
+
+    def get(self, op_id: str) -> Operation | None:
+        """The operation, without counting a poll (ARM's authorization looks it up before the poll)."""
+        return self._ops.get(op_id)
 
     def poll(self, op_id: str) -> Operation | None:
         op = self._ops.get(op_id)

@@ -51,6 +51,18 @@ LINKED_PROPERTIES: dict[str, str | None] = {
     "peer": None,  # a connection's ExpressRoute circuit
     "expressRouteCircuitPeering": None,
 }
+# Operation-status polls: the URL segment under .../providers/Microsoft.Network/locations/{region}/ ->
+# the action ARM authorizes. Both are published in the Microsoft.Network resource provider operations
+# list ("Gets operation resource that represents status of an asynchronous operation", "Gets operation
+# result of an async POST or DELETE operation"; learn.microsoft.com/azure/role-based-access-control/
+# permissions/networking), custom roles that create network resources grant them (e.g. GitHub's Azure
+# private networking role), and ARM answers AuthorizationFailed naming
+# 'Microsoft.Network/locations/operations/read' to a caller without it (Azure/azure-xplat-cli#2051).
+# See access.check_poll for the scope and the resource provider's own checks.
+POLL_ACTIONS: dict[str, str] = {
+    "operations": f"{PROVIDER}/locations/operations/read",
+    "operationresults": f"{PROVIDER}/locations/operationResults/read",
+}
 # POST actions and sub-paths whose RBAC action is not "<type>/<segment>/action" (permissions.SPECIAL).
 SPECIAL_ACTIONS: dict[tuple[str, str, str], str] = {
     ("GET", "connections", "sharedkey"): f"{PROVIDER}/connections/sharedKey/read",
@@ -90,6 +102,7 @@ class RequestAction:
     action: str
     scope: str  # what ARM names in its message (the request's resource or collection)
     resource_id: str | None  # the resource a body's references are relative to (PUT only)
+    grant_scope: str | None = None  # where an assignment must reach to grant it, when not ``scope``
 
 
 class Rbac:
@@ -116,7 +129,7 @@ class Rbac:
     def check(self, caller: Caller, needed: RequestAction, body: Any = None) -> Assignment:
         """The assignment that grants the request; ARM's 403 when the caller lacks the action, or a linked
         action for ``body``."""
-        granted = self.granting(caller.object_id, needed.action, needed.scope)
+        granted = self.granting(caller.object_id, needed.action, needed.grant_scope or needed.scope)
         if granted is None:
             raise ArmError(
                 403,
@@ -182,8 +195,8 @@ def linked_references(body: dict[str, Any], *, own_id: str) -> list[tuple[str, s
 
 
 def request_action(method: str, path: str) -> RequestAction | None:
-    """The action and scope ARM authorizes for a request, or None for operation-status polls (a caller
-    polls the operations it started)."""
+    """The action and scope ARM authorizes for a request, or None for operation-status polls (their
+    scope is the operation's resource: access.check_poll)."""
     segs = [s for s in path.split("/") if s]
     low = [s.lower() for s in segs]
     if len(segs) >= 5 and low[2] == "providers" and low[3] == PROVIDER.lower():

@@ -96,6 +96,27 @@ SPECIAL: dict[tuple[str, str], frozenset[str]] = {
 READ_METHODS = frozenset({"get", "list", "list_all"})
 WRITE_METHODS = frozenset({"begin_create_or_update", "update_tags"})
 
+# Polling a long-running operation is a request of its own, authorized by ARM: the poller GETs the
+# Azure-AsyncOperation URL (.../providers/Microsoft.Network/locations/{region}/operations/{id}) until the
+# operation ends and, for a POST (final state via Location), then the Location URL (.../operationResults/
+# {id}) for the result. The actions are the ones the Microsoft.Network operations list publishes for them
+# ("Gets operation resource that represents status of an asynchronous operation", "Gets operation result
+# of an async POST or DELETE operation"); a caller without them gets AuthorizationFailed
+# (Azure/azure-xplat-cli#2051) after its write or action was accepted.
+POLL_STATUS = f"{NET}/locations/operations/read"
+POLL_RESULT = f"{NET}/locations/operationResults/read"
+# The LRO methods that PUT (final state from the resource itself, never the Location URL); every other
+# `begin_*` method POSTs.
+PUT_LROS = frozenset({"begin_create_or_update", "begin_set_shared_key"})
+
+
+def poll_actions(method: str) -> frozenset[str]:
+    """The actions polling `method`'s operation needs (none for a call that is not long-running)."""
+    if not method.startswith("begin_"):
+        return frozenset()
+    return frozenset({POLL_STATUS} if method in PUT_LROS else {POLL_STATUS, POLL_RESULT})
+
+
 # --- references in request bodies --------------------------------------------------------------------
 
 CHILD = "child"  # a child of the resource being written, sent inside its body: its own fields are walked
@@ -236,7 +257,11 @@ class UnmappedReference(KeyError):
 
 
 def actions_for(group: str, method: str) -> frozenset[str]:
-    """The RBAC actions one `client.<group>.<method>()` call needs on its own resource."""
+    """The RBAC actions one `client.<group>.<method>()` call needs: its own, and its polls'."""
+    return _own_actions(group, method) | poll_actions(method)
+
+
+def _own_actions(group: str, method: str) -> frozenset[str]:
     if (group, method) in SPECIAL:
         return SPECIAL[(group, method)]
     resource_type = RESOURCE_TYPES.get(group)
