@@ -19,7 +19,7 @@ from azure.identity import DefaultAzureCredential
 from azure.mgmt.network import NetworkManagementClient
 
 from hybridnet_dev.armsim import apiversions
-from hybridnet_dev.armsim.armevents import OID_CLAIM, PORTAL_USER_OBJECT_ID
+from hybridnet_dev.armsim.armevents import OID_CLAIM, PORTAL_USER_OBJECT_ID, TENANT_ID
 from hybridnet_dev.armsim.auth import APP_CLIENT_ID
 from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.eventfilters import deployed_filters, matches
@@ -158,6 +158,31 @@ def test_expired_and_wrong_audience_tokens_get_401(sim: SimulatorThread) -> None
     resp = arm(sim, "GET", path(sim, "virtualNetworks", "hybrid-vnet"), token=vault)
     assert resp.status_code == 401
     assert resp.json()["error"]["code"] == "InvalidAuthenticationTokenAudience"
+
+
+def test_a_token_from_another_tenant_gets_invalid_authentication_token_tenant(sim: SimulatorThread) -> None:
+    """Signed as Entra ID signs every tenant's tokens, for ARM, but issued in another directory."""
+    other = "99999999-8888-7777-6666-555555555555"
+    foreign, _ = sim.sim.tokens.issue(
+        object_id=sim.info.principal_id,
+        app_id=APP_CLIENT_ID,
+        resource="https://management.azure.com",
+        tenant=other,
+    )
+    resp = arm(sim, "GET", path(sim, "virtualNetworks", "hybrid-vnet"), token=foreign)
+    assert resp.status_code == 401
+    assert resp.json()["error"] == {
+        "code": "InvalidAuthenticationTokenTenant",
+        "message": (
+            f"The access token is from the wrong issuer 'https://sts.windows.net/{other}/'. It must match the "
+            f"tenant 'https://sts.windows.net/{TENANT_ID}/' associated with this subscription. Please use the "
+            f"authority (URL) 'https://login.windows.net/{TENANT_ID}' to get the token. Note, if the "
+            "subscription is transferred to another tenant there is no impact to the services, but information "
+            "about new tenant could take time to propagate (up to an hour). If you just transferred your "
+            "subscription and see this error message, please try back later."
+        ),
+    }
+    assert f'authorization_uri="https://login.windows.net/{TENANT_ID}"' in resp.headers["WWW-Authenticate"]
 
 
 def test_azure_identity_refreshes_tokens_before_they_expire(sim: SimulatorThread) -> None:

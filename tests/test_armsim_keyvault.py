@@ -7,14 +7,17 @@ import json
 import logging
 from collections.abc import Iterator
 
+import jwt
 import pytest
 import requests
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.identity import DefaultAzureCredential
 from azure.keyvault.secrets import SecretClient
 
+from hybridnet_dev.armsim.armevents import TENANT_ID
+from hybridnet_dev.armsim.auth import APP_CLIENT_ID
 from hybridnet_dev.armsim.control import SimControl, SimControlError
-from hybridnet_dev.armsim.keyvault import challenge_resource
+from hybridnet_dev.armsim.keyvault import VAULT_RESOURCE, challenge_resource
 from hybridnet_dev.armsim.runner import SimulatorThread
 from tests.stack import use_simulator_identity
 
@@ -139,3 +142,70 @@ def test_appliance_picks_up_the_escrowed_key(client: SecretClient, ctl: SimContr
     with pytest.raises(SimControlError) as missing:
         ctl.appliance_pickup(APPLIANCE, "absent")
     assert missing.value.status == 404
+
+
+# --- only this simulator's identity, in its tenant, for the vault --------------------------------------
+def vault_get(sim: SimulatorThread, token: str | None) -> requests.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    return requests.get(
+        sim.info.vault_url + "/secrets",
+        params={"api-version": "7.5"},
+        headers=headers,
+        verify=sim.info.ca_file,
+        timeout=5,
+    )
+
+
+def vault_token(sim: SimulatorThread) -> str:
+    """A token of the simulator's identity for the vault's challenge resource, as SecretClient gets it."""
+    port = sim.info.vault_url.rsplit(":", 1)[1]
+    return DefaultAzureCredential().get_token(f"https://0.0.1:{port}/.default").token
+
+
+@pytest.mark.parametrize(
+    ("forge", "prefix"),
+    [
+        # signed by anyone but this simulator (another simulator, or a hand-made token)
+        (
+            lambda real: jwt.encode(real, b"not-this-simulators-secret-0123456789", algorithm="HS256"),
+            "AKV10046:",
+        ),
+        (lambda real: jwt.encode(real, None, algorithm="none"), "AKV10046:"),  # unsigned
+        (lambda real: "not-a-jwt", "AKV10046:"),
+    ],
+    ids=["foreign", "unsigned", "malformed"],
+)
+def test_the_vault_refuses_tokens_it_did_not_issue(sim: SimulatorThread, forge: object, prefix: str) -> None:
+    real = jwt.decode(vault_token(sim), options={"verify_signature": False})
+    answer = vault_get(sim, forge(real))  # type: ignore[operator]
+    assert answer.status_code == 401
+    assert answer.json()["error"]["code"] == "Unauthorized"
+    assert answer.json()["error"]["message"].startswith(prefix)
+    port = sim.info.vault_url.rsplit(":", 1)[1]
+    assert answer.headers["WWW-Authenticate"] == (
+        f'Bearer authorization="https://login.microsoftonline.com/{TENANT_ID}", resource="https://0.0.1:{port}"'
+    )
+    assert vault_get(sim, vault_token(sim)).status_code == 200
+
+
+def test_the_vault_refuses_expired_foreign_tenant_and_wrong_audience_tokens(sim: SimulatorThread) -> None:
+    tokens = sim.sim.tokens
+    issue = {"object_id": sim.info.principal_id, "app_id": APP_CLIENT_ID}
+    expired, _ = tokens.issue(resource=VAULT_RESOURCE, lifetime=-5, **issue)
+    assert vault_get(sim, expired).status_code == 401
+    other = "99999999-8888-7777-6666-555555555555"
+    foreign, _ = tokens.issue(resource=VAULT_RESOURCE, tenant=other, **issue)
+    answer = vault_get(sim, foreign)
+    assert answer.status_code == 401 and answer.json()["error"] == {
+        "code": "Unauthorized",
+        "message": f"AKV10032: Invalid issuer. Expected one of https://sts.windows.net/{TENANT_ID}/, found "
+        f"https://sts.windows.net/{other}/.",
+    }
+    for audience in ("https://management.azure.com/", "https://vault.azure.net/"):  # ARM's; a trailing slash
+        wrong, _ = tokens.issue(resource=audience, **issue)
+        answer = vault_get(sim, wrong)
+        assert answer.status_code == 401 and answer.json()["error"]["message"] == (
+            f"AKV10022: Invalid audience. Expected https://vault.azure.net, found: {audience}."
+        )
+    right, _ = tokens.issue(resource=VAULT_RESOURCE, **issue)
+    assert vault_get(sim, right).status_code == 200

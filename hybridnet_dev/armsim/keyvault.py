@@ -12,16 +12,18 @@ The SDK only accepts a challenge whose resource domain is a parent domain of the
 ``vault.azure.net`` is for ``myvault.vault.azure.net``. The simulator applies the same rule to its own
 host: the resource is the vault's authority minus its first label (``127.0.0.1:PORT`` ->
 ``https://0.0.1:PORT``), so an unmodified ``SecretClient(vault_url, DefaultAzureCredential())`` passes the
-check and asks the managed-identity endpoint for that resource. Tokens are accepted when their ``aud`` is
-that resource or ``https://vault.azure.net``.
+check and asks the managed-identity endpoint for that resource. A token is accepted only when this
+simulator's identity issued it (signed with its key: auth.TokenIssuer.claims, the check ARM uses), in its
+tenant, unexpired, for exactly that resource or ``https://vault.azure.net`` (Key Vault compares the
+audience exactly: a trailing slash is refused, Azure/go-autorest#525). Anything else gets 401 with the
+challenge and Key Vault's body ``{"error": {"code": "Unauthorized", "message": "AKV100xx: ..."}}``
+(``VAULT_TOKEN_ERRORS``).
 
 Secret values never reach logs, the request log, ``/_sim/state`` or error messages.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 import secrets
@@ -33,6 +35,7 @@ from typing import Any
 from aiohttp import web
 
 from hybridnet_dev.armsim.armevents import TENANT_ID
+from hybridnet_dev.armsim.auth import ISSUER, TokenIssuer, TokenProblem
 from hybridnet_dev.armsim.ids import ArmError
 
 VAULT_RESOURCE = "https://vault.azure.net"
@@ -51,20 +54,35 @@ def challenge_resource(authority: str) -> str:
     return f"https://{'.'.join(labels[1:])}{sep}{port}"
 
 
-def _token_audience(header: str) -> str | None:
-    if not header.startswith("Bearer "):
-        return None
-    parts = header[7:].strip().split(".")
-    if len(parts) < 2:
-        return None
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (ValueError, binascii.Error):
-        return None
-    if not isinstance(claims, dict) or int(claims.get("exp", 0) or 0) < time.time():
-        return None
-    aud = claims.get("aud")
-    return aud.rstrip("/") if isinstance(aud, str) else None
+# Key Vault's 401 messages per token problem (auth.TokenProblem.kind); {aud}, {iss}, {header} from the
+# token. Sources: AKV10000 for a request without a token (the challenge answer); AKV10022 "Invalid
+# audience. Expected https://vault.azure.net, found: https://management.azure.com/." (Azure/go-autorest#525,
+# crossplane-contrib/provider-azure#346); AKV10032 "Invalid issuer. Expected one of https://sts.windows.net/
+# .../, found https://sts.windows.net/.../." (MicrosoftDocs/azure-docs#75410, microsoft/SynapseML#1923);
+# AKV10046 "Unable to resolve the key used for signature validation. EncodedJwtHeader: '...'." for a token
+# not signed with a key of the tenant (vcsjones/AzureSignTool#330, Azure-Samples/azuresandbox#188). No
+# source shows the message for an expired token: the simulator's own wording (message: sim).
+VAULT_TOKEN_ERRORS: dict[str, str] = {
+    "missing": "AKV10000: Request is missing a Bearer or PoP token.",
+    "format": "AKV10000: Request is missing a Bearer or PoP token.",
+    "signature": "AKV10046: Unable to resolve the key used for signature validation. EncodedJwtHeader: '{header}'.",
+    "expired": "Token expired: the access token's expiry time is in the past.",  # message: sim
+    "tenant": "AKV10032: Invalid issuer. Expected one of " + ISSUER + ", found {iss}.",
+    "audience": "AKV10022: Invalid audience. Expected " + VAULT_RESOURCE + ", found: {aud}.",
+}
+
+
+def vault_unauthorized(problem: TokenProblem, header: str, resource: str) -> web.Response:
+    """Key Vault's 401: the challenge (so a client can fetch a token for ``resource``) and its error."""
+    token = header.partition(" ")[2].strip()
+    message = VAULT_TOKEN_ERRORS[problem.kind].format(
+        header=token.split(".", 1)[0],
+        iss=problem.claims.get("iss"),
+        aud=problem.claims.get("aud"),
+    )
+    challenge = f'Bearer authorization="https://login.microsoftonline.com/{TENANT_ID}", resource="{resource}"'
+    body = {"error": {"code": "Unauthorized", "message": message}}
+    return web.json_response(body, status=401, headers={"WWW-Authenticate": challenge})
 
 
 @dataclass
@@ -126,7 +144,9 @@ def _bad(message: str) -> ArmError:
 class Vault:
     """The secrets (every version kept), and the HTTP handlers of the vault listener."""
 
-    def __init__(self) -> None:
+    def __init__(self, tokens: TokenIssuer | None = None) -> None:
+        """``tokens``: the simulator's identity, whose tokens alone the vault accepts."""
+        self.tokens = tokens or TokenIssuer()
         self.secrets: dict[str, list[SecretVersion]] = {}  # lower-case name -> versions, oldest first
         self.url = ""  # set when the listener is up
         self.on_new_version: list[Callable[[str], None]] = []  # called with the secret's name
@@ -180,18 +200,12 @@ class Vault:
         try:
             if request.path.startswith("/_"):
                 return await handler(request)
-            authority = request.host
-            resource = challenge_resource(authority)
-            audience = _token_audience(request.headers.get("Authorization", ""))
-            if audience not in (resource, VAULT_RESOURCE):
-                challenge = f'Bearer authorization="https://login.microsoftonline.com/{TENANT_ID}", resource="{resource}"'
-                body = {
-                    "error": {
-                        "code": "Unauthorized",
-                        "message": "AKV10000: Request is missing a Bearer or PoP token.",
-                    }
-                }
-                return web.json_response(body, status=401, headers={"WWW-Authenticate": challenge})
+            resource = challenge_resource(request.host)
+            header = request.headers.get("Authorization", "")
+            try:
+                self.tokens.claims(header, (resource, VAULT_RESOURCE))
+            except TokenProblem as problem:
+                return vault_unauthorized(problem, header, resource)
             if not request.query.get("api-version"):
                 raise _bad("The request URI contains an invalid or missing api-version.")
             return await handler(request)

@@ -84,10 +84,10 @@ class Simulator:
         self.requests: list[dict[str, Any]] = []
         self.eventgrid = EventGrid(subscription_id)
         self.topics = Topics()
-        self.vault = Vault()
-        self.info: dict[str, Any] = {}  # SimulatorInfo.to_json() once the listeners are up
         # identity and ARM's checks (access.configure fills them from the spec and the app contract)
         self.tokens = TokenIssuer()
+        self.vault = Vault(self.tokens)  # accepts this identity's tokens only
+        self.info: dict[str, Any] = {}  # SimulatorInfo.to_json() once the listeners are up
         self.rbac = Rbac()
         self.throttle = Throttle()
         self.contract: dict[str, Any] = {}
