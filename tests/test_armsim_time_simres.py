@@ -187,6 +187,35 @@ def test_a_failed_shared_key_set_leaves_the_old_key(arm: Arm) -> None:
     assert arm.get(key_path)["value"] == old
 
 
+# --- Resource Graph's lag is one of Azure's durations ---------------------------------------------------
+def test_resource_graph_lag_follows_the_time_scale(arm: Arm) -> None:
+    """100 s of Azure's lag is 1 s at this module's scale (1/100): Graph shows an edit after about that."""
+    control = SimControl(arm.info.control_url)
+    settings = control._call("PUT", "/_sim/resourcegraph", {"lagSeconds": 100, "quota": 1000})
+    assert settings["timeScale"] == SCALE and settings["effectiveLagSeconds"] == pytest.approx(1.0)
+    query = {
+        "subscriptions": [arm.info.subscription_id],
+        "query": "resources | where type in~ ('microsoft.network/localnetworkgateways') | project properties",
+    }
+
+    def graph_ip() -> str:
+        resp = arm.call(
+            "POST",
+            "",
+            query,
+            url=f"{arm.info.arm_url}/providers/Microsoft.ResourceGraph/resources?api-version=2021-03-01",
+        )
+        assert resp.status_code == 200, resp.text
+        return str(resp.json()["data"][0]["properties"]["gatewayIpAddress"])
+
+    before = graph_ip()
+    control.patch_resource(LNG, {"gatewayIpAddress": "40.50.60.123"})
+    changed = time.monotonic()
+    assert graph_ip() == before  # ARM has it, Graph not yet
+    wait_for(lambda: graph_ip() == "40.50.60.123", 10, interval=0.05, what="Graph to show the edit")
+    assert 0.9 <= time.monotonic() - changed < 5
+
+
 def test_a_subnet_write_holds_its_vnet(arm: Arm) -> None:
     subnet = arm.get(f"{VNET}/subnets/web-tier")
     subnet.pop("etag", None)

@@ -45,7 +45,7 @@ def seeded(azurite) -> Iterator[tuple[Settings, SimControl]]:
     with SimulatorThread(seed_spec()) as sim, pytest.MonkeyPatch.context() as env:
         point_app_at(env, sim.info, storage=azurite.connection_string, HYBRIDNET_DRIFT_MODE="enforce")
         control = SimControl(sim.info.control_url)
-        graph_settings(control, lagSeconds=0.5)
+        graph_settings(control, lagSeconds=0.5 / graph_settings(control)["timeScale"])  # 0.5 s real
         control.clear_requests()
         yield Settings.from_env(), control
 
@@ -67,8 +67,10 @@ def test_graph_rows_match_what_arm_lists_for_the_seed(seeded):
 
 
 def test_graph_lags_arm_by_the_configured_time(seeded):
+    """`lagSeconds` is Azure's lag: the simulator's time scale applies to it, as to every duration."""
     settings, control = seeded
-    graph_settings(control, lagSeconds=1.5)
+    scale = graph_settings(control)["timeScale"]
+    assert graph_settings(control, lagSeconds=1.5 / scale)["effectiveLagSeconds"] == pytest.approx(1.5)
     control.patch_resource(LNG, {"localNetworkAddressSpace": {"addressPrefixes": ["10.10.1.0/24"]}})
     query = network_query(["hybrid-network-rg"], types=["microsoft.network/localnetworkgateways"])
 

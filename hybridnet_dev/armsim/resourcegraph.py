@@ -12,8 +12,12 @@ work-with-data, .../guidance-for-throttled-requests; api-version 2021-03-01 of t
 - rows come in pages of `options.$top` rows (at most 1,000; 100 when absent), with `$skipToken` for the
   next page;
   `resultFormat` `objectArray` (rows as objects) or `table` (columns + rows);
-- the data LAGS ARM: a change becomes visible `lag` seconds after it was made (configurable, default
-  5 s; Azure: seconds to minutes), a deletion too;
+- the data LAGS ARM: a change becomes visible `lag` seconds of Azure's time after it was made (configurable,
+  default 5 s; Azure: seconds to minutes), a deletion too. Like every Azure duration in the simulator
+  (lro.DURATIONS) the lag is multiplied by the time scale (`--time-scale`): `lagSeconds` is Azure's lag,
+  what a client waits in real time is `lagSeconds * timeScale` (GET /_sim/resourcegraph shows both). The
+  quota window is not scaled: it limits how fast a client sends queries, in the client's real time, as
+  ARM's throttling buckets (throttle.py) do;
 - no ETag, and no live connection status (rows carry what ARM stored, never `connectionStatus`), and
   never a `sharedKey`;
 - its own per-user quota, separate from ARM's buckets: `quota` queries per `window` seconds (default
@@ -187,7 +191,11 @@ class ResourceGraph:
         row = None if operation == "delete" else self._row(rid)
         with self._lock:
             entry = self._entries.setdefault(rid.key, _Entry(None))
-            entry.pending.append((time.monotonic() + self.settings.lag, row))
+            entry.pending.append((time.monotonic() + self.lag_seconds(), row))
+
+    def lag_seconds(self) -> float:
+        """The lag in real seconds: Azure's (``settings.lag``) at the simulator's time scale."""
+        return self.settings.lag * float(self.sim.operations.time_scale)
 
     def rows(self, subscriptions: list[str], query: Query) -> list[dict[str, Any]]:
         now = time.monotonic()
@@ -306,6 +314,8 @@ class ResourceGraph:
     def _describe(self) -> dict[str, Any]:
         return {
             "lagSeconds": self.settings.lag,
+            "timeScale": self.sim.operations.time_scale,
+            "effectiveLagSeconds": self.lag_seconds(),
             "quota": self.settings.quota,
             "windowSeconds": self.settings.window,
             "queries": self.queries,
