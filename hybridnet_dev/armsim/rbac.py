@@ -64,6 +64,10 @@ POLL_ACTIONS: dict[str, str] = {
     "operationresults": f"{PROVIDER}/locations/operationResults/read",
 }
 # POST actions and sub-paths whose RBAC action is not "<type>/<segment>/action" (permissions.SPECIAL).
+# Every other POST is "<type>/<segment>/action", the rule of the published gateway actions; the failover
+# simulation actions (startSiteFailoverTest, stopSiteFailoverTest, getFailoverAllTestsDetails,
+# getFailoverSingleTestDetails, getResiliencyInformation, getRoutesInformation) are derived by it too: no
+# published operations list names them (see permissions.SPECIAL), so they are unconfirmed.
 SPECIAL_ACTIONS: dict[tuple[str, str, str], str] = {
     ("GET", "connections", "sharedkey"): f"{PROVIDER}/connections/sharedKey/read",
     ("PUT", "connections", "sharedkey"): f"{PROVIDER}/connections/sharedKey/write",

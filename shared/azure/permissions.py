@@ -68,9 +68,16 @@ SPECIAL: dict[tuple[str, str], frozenset[str]] = {
         {f"{NET}/virtualNetworkGateways/getBgpPeerStatus/action"}
     ),
     # ExpressRoute site failover simulation (failover drills): POST .../startSiteFailoverTest,
-    # .../stopSiteFailoverTest, .../getFailoverAllTestsDetails on the gateway. ARM authorizes a POST on
-    # a resource as "<type>/<last path segment>/action" (as getLearnedRoutes); these names follow that
-    # rule — not found in the published operations list when written: verify against a subscription.
+    # .../stopSiteFailoverTest, .../getFailoverAllTestsDetails on the gateway (the REST paths of
+    # VirtualNetworkGateways_StartExpressRouteSiteFailoverSimulation, _StopExpressRouteSiteFailoverSimulation,
+    # _GetFailoverAllTestDetails: azure-mgmt-network's operations, the .NET SDK reference and the
+    # Start-/Stop-AzVirtualNetworkGatewaySiteFailoverTest cmdlet docs). ARM authorizes a POST on a
+    # resource as "<type>/<last path segment>/action", as every other gateway POST in the Microsoft.Network
+    # operations list (getLearnedRoutes, getBgpPeerStatus, getAdvertisedRoutes, startPacketCapture ...);
+    # these names follow that rule. UNCONFIRMED: the operations lists searched (learn.microsoft.com
+    # "Azure permissions for Networking" and its copies, the REST specs, public custom-role definitions)
+    # publish no action for these operations yet; verify with `az provider operation show -n
+    # Microsoft.Network` against a subscription before relying on a narrower role.
     ("virtual_network_gateways", "begin_start_express_route_site_failover_simulation"): frozenset(
         {f"{NET}/virtualNetworkGateways/startSiteFailoverTest/action"}
     ),
