@@ -15,6 +15,11 @@ class SharedKeyError(Exception):
     """ARM refused or failed. The message names the connection and the status, never the key."""
 
 
+class SharedKeySetRunning(SharedKeyError):
+    """ARM accepted the set, and it was still running when the caller's time ran out. The new key is in
+    force only once the operation succeeds: until then a read returns the old one."""
+
+
 def _fail(operation: str, connection: str, exc: Exception, secret: str | None = None) -> SharedKeyError:
     from shared.azure.lro_errors import lro_failure
 
@@ -53,7 +58,7 @@ def write_shared_key(
         )
         poller.wait(timeout=timeout)
         if not poller.done():
-            raise SharedKeyError(
+            raise SharedKeySetRunning(
                 f"setting the shared key of connection {connection} did not finish in {timeout:g}s"
             )
         poller.result()

@@ -19,7 +19,7 @@ from shared.azure.keyvault import EscrowError, KeyEscrow, SecretVersion, secret_
 from shared.azure.leases import Lease
 from shared.azure.network_reads import read_connection
 from shared.azure.rotation_store import StateConflict, load_state, save_state
-from shared.azure.shared_keys import SharedKeyError, read_shared_key, write_shared_key
+from shared.azure.shared_keys import SharedKeyError, SharedKeySetRunning, read_shared_key, write_shared_key
 from shared.azure.tables import table_service
 from shared.drift.resources import Kind, arm_id
 from shared.rotation import machine
@@ -49,6 +49,10 @@ MAX_STEPS = 8
 
 class ObservationError(Exception):
     """The connections' status could not be read."""
+
+
+class _SetRunning(Exception):
+    """The key set is still running in Azure: this pass ends here (no error), the next one verifies it."""
 
 
 # Why a rotation did not start, as a machine-readable code (the HTTP answer carries it).
@@ -279,9 +283,24 @@ class _Rotation:
             raise EscrowError(f"site {self.site.name}: rotation {self.state.rotation_id} has no escrowed key")
         return self.vault.value(self.secret, self.state.pending_version)
 
+    def _set_running(self, detail: str) -> None:
+        self.note("apply-running", detail)
+        raise _SetRunning(detail)
+
     def apply(self) -> None:
+        """Set the new key in Azure and verify it by reading it back. A set is a long-running operation
+        and the key is in force only once it succeeds (a read until then returns the old key): a set
+        still running when this caller's time runs out, or found running, ends the pass without an
+        error and without a second write; the next pass reads the key again."""
         value = self.new_key_value()
         current = self.azure_key()
+        if current != value and read_connection(self.client, self.rg, self.connection).provisioning_state == (
+            "Updating"
+        ):
+            self._set_running(
+                f"connection {self.connection} is still being updated in Azure (a key set in progress): "
+                "the key is verified when that operation has finished"
+            )
         if current != value:
             previous = (
                 self.vault.value(self.secret, self.state.previous_version)
@@ -300,10 +319,15 @@ class _Rotation:
                 write_shared_key(
                     self.client, self.rg, self.connection, value, timeout=self.settings.lro_timeout
                 )
+            except SharedKeySetRunning as running:
+                # Accepted and still running: Azure has not the new key yet (and the appliance must not
+                # be offered it before), unless it finished meanwhile.
+                if self.azure_key() != value:
+                    self._set_running(f"{running}: the key is verified when the set has finished")
             except SharedKeyError:
                 # Nothing was published, so the appliance keeps the key Azure has: unless the write
-                # landed after all (a failed or timed-out poll), in which case Azure has the new key
-                # and the appliance must be offered it now.
+                # landed after all (a poll failed after the operation succeeded), in which case Azure
+                # has the new key and the appliance must be offered it now.
                 if self.azure_key() != value:
                     raise
             if self.azure_key() != value:
@@ -649,6 +673,8 @@ def rotate_site(
                 run.rollback(paths)
             elif step is Step.ALERT:
                 run.alert()
+    except _SetRunning:
+        pass  # recorded (`apply-running`); the phase stays escrowed and the next pass verifies the key
     except (EscrowError, SharedKeyError, ObservationError, StateConflict) as exc:
         run.outcome.error = str(exc)
         log.error("rotation site=%s phase=%s failed: %s", site.name, run.state.phase.value, exc)
