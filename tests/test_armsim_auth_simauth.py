@@ -731,6 +731,16 @@ def test_a_role_without_the_poll_actions_has_its_write_accepted_then_cannot_foll
             "If access was recently granted, please refresh your credentials."
         ),
     }
+    # a POST action's result (the Location URL) needs operationResults/read
+    action = arm(
+        no_poll_sim,
+        "POST",
+        path(no_poll_sim, "virtualNetworkGateways", "hybrid-vpn-gw") + "/getLearnedRoutes",
+        token=app_token(),
+    )
+    assert action.status_code == 202, action.text
+    result = poll(no_poll_sim, action.headers["Location"], app_token())
+    assert result.status_code == 403 and f"'{POLL_RESULT}'" in result.json()["error"]["message"]
     client = client_for(no_poll_sim, DefaultAzureCredential())
     lng = client.local_network_gateways.get(RG, "hybrid-onprem-lng")
     with pytest.raises(HttpResponseError) as caught:
