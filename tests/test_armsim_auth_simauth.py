@@ -695,6 +695,12 @@ def test_another_identity_cannot_read_an_operation_it_did_not_start(
         assert answer.status_code == 404, answer.text
         assert answer.json()["error"]["code"] == "OperationNotFound"
         assert "status" not in answer.json()
+    # its own identity, but another region's endpoint: that region knows no such operation
+    region = started.headers["Azure-AsyncOperation"].split("/locations/", 1)[1].split("/", 1)[0]
+    elsewhere = started.headers["Azure-AsyncOperation"].replace(
+        f"/locations/{region}/", "/locations/nowhere/"
+    )
+    assert poll(sim, elsewhere, app_token()).status_code == 404
     # an operation the operator started is the operator's to poll
     mine = start_lng_update(sim, operator).headers["Azure-AsyncOperation"]
     assert poll(sim, mine, operator).status_code == 200

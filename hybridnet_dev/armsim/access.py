@@ -96,13 +96,18 @@ def check_poll(sim: Any, *, path: str, caller: Caller) -> Caller:
       documented: an RG-scoped role that lacks the actions is refused here either way.)
     - The resource provider's rules for operation results (Azure/azure-resource-manager-rpc
       v1.0/async-api-reference.md, "Operation result rules"): the poll must come from the tenant and
-      subscription the operation started in, else 404; and from the identity that started it (compared
-      on x-ms-client-object-id), answered 404 as well, so that another identity learns nothing of it.
+      subscription (and, in the URL, region) the operation started in, else 404; and from the identity
+      that started it (compared on x-ms-client-object-id), answered 404 as well, so that another
+      identity learns nothing of it.
     """
     segs = [s for s in path.split("/") if s]
     op_id = segs[7]
     op = sim.operations.get(op_id)
-    if op is None or op.resource.subscription.lower() != segs[1].lower():
+    if (
+        op is None
+        or op.resource.subscription.lower() != segs[1].lower()
+        or op.region != segs[5].lower()  # the operation lives in its region's store
+    ):
         raise operation_not_found(op_id)
     needed = RequestAction(POLL_ACTIONS[segs[6].lower()], path.rstrip("/"), None, str(op.resource))
     granted = sim.rbac.check(caller, needed)
@@ -130,7 +135,7 @@ def check_request(sim: Any, *, method: str, path: str, version: str, caller: Cal
                 record = sim.store.get(ResourceId(sub, segs[3], TYPES[low[6]], segs[7]))
                 location = str(record.body.get("location") or "") or None if record is not None else None
         apiversions.check(rtype, version, location=location)
-    if rtype in ("locations/operations", "locations/operationResults") and len(segs) == 8 and method == "GET":
+    if len(segs) == 8 and low[2] == "providers" and low[4] == "locations" and low[6] in POLL_ACTIONS:
         return check_poll(sim, path=path, caller=caller)
     needed = request_action(method, path)
     if needed is not None:
