@@ -7,8 +7,10 @@
   (e.g. ExpressRoute BgpAvailability, VPN TunnelIngressBytes): check the sites it names at once, their
   routes included (log search alerts by the resource ids of their dimensions, Service Health alerts by
   impacted region: shared.failover.alerts);
-- routes_check: on HYBRIDNET_ROUTES_SCHEDULE, the route check of every site (learned routes and BGP
-  peers: POST long-running operations, so on their own, slower schedule).
+- routes_check: on HYBRIDNET_ROUTES_SCHEDULE, the route check (learned routes and BGP peers: POST
+  long-running operations, ARM writes, so on their own, slower schedule) of the sites due this run:
+  every site up to 150 sites at the default 5 minutes, else a slice in turn (1,000 sites: 143 a run,
+  each site every 7th run), at most 90 writes a minute (shared.failover.route_cadence).
 """
 
 from __future__ import annotations
@@ -120,6 +122,7 @@ def routes_check(timer: func.TimerRequest) -> None:
     from shared.services.failover import check_routes_all
 
     settings = Settings.from_env()
+    # The route check of the sites due this run (budgeted slices), 16 at a time.
     results = check_routes_all(settings)
     recorded = [r for r in results if r.outcome == "recorded"]
     log.info(
