@@ -12,8 +12,8 @@ host in this process with host.json's queue batch settings):
    a site without a route view gets no route check from the poll (its first one comes from the route
    timer), so neither the warm-up poll nor the measured one makes a route POST;
 4. the route timer as its trigger runs it (`routes_check` fired in the host): the budgeted slice of
-   sites due this run (shared.failover.route_cadence: all sites up to 150 at the default 5 minutes,
-   1,000 sites: 143), 16 route checks at once (`routes_pass_s`, its ARM writes, reads and 429s in
+   sites due this run (shared.failover.route_cadence: all sites up to 135 at the default 5 minutes,
+   1,000 sites: 125), 16 route checks at once (`routes_pass_s`, its ARM writes, reads and 429s in
    "detail");
 5. `GET /api/health` (first page) under load, concurrency 8, p99;
 6. the host's resident memory (this process: host, app and bench).

@@ -4,26 +4,29 @@ A route check is 3 POST long-running operations (2 x getLearnedRoutes, 1 x getBg
 BGP over the VPN), which ARM counts as WRITES, + about 12 reads (the connection and local network
 gateway GETs, the operations' status polls and results). The app's client-side budget
 (shared.azure.budget) refills 8 writes/s (480/min) and 20 reads/s (1,200/min); the failover poll already
-spends up to 600 reads/min (shared.services.health.POLL_READS_PER_MINUTE). Route checks get:
+spends up to 600 reads/min (shared.services.health.POLL_READS_PER_MINUTE), so reads bind first. Route
+checks get:
 
-- the route timer: ROUTE_CHECKS_PER_MINUTE = 30 -> 90 writes/min (1.5/s, 19% of the write refill) and
-  ~360 reads/min (30% of the read refill; with the poll 80%, the rest left to drift re-reads, alerts,
-  refreshes, rotation and drills). At the default 5-minute schedule a run checks up to 150 sites
-  (450 writes); beyond that the sites are cut into slices checked in turn, like the poll's;
+- the route timer: ROUTE_CHECKS_PER_MINUTE = 30 -> at most 90 writes/min (1.5/s, 19% of the write
+  refill) and ~360 reads/min (30% of the read refill; with the poll's 80%, the rest is left to drift
+  re-reads, alerts, refreshes, rotation and drills). At the default 5-minute schedule a run does at
+  most 150 route checks (450 writes): its slice of at most 135 sites (all of them up to 135 sites,
+  beyond that the sites are cut into slices checked in turn, like the poll's), and a tenth of the run
+  for the sites a poll left waiting for a route check (first in line);
 - the status poll's inline checks (a site whose connection statuses changed since its route view was
-  taken): at most INLINE_ROUTE_CHECKS_PER_MINUTE = 10 -> 30 writes/min, ~120 reads/min.
+  taken): at most INLINE_ROUTE_CHECKS_PER_MINUTE = 10 per instance -> 30 writes/min, ~120 reads/min.
 
-So route checks never spend more than 120 writes/min (2/s of the 8/s refill) whatever the site count
-(alerts' route checks come on top, coalesced per site). Per site count, at the default schedule:
+So scheduled and inline route checks never spend more than 120 writes/min (2/s of the 8/s refill)
+whatever the site count (alerts' route checks come on top, coalesced per site). At the default schedule:
 
-| sites | route-timer run | each site checked | route-timer writes/min |
+| sites | route-timer run | each site checked | route-timer writes/min (at most) |
 |---|---|---|---|
 | 1 | 1 site | every run (5 min) | 0.6 |
-| 100 | 100 sites | every run (5 min) | 60 |
-| 1,000 | 143 sites (7 slices) | every 7th run (35 min) | 86 |
+| 100 | 100 sites | every run (5 min) | 60 (90) |
+| 1,000 | 125 sites (8 slices) + up to 25 waiting | every 8th run (40 min) | 75 (90) |
 
 A site without a route view yet gets its first one from its slice's turn: within slices x interval
-(1,000 sites: 35 minutes); until then its health shows the connection statuses only.
+(1,000 sites: 40 minutes); until then its health shows the connection statuses only.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ INLINE_ROUTE_CHECKS_PER_MINUTE = 10  # the status poll's inline route checks, al
 WRITES_PER_ROUTE_CHECK = 3  # 2 x getLearnedRoutes + 1 x getBgpPeerStatus (+ 1 with BGP over the VPN)
 READS_PER_ROUTE_CHECK = 12  # measured: 3 resource GETs + the operations' polls and results
 ROUTE_CONCURRENCY = 16  # route checks at once in one route-timer run
+WAITING_SHARE = 10  # 1/10 of a run is kept for the sites polls left waiting for a route check
 
 
 def route_checks_per_run(interval_seconds: float) -> int:
@@ -44,11 +48,17 @@ def route_checks_per_run(interval_seconds: float) -> int:
     return max(1, int(ROUTE_CHECKS_PER_MINUTE * interval_seconds / 60.0))
 
 
+def slice_capacity(interval_seconds: float) -> int:
+    """Sites per slice: the run's route checks less a tenth kept for the sites polls left waiting
+    (135 at the default 5 minutes)."""
+    per_run = route_checks_per_run(interval_seconds)
+    return per_run - per_run // WAITING_SHARE
+
+
 def route_slices(site_count: int, *, interval_seconds: float) -> int:
     """Into how many slices the sites are cut so one run stays within route_checks_per_run: 1 (every
-    site every run) up to 150 sites at the default 5 minutes; 1,000 sites: 7."""
-    per_run = route_checks_per_run(interval_seconds)
-    return max(1, -(-site_count // per_run))
+    site every run) up to 135 sites at the default 5 minutes; 1,000 sites: 8."""
+    return max(1, -(-site_count // slice_capacity(interval_seconds)))
 
 
 def route_turn(now: datetime, *, interval_seconds: float, slices: int) -> int:

@@ -703,9 +703,9 @@ def check_routes_all(
 ) -> list[CheckResult]:
     """The route timer: a route check of the sites due this run (default: of the spec's sites), at most
     route_checks_per_run of them (shared.failover.route_cadence: 150 at the default 5 minutes, so at
-    most 450 ARM writes a run): all of them up to 150 sites, else the slice whose turn it is, with
-    the sites polls left waiting for a route check first. ROUTE_CONCURRENCY checks at once; one failing
-    site does not stop the others."""
+    most 450 ARM writes a run): every site up to 135 sites, else the slice whose turn it is (1,000
+    sites: 125, each site every 8th run), with the sites polls left waiting for a route check first.
+    ROUTE_CONCURRENCY checks at once; one failing site does not stop the others."""
     sites = list(current_spec(settings).sites) if sites is None else sites
     by_name = {site.name: site for site in sites}
     names = due_for_routes(

@@ -9,8 +9,9 @@
   impacted region: shared.failover.alerts);
 - routes_check: on HYBRIDNET_ROUTES_SCHEDULE, the route check (learned routes and BGP peers: POST
   long-running operations, ARM writes, so on their own, slower schedule) of the sites due this run:
-  every site up to 150 sites at the default 5 minutes, else a slice in turn (1,000 sites: 143 a run,
-  each site every 7th run), at most 90 writes a minute (shared.failover.route_cadence).
+  every site up to 135 sites at the default 5 minutes, else a slice in turn (1,000 sites: 125 a run,
+  each site every 8th run), sites a poll left waiting first; at most 150 route checks (450 ARM
+  writes) a run, 90 writes a minute (shared.failover.route_cadence).
 """
 
 from __future__ import annotations
