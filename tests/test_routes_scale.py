@@ -217,8 +217,12 @@ def _site_with_view(stack: Stack, index: int) -> Site:
     return site
 
 
-def test_a_status_change_gets_its_route_check_inline_and_is_recorded_once(stack):
+def test_a_status_change_gets_its_route_check_inline_and_is_recorded_once(stack, monkeypatch):
     site = _site_with_view(stack, 0)
+    fresh = TokenBucket(
+        capacity=INLINE_ROUTE_CHECKS_PER_MINUTE, per_second=INLINE_ROUTE_CHECKS_PER_MINUTE / 60
+    )
+    monkeypatch.setattr(failover, "_inline_routes", fresh)  # the allowance, full
     before = stack.events(site)
     stack.control.clear_requests()
     stack.control.set_circuit(stack.circuit(site), up=False)
