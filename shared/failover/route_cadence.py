@@ -38,7 +38,10 @@ ROUTE_CHECKS_PER_MINUTE = 30  # the route timer's share (see the module docstrin
 INLINE_ROUTE_CHECKS_PER_MINUTE = 10  # the status poll's inline route checks, all polls of an instance
 WRITES_PER_ROUTE_CHECK = 3  # 2 x getLearnedRoutes + 1 x getBgpPeerStatus (+ 1 with BGP over the VPN)
 READS_PER_ROUTE_CHECK = 12  # measured: 3 resource GETs + the operations' polls and results
-ROUTE_CONCURRENCY = 16  # route checks at once in one route-timer run
+# Route checks at once in one route-timer run. A check mostly waits: its operations take seconds in
+# Azure (~10 s, polled at ARM's Retry-After), so 32 at once finish a run of 150 in a few minutes at most
+# (about 5 rounds); the client budget, not this, sets the pace when the answers come fast.
+ROUTE_CONCURRENCY = 32
 WAITING_SHARE = 10  # 1/10 of a run is kept for the sites polls left waiting for a route check
 
 

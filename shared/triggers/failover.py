@@ -123,7 +123,7 @@ def routes_check(timer: func.TimerRequest) -> None:
     from shared.services.failover import check_routes_all
 
     settings = Settings.from_env()
-    # The route check of the sites due this run (budgeted slices), 16 at a time.
+    # The route check of the sites due this run (budgeted slices), 32 at a time.
     results = check_routes_all(settings)
     recorded = [r for r in results if r.outcome == "recorded"]
     log.info(
