@@ -56,10 +56,10 @@ def test_a_run_stays_within_its_route_check_budget():
             writes_per_minute = per_run * WRITES_PER_ROUTE_CHECK * 60 / interval
             assert writes_per_minute <= ROUTE_CHECKS_PER_MINUTE * WRITES_PER_ROUTE_CHECK
     # with the poll's inline checks: at most 2 of the client budget's 8 writes/s, and the poll's reads
-    # + the route checks' reads leave a fifth of its 20 reads/s to everything else
+    # + the route timer's reads stay under nine tenths of its 20 reads/s
     routes_writes = (ROUTE_CHECKS_PER_MINUTE + INLINE_ROUTE_CHECKS_PER_MINUTE) * WRITES_PER_ROUTE_CHECK
     assert routes_writes <= 2 * 60
-    assert POLL_READS_PER_MINUTE + ROUTE_CHECKS_PER_MINUTE * READS_PER_ROUTE_CHECK <= 0.8 * 20 * 60
+    assert POLL_READS_PER_MINUTE + ROUTE_CHECKS_PER_MINUTE * READS_PER_ROUTE_CHECK <= 0.9 * 20 * 60
 
 
 def _run_times(interval: float, count: int) -> list[datetime]:

@@ -1,20 +1,21 @@
 """The route checks' budget: how many a route-timer run may do, and which sites it checks (pure).
 
 A route check is 3 POST long-running operations (2 x getLearnedRoutes, 1 x getBgpPeerStatus; + 1 with
-BGP over the VPN), which ARM counts as WRITES, + about 12 reads (the connection and local network
-gateway GETs, the operations' status polls and results). The app's client-side budget
+BGP over the VPN), which ARM counts as WRITES, + 12-15 reads (the connection and local network
+gateway GETs, the operations' status polls and results: bench/scale_bench.py measured 14.8 a check,
+polling the 10 s operations every 5 s). The app's client-side budget
 (shared.azure.budget) refills 8 writes/s (480/min) and 20 reads/s (1,200/min); the failover poll already
 spends up to 600 reads/min (shared.services.health.POLL_READS_PER_MINUTE), so reads bind first. Route
 checks get:
 
 - the route timer: ROUTE_CHECKS_PER_MINUTE = 30 -> at most 90 writes/min (1.5/s, 19% of the write
-  refill) and ~360 reads/min (30% of the read refill; with the poll's 80%, the rest is left to drift
+  refill) and ~450 reads/min (37% of the read refill; with the poll's 87%, the rest is left to drift
   re-reads, alerts, refreshes, rotation and drills). At the default 5-minute schedule a run does at
   most 150 route checks (450 writes): its slice of at most 135 sites (all of them up to 135 sites,
   beyond that the sites are cut into slices checked in turn, like the poll's), and a tenth of the run
   for the sites a poll left waiting for a route check (first in line);
 - the status poll's inline checks (a site whose connection statuses changed since its route view was
-  taken): at most INLINE_ROUTE_CHECKS_PER_MINUTE = 10 per instance -> 30 writes/min, ~120 reads/min.
+  taken): at most INLINE_ROUTE_CHECKS_PER_MINUTE = 10 per instance -> 30 writes/min, ~150 reads/min.
 
 So scheduled and inline route checks never spend more than 120 writes/min (2/s of the 8/s refill)
 whatever the site count (alerts' route checks come on top, coalesced per site). At the default schedule:
@@ -37,7 +38,7 @@ from datetime import datetime
 ROUTE_CHECKS_PER_MINUTE = 30  # the route timer's share (see the module docstring)
 INLINE_ROUTE_CHECKS_PER_MINUTE = 10  # the status poll's inline route checks, all polls of an instance
 WRITES_PER_ROUTE_CHECK = 3  # 2 x getLearnedRoutes + 1 x getBgpPeerStatus (+ 1 with BGP over the VPN)
-READS_PER_ROUTE_CHECK = 12  # measured: 3 resource GETs + the operations' polls and results
+READS_PER_ROUTE_CHECK = 15  # measured 14.8: 3 resource GETs + the operations' polls and results
 # Route checks at once in one route-timer run. A check mostly waits: its operations take seconds in
 # Azure (~10 s, polled at ARM's Retry-After), so 32 at once finish a run of 150 in a few minutes at most
 # (about 5 rounds); the client budget, not this, sets the pace when the answers come fast.
