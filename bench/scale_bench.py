@@ -8,9 +8,18 @@ host in this process with host.json's queue batch settings):
    Azurite (a warm-up pass first, then the measured steady-state pass);
 2. the per-site-read design in the same run: one work item per site on the same queue (the worker's
    single-site path: five ARM lists per site), for the ratio;
-3. the failover poll as its timer runs it (`failover_poll` fired in the host, until it logged the end);
-4. `GET /api/health` (first page) under load, concurrency 8, p99;
-5. the host's resident memory (this process: host, app and bench).
+3. the failover poll as its timer runs it (`failover_poll` fired in the host, until it logged the end):
+   a site without a route view gets no route check from the poll (its first one comes from the route
+   timer), so neither the warm-up poll nor the measured one makes a route POST;
+4. the route timer as its trigger runs it (`routes_check` fired in the host): the budgeted slice of
+   sites due this run (shared.failover.route_cadence: all sites up to 135 at the default 5 minutes,
+   1,000 sites: 125), 32 route checks at once (`routes_pass_s`, its ARM writes, reads and 429s in
+   "detail"). The simulator runs ARM's durations (a gateway action takes 10 s) and sends no
+   Retry-After with its 202s; ARM asks for Retry-After (10 s on Microsoft.Network's operations) and the
+   SDK follows it, so the bench polls operations every ROUTE_POLLING_SECONDS, not the local 0.2 s (a
+   10 s operation polled 50 times would count reads no deployment spends);
+5. `GET /api/health` (first page) under load, concurrency 8, p99;
+6. the host's resident memory (this process: host, app and bench).
 
 ARM requests, 429 answers and Resource Graph queries are counted in the simulator's request log.
 
@@ -20,7 +29,7 @@ With --json it prints one JSON object per measured size: {"sites", "drift_pass_s
 "arm_reads", "arm_writes", "arm_429", "graph_queries", "health_p99_ms", "host_rss_mb"} (N, then N=100
 when N is not 100; reads, writes, 429s and queries are those of the measured drift pass + poll), then
 {"sites": 100, "per_site_read_design": {...}}: the per-site-read design measured in the same run, and the
-ratios.
+ratios. Without --json (and with --only) the route timer's run is printed too (`routes_pass_s`).
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ from bench.admin import Executed, fire_function
 
 ROOT = Path(__file__).resolve().parent.parent
 LATENCY_MS = 40
+ROUTE_POLLING_SECONDS = 5  # the LRO polling interval (see 4. above)
 # The per-site-read design costs 5 ARM reads per site: 1,000 sites would take ~250 s of read budget alone,
 # so it is measured (for the ratio) at N <= 200 only, which the N=100 run always covers.
 BASELINE_MAX_SITES = 200
@@ -192,6 +202,8 @@ def measure(sites: int, *, latency_ms: int, baseline: bool, health_seconds: floa
                     "HYBRIDNET_RECONCILE_SCHEDULE": QUIET,
                     "HYBRIDNET_FAILOVER_SCHEDULE": "0 * * * * *",  # every minute (fired by hand here)
                     "HYBRIDNET_ROTATION_SCHEDULE": QUIET,
+                    "HYBRIDNET_ROUTES_SCHEDULE": "0 */5 * * * *",  # the default (fired by hand here)
+                    "HYBRIDNET_ARM_POLLING_INTERVAL": str(ROUTE_POLLING_SECONDS),
                 }
             )
             control = SimControl(info["controlUrl"], timeout=120)
@@ -211,14 +223,24 @@ def measure(sites: int, *, latency_ms: int, baseline: bool, health_seconds: floa
                 control.clear_requests()
                 poll_s = _fire_and_wait(host, "failover_poll")
                 poll = _counts(control)
+                poll["route_posts"] = _route_posts(control)  # 0: the poll leaves first checks to the timer
                 result["failover_poll_s"] = round(poll_s, 2)
                 result.update({k: drift[k] + poll[k] for k in drift})
+
+                time.sleep(10)  # the route timer runs on its own schedule: the read bucket is full again
+                control.clear_requests()
+                routes_s = _fire_and_wait(host, "routes_check", timeout=900)
+                routes = _counts(control)
+                routes["route_posts"] = _route_posts(control)
+                result["routes_pass_s"] = round(routes_s, 2)
                 result["health_p99_ms"] = _health_p99(host, health_seconds)
                 result["host_rss_mb"] = _rss_mb()
                 result["detail"] = {
                     "drift_pass": drift,
                     "failover_poll": poll,
                     "poll_sites_checked": _checked(sites, settings),
+                    "routes_pass": routes,
+                    "routes_sites_checked": _route_sites(sites, settings),
                 }
                 if baseline:
                     names = [f"site-{i:04d}" for i in range(sites)]
@@ -239,6 +261,22 @@ def measure(sites: int, *, latency_ms: int, baseline: bool, health_seconds: floa
         finally:
             sim.terminate()
             sim.wait(timeout=10)
+
+
+def _route_posts(control: Any) -> int:
+    """getLearnedRoutes / getBgpPeerStatus POSTs in the simulator's request log."""
+    return sum(
+        1
+        for r in control.requests()
+        if r["method"] == "POST" and r["path"].lower().endswith(("/getlearnedroutes", "/getbgppeerstatus"))
+    )
+
+
+def _route_sites(sites: int, settings: Any) -> int:
+    from shared.failover.route_cadence import route_slices
+
+    slices = route_slices(sites, interval_seconds=settings.routes_interval)
+    return -(-sites // slices)
 
 
 def _checked(sites: int, settings: Any) -> int:
@@ -301,7 +339,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{detail['drift_pass']['graph_queries']} Resource Graph queries); failover poll "
             f"{result['failover_poll_s']} s ({detail['poll_sites_checked']} sites due, "
             f"{detail['failover_poll']['arm_reads']} ARM reads, {detail['failover_poll']['graph_queries']} Graph "
-            f"queries); 429s {result['arm_429']}; health p99 {result['health_p99_ms']} ms; host RSS "
+            f"queries); route timer {result['routes_pass_s']} s ({detail['routes_sites_checked']} sites due, "
+            f"{detail['routes_pass']['arm_writes']} ARM writes, {detail['routes_pass']['arm_reads']} reads, "
+            f"{detail['routes_pass']['arm_429']} 429s); 429s {result['arm_429']}; health p99 {result['health_p99_ms']} ms; host RSS "
             f"{result['host_rss_mb']} MB"
         )
         if base:

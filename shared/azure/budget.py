@@ -79,6 +79,16 @@ class TokenBucket:
             sleep(wait)
             waited += wait
 
+    def try_take(self) -> bool:
+        """Take one token if one is there now, never waiting."""
+        with self._lock:
+            now = self._clock()
+            self._refill(now)
+            if self._paused_until - now <= 0 and self._tokens >= 1.0 - 1e-9:
+                self._tokens -= 1.0
+                return True
+            return False
+
     def tokens(self) -> float:
         with self._lock:
             self._refill(self._clock())

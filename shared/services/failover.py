@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -20,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.azure.arm import network_client
+from shared.azure.budget import TokenBucket
 from shared.azure.cloudevents_out import publish_failover_event
 from shared.azure.failover_store import (
     Ambiguous,
@@ -40,6 +42,11 @@ from shared.azure.tables import table_service
 from shared.errors import ObservationFailed as AppObservationFailed
 from shared.failover.classify import Condition, Observation, SiteState, classify
 from shared.failover.paths import CONNECTED
+from shared.failover.route_cadence import (
+    INLINE_ROUTE_CHECKS_PER_MINUTE,
+    ROUTE_CONCURRENCY,
+    due_for_routes,
+)
 from shared.failover.routes import (
     EXPRESSROUTE,
     VPN,
@@ -158,6 +165,39 @@ CLAIM_SLACK = 0.8
 MAX_FACT_ROWS = 90  # route-fact rows per transaction (with the state entity and a condition row: < 100)
 MAX_ROWS = 200  # per-prefix rows kept in the state entity (Table properties hold 64 KiB)
 _route_checks = Coalescer()
+# The status poll's inline route checks, all polls of this instance together (shared.failover.route_cadence)
+_inline_routes = TokenBucket(
+    capacity=INLINE_ROUTE_CHECKS_PER_MINUTE, per_second=INLINE_ROUTE_CHECKS_PER_MINUTE / 60.0
+)
+
+
+class _Backlog:
+    """Sites a poll decided on statuses alone although their route view was stale (the inline allowance
+    was spent, or a first transition came before the first route check): the route timer checks them
+    first. Per instance and best effort: the stale view itself is kept in the state entity, so a poll
+    on any instance asks again, and the route timer's slices reach every site in turn."""
+
+    MAX = 5000  # the spec's site cap
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._names: dict[str, None] = {}  # insertion-ordered: longest waiting first
+
+    def add(self, name: str) -> None:
+        with self._lock:
+            if name not in self._names and len(self._names) < self.MAX:
+                self._names[name] = None
+
+    def discard(self, name: str) -> None:
+        with self._lock:
+            self._names.pop(name, None)
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return list(self._names)
+
+
+_route_backlog = _Backlog()
 
 
 @dataclass(frozen=True)
@@ -397,18 +437,38 @@ def check_site(
 ) -> CheckResult:
     """Check one site now and record what changed, exactly once however many detectors race.
 
-    `routes`: "auto" (the status poll) reads the connections and uses the latest route check's view;
-    when the statuses changed since that view was taken, a route check runs at once and decides. "now"
-    (the route timer, alerts) asks for a route check. Route checks are coalesced per site: at most one
-    every HYBRIDNET_ROUTES_MIN_SECONDS, never two at a time; one asked for inside the interval becomes
-    a status check now plus one route check when the interval ends. "never": statuses only."""
+    `routes`: "auto" (the status poll) reads the connections and uses the latest route check's view.
+    When the statuses changed since that view was taken, a route check runs at once and decides, as
+    long as the poll's inline allowance has one (INLINE_ROUTE_CHECKS_PER_MINUTE per instance, a route
+    check is 3 ARM writes); otherwise the statuses decide now (a transition's evidence says
+    `routesStale`) and the site waits first in line for the route timer, and every later poll that
+    still sees the stale view asks again. A site without a route view yet gets its first one from the
+    route timer's slice, never inline (a first poll of 1,000 sites would ask for 3,000 writes).
+    "now" (the route timer, alerts) asks for a route check. Route checks are coalesced per site: at
+    most one every HYBRIDNET_ROUTES_MIN_SECONDS, never two at a time; one asked for inside the interval
+    becomes a status check now plus one route check when the interval ends. "never": statuses only."""
     if routes not in ("auto", "now", "never"):
         raise ValueError(f"routes must be auto, now or never, got {routes!r}")
     tables = tables if tables is not None else table_service(settings)
     client = client if client is not None else network_client(settings)
 
     def route_check() -> CheckResult:
-        return _check(settings, site, detected_by, detail, tables, client, now, with_routes=True)
+        result = _check(settings, site, detected_by, detail, tables, client, now, with_routes=True)
+        _route_backlog.discard(site.name)
+        return result
+
+    stale_views: list[RouteView | None] = []  # the stale view the status check found, if any
+    refused: list[bool] = []
+
+    def inline(view: RouteView | None) -> bool:
+        """Whether the poll runs the route check now (the view is stale)."""
+        stale_views.append(view)
+        if view is None:
+            return False  # never taken: the route timer's slice takes the first one
+        if _inline_routes.try_take():
+            return True
+        refused.append(True)
+        return False
 
     if routes != "now":
         result = _check(
@@ -420,16 +480,20 @@ def check_site(
             client,
             now,
             with_routes=False,
-            defer=routes == "auto",
+            inline_routes=inline if routes == "auto" else None,
         )
         if result.outcome != "route-check-due":
+            if refused or (stale_views and result.outcome == "recorded"):
+                # decided on statuses alone: the route timer checks this site first (and the next
+                # poll that still finds the view stale asks for an inline check again)
+                _route_backlog.add(site.name)
             return result
     routed, shared = _route_checks.do(site.name, route_check, min_interval=settings.routes_min_seconds)
     if not shared:
         return routed
     # A route check ran moments ago (its result predates this change): record what the statuses say
     # now; the follow-up route check the coalescer scheduled corrects it if the routes disagree.
-    return _check(settings, site, detected_by, detail, tables, client, now, with_routes=False, defer=False)
+    return _check(settings, site, detected_by, detail, tables, client, now, with_routes=False)
 
 
 def _drill_cause(tables: TableServiceClient, site: str, observation: Observation) -> str | None:
@@ -453,8 +517,11 @@ def _check(
     now: Clock,
     *,
     with_routes: bool,
-    defer: bool = False,
+    inline_routes: Callable[[RouteView | None], bool] | None = None,
 ) -> CheckResult:
+    """One check. `inline_routes` (the status poll): asked when the route view is stale; True hands
+    the site back to check_site as "route-check-due" (a route check runs at once), False goes on with
+    the statuses alone."""
     hold = settings.failover_hold_count
     stored = read_state(tables, site.name)
     observation = observe(client, site, now)
@@ -480,9 +547,9 @@ def _check(
         view = RouteView.parse(state.state.routes_json) if state.state else None
         return obs if _stale(view, obs) else _apply_withdrawn(obs, view.withdrawn)  # type: ignore[union-attr]
 
-    if defer and analysis is None:
+    if inline_routes is not None and analysis is None:
         view = RouteView.parse(stored.state.routes_json) if stored.state else None
-        if _stale(view, observation):
+        if _stale(view, observation) and inline_routes(view):
             return CheckResult(site.name, observation.condition, "route-check-due", reads=_reads(observation))
     observation = effective(observation, stored)
     event_id = new_event_id()
@@ -628,17 +695,43 @@ def live_route_findings(tables: TableServiceClient, site: Site, resource_id: str
 
 
 def check_routes_all(
-    settings: Settings, sites: list[Site] | None = None, *, tables: TableServiceClient | None = None
+    settings: Settings,
+    sites: list[Site] | None = None,
+    *,
+    tables: TableServiceClient | None = None,
+    now: Clock = _now,
 ) -> list[CheckResult]:
-    """The route timer: a route check of every site (one failing site does not stop the others)."""
+    """The route timer: a route check of the sites due this run (default: of the spec's sites), at most
+    route_checks_per_run of them (shared.failover.route_cadence: 150 at the default 5 minutes, so at
+    most 450 ARM writes a run): every site up to 135 sites, else the slice whose turn it is (1,000
+    sites: 125, each site every 8th run), with the sites polls left waiting for a route check first.
+    ROUTE_CONCURRENCY checks at once; one failing site does not stop the others."""
     sites = list(current_spec(settings).sites) if sites is None else sites
-    results: list[CheckResult] = []
-    for site in sites:
+    by_name = {site.name: site for site in sites}
+    names = due_for_routes(
+        list(by_name),
+        now=now(),
+        interval_seconds=settings.routes_interval,
+        first=_route_backlog.names(),
+    )
+    due = [by_name[name] for name in names]
+    tables = tables if tables is not None else table_service(settings)
+    client = network_client(settings) if due else None
+
+    def one(site: Site) -> CheckResult | None:
         try:
-            results.append(check_site(settings, site, "route-check", tables=tables, routes="now"))
+            return check_site(settings, site, "route-check", tables=tables, client=client, routes="now")
         except Exception:
             log.exception("site %s: route check failed", site.name)
-    return results
+            return None
+
+    if len(due) <= 1:
+        checked = [one(site) for site in due]
+    else:
+        workers = min(ROUTE_CONCURRENCY, len(due))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="route-timer") as pool:
+            checked = list(pool.map(one, due))
+    return [result for result in checked if result is not None]
 
 
 ALERT_CLAIMS = "alert"  # partition of the per-site claim rows in the health table
