@@ -18,12 +18,16 @@ import pytest
 import yaml
 from azure.data.tables import TableServiceClient
 
+from bench.health_scale_bench import write_drill, write_events, write_run
 from bench.scale_sites import write_scale_sites
 from hybridnet_dev.armsim.runner import SimulatorThread
 from shared.azure import health_snapshot
+from shared.azure.drill_store import DRILLS
+from shared.azure.health_snapshot import HEALTH
 from shared.azure.rotation_store import SITES_PER_QUERY, load_state, load_states, save_state
 from shared.azure.table_names import FAILOVER, ROTATION, RUNS
 from shared.rotation.machine import Phase, RotationState
+from shared.services import health
 from shared.services.health import Page, _reports, health_report, poll_sites
 from shared.services.rotation import rotation_status
 from shared.settings import Settings
@@ -64,20 +68,86 @@ def _reads(proxy: TableProxy, table: str) -> int:
     return sum(1 for r in proxy.requests if r.method == "GET" and pattern.search(r.path))
 
 
-def test_one_page_read_costs_one_query_per_14_sites_for_rotation_and_no_more_than_78_requests(rig):
-    health_report(rig.settings, tables=rig.tables, page=Page(size=PAGE))  # the tables exist (created once)
-    _reports.invalidate()  # what a poll does: the next request reads again
-    rig.proxy.requests.clear()
+def _counts(proxy: TableProxy) -> dict[str, int]:
+    return {name: _reads(proxy, name) for name in (HEALTH, ROTATION, RUNS, FAILOVER, DRILLS)}
+
+
+def _page(rig: Rig) -> dict[str, Any]:
     report, _status = health_report(rig.settings, tables=rig.tables, page=Page(size=PAGE))
     assert len(report["sites"]) == PAGE
-    seen = list(rig.proxy.requests)
-    rotation_queries = -(-PAGE // SITES_PER_QUERY)  # 2, was 25 point reads
-    assert _reads(rig.proxy, ROTATION) == rotation_queries
-    assert _reads(rig.proxy, RUNS) == PAGE
-    assert _reads(rig.proxy, FAILOVER) == PAGE
-    # the snapshot: 1 point read of its index (this process wrote it) or 1 query; per site its latest run,
-    # its failover events and its drills (one query each)
-    assert len(seen) == rotation_queries + 3 * PAGE + 1, [(r.method, r.path) for r in seen]
+    return {s["name"]: s for s in report["sites"]}
+
+
+def test_a_page_is_read_in_full_once_then_renewed_by_a_probe_of_9_requests(rig):
+    chunks = -(-PAGE // SITES_PER_QUERY)  # 2 queries per 14 sites
+    _page(rig)  # the tables exist (created once)
+    _reports.forget()  # no earlier reads of the page
+    rig.proxy.requests.clear()
+    _page(rig)
+    # the snapshot: 1 point read of its index (this process wrote it); the rotation states: 1 query per 14
+    # sites; the change probe: 1 query per 14 sites of runs, failover events, drills; then every site's
+    # latest run, failover events and drills (one query each)
+    first = {HEALTH: 1, ROTATION: chunks, RUNS: chunks + PAGE, FAILOVER: chunks + PAGE, DRILLS: chunks + PAGE}
+    assert _counts(rig.proxy) == first
+    assert len(rig.proxy.requests) == sum(first.values())  # 84
+
+    _reports.invalidate()  # what a poll does: the next request reads again, what changed since
+    rig.proxy.requests.clear()
+    _page(rig)
+    renewal = {HEALTH: 1, ROTATION: chunks, RUNS: chunks, FAILOVER: chunks, DRILLS: chunks}
+    assert _counts(rig.proxy) == renewal
+    assert len(rig.proxy.requests) == sum(renewal.values()) == 9  # was 78: 3 per site + 3
+
+
+def test_a_renewal_reads_again_the_sites_that_changed_and_shows_what_they_got(rig):
+    chunks = -(-PAGE // SITES_PER_QUERY)
+    names = [s.name for s in rig.spec.sites]
+    before = _page(rig)
+    now = datetime.now(UTC)
+    run_id = write_run(rig.tables, names[3], now)
+    write_events(rig.tables, names[20], now)
+    write_drill(rig.tables, names[24], now)
+    _reports.invalidate()
+    rig.proxy.requests.clear()
+    after = _page(rig)
+    assert _counts(rig.proxy) == {
+        HEALTH: 1,
+        ROTATION: chunks,
+        RUNS: chunks + 1,
+        FAILOVER: chunks + 1,
+        DRILLS: chunks + 1,
+    }
+    assert after[names[3]]["drift"]["latestRun"]["runId"] == run_id
+    assert (
+        after[names[20]]["failovers"]["countLast30Days"]
+        == before[names[20]]["failovers"]["countLast30Days"] + 4
+    )
+    assert after[names[24]]["drill"]["lastPassAt"] is not None
+    # what the renewal built from its base equals a read of every site
+    page_sites = rig.spec.sites[:PAGE]
+    renewed = _reports.get(rig.tables, page_sites, ttl=60)
+    full = health._ReportReads()._read(rig.tables, page_sites)
+    assert (renewed.runs, renewed.events, renewed.drills) == (full.runs, full.events, full.drills)
+
+
+def test_every_site_is_read_in_full_now_and_then_two_sites_a_renewal(rig, monkeypatch):
+    chunks = -(-PAGE // SITES_PER_QUERY)
+    _page(rig)
+    monkeypatch.setattr(health, "FULL_READ_SECONDS", 0.0)  # every site's turn has come
+    for _renewal in range(2):
+        _reports.invalidate()
+        rig.proxy.requests.clear()
+        _page(rig)
+        turn = health.FULL_READS_PER_RENEWAL
+        assert _counts(rig.proxy) == {
+            HEALTH: 1,
+            ROTATION: chunks,
+            RUNS: chunks + turn,
+            FAILOVER: chunks + turn,
+            DRILLS: chunks + turn,
+        }
+    full_at = _reports.get(rig.tables, rig.spec.sites[:PAGE], ttl=60).full_at
+    assert len({at for at in full_at.values()}) >= 3  # the first read's, and one per renewal since
 
 
 def test_a_status_filter_over_every_site_reads_rotation_in_queries_of_14(rig):
@@ -125,8 +195,6 @@ def test_the_snapshot_memory_goes_with_its_service_object(rig, azurite):
 
 
 def test_requests_that_find_the_page_unbuilt_build_it_once_together(rig, monkeypatch):
-    from shared.services import health
-
     first = datetime(2026, 12, 2, 6, 0, 0, tzinfo=UTC)
     health_report(rig.settings, tables=rig.tables, now=lambda: first)  # the reads are cached
     calls: list[int] = []

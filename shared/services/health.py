@@ -32,15 +32,18 @@ import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.azure.arm import network_client
+from shared.azure.drill_store import DRILLS
 from shared.azure.failover_store import failover_events
 from shared.azure.health_snapshot import claim_refresh, read_snapshot, write_snapshot
 from shared.azure.network_reads import ResourceRead, read_gateways
 from shared.azure.rotation_store import SITES_PER_QUERY, load_states
 from shared.azure.run_log import latest_runs
+from shared.azure.table_changes import Marks, written_since
+from shared.azure.table_names import FAILOVER, RUNS
 from shared.azure.tables import table_service
 from shared.report.build import RANK, STATUSES, SiteInputs, build_report, http_status
 from shared.report.snapshot import merge, site_entry
@@ -60,6 +63,7 @@ SERVE_STALE_SECONDS = 30.0  # an expired cache entry younger than this is served
 EVENTS_READ = 100  # newest failover events read per site (the 30-day timeline and the recent list)
 REFRESH_WAIT_SECONDS = 15.0  # how long a refresh that lost the claim waits for the winner's snapshot
 Clock = Callable[[], datetime]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _now() -> datetime:
@@ -304,6 +308,11 @@ class _Reads:
     rotation: dict[str, dict[str, Any]]
     at: float  # monotonic
     drills: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # What the change probe found (shared.azure.table_changes) before these reads, by table: the next
+    # read of the same sites re-reads a site's table only when the probe finds a row not in here.
+    marks: dict[str, Marks] = field(default_factory=dict)
+    probed_at: datetime | None = None  # when that probe ran (this instance's clock)
+    full_at: dict[str, float] = field(default_factory=dict)  # per site: its last full read (monotonic)
 
 
 def _rotations(tables: TableServiceClient, sites: list[Site]) -> dict[str, dict[str, Any]]:
@@ -334,13 +343,41 @@ def _latest_run(tables: TableServiceClient, site: str) -> dict[str, Any] | None:
     return runs[0] if runs else None
 
 
+# The change probe (shared.azure.table_changes): which of the page's sites got a run, a failover event (or
+# state) or a drill written since the previous read. It looks PROBE_MARGIN further back than that read's
+# probe (the rows' Timestamps are Table Storage's clock, the probe's moment this instance's), and a row
+# counts as new only when the previous probe did not return it (same RowKey and ETag).
+PROBED_TABLES = (RUNS, FAILOVER, DRILLS)
+PROBE_MARGIN = timedelta(minutes=10)
+# Deletions (event retention) do not show in a probe: a site's reads are redone in full when they are
+# older than FULL_READ_SECONDS, at most FULL_READS_PER_RENEWAL sites per read (no burst of them).
+FULL_READ_SECONDS = 60.0
+FULL_READS_PER_RENEWAL = 2
+BASES_KEPT = 64  # pages whose latest reads are kept as the base of their next read
+
+
+def _probe(tables: TableServiceClient, table_name: str, names: list[str], since: datetime) -> Marks | None:
+    try:
+        return written_since(tables, table_name, names, since)
+    except Exception as exc:  # the table's reads are redone in full
+        log.warning("health: change probe of %s failed: %s", table_name, type(exc).__name__)
+        return None
+
+
 class _ReportReads:
-    """The Table reads behind reports, reused for HYBRIDNET_HEALTH_CACHE_SECONDS per instance."""
+    """The Table reads behind reports, reused for HYBRIDNET_HEALTH_CACHE_SECONDS per instance.
+
+    A read of a page starts from the page's previous reads (kept across a poll's invalidation as the
+    `base`): the snapshot (1 point read of its index while unchanged), the rotation states (1 query per 14
+    sites) and the change probe (1 query per 14 sites for each of runs, failover events, drills); then the
+    latest run, newest events and drills only of the sites the probe found changed, plus the sites whose
+    turn for a full read it is. The first read of a page reads every site."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         # Per service, weakly (a new service object reusing an old one's id() never sees its reads).
         self._cached: weakref.WeakKeyDictionary[Any, dict[Any, _Reads]] = weakref.WeakKeyDictionary()
+        self._bases: weakref.WeakKeyDictionary[Any, dict[Any, _Reads]] = weakref.WeakKeyDictionary()
         self._flight = SingleFlight()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="health-reads")
         self._generation = 0
@@ -349,9 +386,32 @@ class _ReportReads:
         self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="health-renew")
 
     def invalidate(self) -> None:
+        """What a poll or refresh does: the next request reads again (what changed since: the bases stay)."""
         with self._lock:
             self._cached.clear()
             self._generation += 1
+
+    def forget(self) -> None:
+        """Drop every read, the bases too: the next read of each page reads every site."""
+        with self._lock:
+            self._cached.clear()
+            self._bases.clear()
+            self._generation += 1
+
+    def _base(self, tables: TableServiceClient, key: Any) -> _Reads | None:
+        with self._lock:
+            return self._bases.get(tables, {}).get(key)
+
+    def _keep(self, tables: TableServiceClient, key: Any, reads: _Reads, generation: int, ttl: float) -> None:
+        with self._lock:
+            if ttl > 0 and generation == self._generation:
+                self._cached.setdefault(tables, {})[key] = reads
+            bases = self._bases.setdefault(tables, {})
+            known = bases.get(key)
+            if known is None or (known.probed_at or _EPOCH) <= (reads.probed_at or _EPOCH):
+                if known is None and len(bases) >= BASES_KEPT:
+                    bases.clear()
+                bases[key] = reads
 
     def get(self, tables: TableServiceClient, sites: list[Site], ttl: float) -> _Reads:
         key = (id(tables), tuple(s.name for s in sites))
@@ -363,15 +423,19 @@ class _ReportReads:
         if cached is not None and time.monotonic() - cached.at < max(SERVE_STALE_SECONDS, ttl):
             # Expired but recent: answer from it and read again in the background (one read per key):
             # at 1,000 sites a page's reads take longer than a request may.
-            self._revalidate(key, generation, tables, sites)
+            self._revalidate(key, generation, tables, sites, ttl)
             return cached
-        reads, _shared = self._flight.do((key, generation), lambda: self._read(tables, sites))
-        with self._lock:
-            if ttl > 0 and generation == self._generation:
-                self._cached.setdefault(tables, {})[key] = reads
+
+        def read() -> _Reads:
+            return self._read(tables, sites, previous=self._base(tables, key))
+
+        reads, _shared = self._flight.do((key, generation), read)
+        self._keep(tables, key, reads, generation, ttl)
         return reads
 
-    def _revalidate(self, key: Any, generation: int, tables: TableServiceClient, sites: list[Site]) -> None:
+    def _revalidate(
+        self, key: Any, generation: int, tables: TableServiceClient, sites: list[Site], ttl: float
+    ) -> None:
         with self._lock:
             if key in self._revalidating:
                 return
@@ -380,11 +444,10 @@ class _ReportReads:
         def read() -> None:
             try:
                 reads, _shared = self._flight.do(
-                    (key, generation), lambda: self._read(tables, sites, self._background)
+                    (key, generation),
+                    lambda: self._read(tables, sites, self._background, previous=self._base(tables, key)),
                 )
-                with self._lock:
-                    if generation == self._generation:
-                        self._cached.setdefault(tables, {})[key] = reads
+                self._keep(tables, key, reads, generation, ttl)
             except Exception as exc:  # the next request reads again (or serves what it has)
                 log.warning("health: re-reading the report's inputs failed: %s", type(exc).__name__)
             finally:
@@ -394,25 +457,73 @@ class _ReportReads:
         threading.Thread(target=read, name="health-revalidate", daemon=True).start()
 
     def _read(
-        self, tables: TableServiceClient, sites: list[Site], pool: ThreadPoolExecutor | None = None
+        self,
+        tables: TableServiceClient,
+        sites: list[Site],
+        pool: ThreadPoolExecutor | None = None,
+        *,
+        previous: _Reads | None = None,
     ) -> _Reads:
         pool = pool or self._pool
+        names = [s.name for s in sites]
+        probed_at = _now()
+        since = ((previous.probed_at if previous is not None else None) or probed_at) - PROBE_MARGIN
         snapshot = pool.submit(read_snapshot, tables)
-        runs = {s.name: pool.submit(_latest_run, tables, s.name) for s in sites}
-        events = {s.name: pool.submit(failover_events, tables, site=s.name, limit=EVENTS_READ) for s in sites}
         rotation = [
             pool.submit(_rotations, tables, sites[i : i + SITES_PER_QUERY])
             for i in range(0, len(sites), SITES_PER_QUERY)
         ]
-        drills = {s.name: pool.submit(_drill, tables, s.name) for s in sites}
+        probes = {t: pool.submit(_probe, tables, t, names, since) for t in PROBED_TABLES}
+        # The rows are read after the probe that vouches for them: a write the reads miss shows in the
+        # next probe as a row not seen.
+        marks = {t: f.result() for t, f in probes.items()}
+        started = time.monotonic()
+        reread = self._reread(names, marks, previous, started)
+        runs = {n: pool.submit(_latest_run, tables, n) for n in reread[RUNS]}
+        events = {
+            n: pool.submit(failover_events, tables, site=n, limit=EVENTS_READ) for n in reread[FAILOVER]
+        }
+        drills = {n: pool.submit(_drill, tables, n) for n in reread[DRILLS]}
+        full = set(reread[RUNS]) & set(reread[FAILOVER]) & set(reread[DRILLS])
+        before = previous if previous is not None else _Reads(None, {}, {}, {}, 0.0)
         return _Reads(
-            drills={name: f.result() for name, f in drills.items()},
+            drills={n: before.drills.get(n, {}) for n in names} | {n: f.result() for n, f in drills.items()},
             snapshot=snapshot.result().document,
-            runs={name: f.result() for name, f in runs.items()},
-            events={name: f.result() for name, f in events.items()},
+            runs={n: before.runs.get(n) for n in names} | {n: f.result() for n, f in runs.items()},
+            events={n: before.events.get(n, []) for n in names} | {n: f.result() for n, f in events.items()},
             rotation={name: view for f in rotation for name, view in f.result().items()},
             at=time.monotonic(),
+            marks={t: found if found is not None else {} for t, found in marks.items()},
+            probed_at=probed_at,
+            full_at={n: started if n in full else before.full_at.get(n, 0.0) for n in names},
         )
+
+    @staticmethod
+    def _reread(
+        names: list[str], marks: dict[str, Marks | None], previous: _Reads | None, now: float
+    ) -> dict[str, list[str]]:
+        """Per probed table, the sites whose rows are read again: every site on a first read or when the
+        probe failed; else the sites with a row the previous probe did not return, and the (at most
+        FULL_READS_PER_RENEWAL) sites whose last full read is the oldest, older than FULL_READ_SECONDS."""
+        if previous is None:
+            return {t: list(names) for t in PROBED_TABLES}
+        known = set(previous.runs)
+        due = sorted(
+            (previous.full_at.get(n, 0.0), n)
+            for n in names
+            if n not in known or now - previous.full_at.get(n, 0.0) >= FULL_READ_SECONDS
+        )
+        turn = {n for _, n in due[:FULL_READS_PER_RENEWAL]} | {n for n in names if n not in known}
+        reread: dict[str, list[str]] = {}
+        for t in PROBED_TABLES:
+            found, seen = marks[t], previous.marks.get(t, {})
+            if found is None:
+                reread[t] = list(names)
+                continue
+            reread[t] = [
+                n for n in names if n in turn or not found.get(n, frozenset()) <= seen.get(n, frozenset())
+            ]
+        return reread
 
 
 _reports = _ReportReads()
