@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -197,14 +198,27 @@ def write_data(service: Any, names: list[str], now: datetime) -> float:
     """Every site's rows through the app's adapters; returns the seconds it took."""
     started = time.perf_counter()
     write_snapshot_entries(service, names, now)
-    writers: list[Callable[[Any, str, datetime], None]] = [
+    writers: list[Callable[[Any, str, datetime], Any]] = [
         write_run,
         write_events,
         write_rotation,
         write_drill,
     ]
+
+    def write(job: tuple[Callable[[Any, str, datetime], Any], str]) -> None:
+        from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
+        for attempt in range(4):  # Azurite under 16 writers now and then resets a connection
+            try:
+                job[0](service, job[1], now)
+                return
+            except (ServiceRequestError, ServiceResponseError):
+                if attempt == 3:
+                    raise
+                time.sleep(0.5)
+
     with ThreadPoolExecutor(max_workers=16) as pool:
-        list(pool.map(lambda job: job[0](service, job[1], now), [(w, n) for n in names for w in writers]))
+        list(pool.map(write, [(w, n) for n in names for w in writers]))
     return time.perf_counter() - started
 
 
@@ -277,6 +291,13 @@ async def _load(url: str, concurrency: int, seconds: float) -> tuple[list[float]
         return latencies, time.perf_counter() - started, statuses
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children so far (Azurite runs node under npx or not)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _percentile(ms: list[float], q: float) -> float:
     return round(ms[min(len(ms) - 1, int(len(ms) * q))], 1)
 
@@ -324,13 +345,19 @@ def measure(
             with LocalHost("function_app", app_dir=str(ROOT), port=0, enable_timers=False) as host:
                 url = f"{host.info.base_url}/api/health?code={host.info.function_key}"
                 asyncio.run(_load(url, concurrency, 3))  # warm up: tables, clients, the first reads
+                with urllib.request.urlopen(url, timeout=60) as response:
+                    body_bytes = len(response.read())
                 counter.reset()
+                azurite_pid = azurite._process.pid if azurite._process is not None else os.getpid()
+                cpu_before = (_cpu_seconds(azurite_pid), time.process_time())
                 print(
                     f"{sites} sites: data written in {written_s:.0f} s; loading (pid {os.getpid()})",
                     file=sys.stderr,
                 )
                 latencies, elapsed, statuses = asyncio.run(_load(url, concurrency, seconds))
                 requests = dict(counter.requests)
+                azurite_cpu = _cpu_seconds(azurite_pid) - cpu_before[0]
+                own_cpu = time.process_time() - cpu_before[1]
                 renewals = counter.renewals
             ms = sorted(v * 1000 for v in latencies)
             total = sum(requests.values())
@@ -347,6 +374,8 @@ def measure(
                 "table_requests": total,
                 "table_requests_per_renewal": round(total / renewals, 1) if renewals else None,
                 "table_requests_by_kind": requests,
+                "body_bytes": body_bytes,
+                "cpu_s": {"this_process": round(own_cpu, 1), "azurite": round(azurite_cpu, 1)},
                 "data_written_s": round(written_s, 1),
             }
         finally:

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import yaml
@@ -78,29 +79,61 @@ def _page(rig: Rig) -> dict[str, Any]:
     return {s["name"]: s for s in report["sites"]}
 
 
-def test_a_page_is_read_in_full_once_then_renewed_by_a_probe_of_9_requests(rig):
-    chunks = -(-PAGE // SITES_PER_QUERY)  # 2 queries per 14 sites
+def test_a_page_is_read_in_full_once_then_renewed_by_a_probe_of_5_requests(rig):
     _page(rig)  # the tables exist (created once)
     _reports.forget()  # no earlier reads of the page
     rig.proxy.requests.clear()
     _page(rig)
-    # the snapshot: 1 point read of its index (this process wrote it); the rotation states: 1 query per 14
-    # sites; the change probe: 1 query per 14 sites of runs, failover events, drills; then every site's
-    # latest run, failover events and drills (one query each)
-    first = {HEALTH: 1, ROTATION: chunks, RUNS: chunks + PAGE, FAILOVER: chunks + PAGE, DRILLS: chunks + PAGE}
+    # the snapshot: 1 point read of its index (this process wrote it); the rotation states: 1 query (the
+    # page's sites are a range of names); the change probe: 1 query of runs, failover events, drills each;
+    # then every site's latest run, failover events and drills (one query each)
+    first = {HEALTH: 1, ROTATION: 1, RUNS: 1 + PAGE, FAILOVER: 1 + PAGE, DRILLS: 1 + PAGE}
     assert _counts(rig.proxy) == first
-    assert len(rig.proxy.requests) == sum(first.values())  # 84
+    assert len(rig.proxy.requests) == sum(first.values())  # 80
 
     _reports.invalidate()  # what a poll does: the next request reads again, what changed since
     rig.proxy.requests.clear()
     _page(rig)
-    renewal = {HEALTH: 1, ROTATION: chunks, RUNS: chunks, FAILOVER: chunks, DRILLS: chunks}
+    renewal = {HEALTH: 1, ROTATION: 1, RUNS: 1, FAILOVER: 1, DRILLS: 1}
     assert _counts(rig.proxy) == renewal
-    assert len(rig.proxy.requests) == sum(renewal.values()) == 9  # was 78: 3 per site + 3
+    assert len(rig.proxy.requests) == sum(renewal.values()) == 5  # was 78: 3 per site + 3
+
+
+def _filters(proxy: TableProxy, table: str) -> list[str]:
+    pattern = re.compile(rf"^/devstoreaccount1/{table}\(")
+    return [unquote(r.path) for r in proxy.requests if r.method == "GET" and pattern.search(r.path)]
+
+
+def test_scattered_sites_are_read_in_queries_of_14_a_range_of_names_in_one(rig):
+    names = [s.name for s in rig.spec.sites]
+    universe = sorted(names)
+    assert health._span(rig.spec.sites[:PAGE], universe) == (names[0], names[PAGE - 1])
+    assert health._span(rig.spec.sites[3:4], universe) == (names[3], names[3])
+    scattered = [rig.spec.sites[i] for i in (0, 10, 20, 30, 39)]  # 40 names between 5 sites
+    assert health._span(scattered, universe) is None
+    _reports.forget()
+    health_report(rig.settings, tables=rig.tables, page=Page(size=PAGE))
+    rig.proxy.requests.clear()
+    _reports.invalidate()
+    health_report(rig.settings, tables=rig.tables, page=Page(size=PAGE))
+    for table in (ROTATION, RUNS, FAILOVER, DRILLS):
+        (query,) = _filters(rig.proxy, table)
+        assert "PartitionKey ge '" in query and " or " not in query, query
+    # a name filter that picks sites far apart: 1 query per 14 of them ("( PartitionKey eq ... or ... )")
+    _reports.forget()
+    health_report(rig.settings, tables=rig.tables, page=Page(size=PAGE, name="1"))  # names with a 1
+    rig.proxy.requests.clear()
+    _reports.invalidate()
+    report, _status = health_report(rig.settings, tables=rig.tables, page=Page(size=PAGE, name="1"))
+    shown = [s["name"] for s in report["sites"]]
+    assert shown == [n for n in names if "1" in n]
+    chunks = -(-len(shown) // SITES_PER_QUERY)
+    for table in (ROTATION, RUNS, FAILOVER, DRILLS):
+        queries = _filters(rig.proxy, table)
+        assert len(queries) == chunks and all(" or " in q for q in queries), queries
 
 
 def test_a_renewal_reads_again_the_sites_that_changed_and_shows_what_they_got(rig):
-    chunks = -(-PAGE // SITES_PER_QUERY)
     names = [s.name for s in rig.spec.sites]
     before = _page(rig)
     now = datetime.now(UTC)
@@ -110,13 +143,7 @@ def test_a_renewal_reads_again_the_sites_that_changed_and_shows_what_they_got(ri
     _reports.invalidate()
     rig.proxy.requests.clear()
     after = _page(rig)
-    assert _counts(rig.proxy) == {
-        HEALTH: 1,
-        ROTATION: chunks,
-        RUNS: chunks + 1,
-        FAILOVER: chunks + 1,
-        DRILLS: chunks + 1,
-    }
+    assert _counts(rig.proxy) == {HEALTH: 1, ROTATION: 1, RUNS: 2, FAILOVER: 2, DRILLS: 2}
     assert after[names[3]]["drift"]["latestRun"]["runId"] == run_id
     assert (
         after[names[20]]["failovers"]["countLast30Days"]
@@ -131,7 +158,6 @@ def test_a_renewal_reads_again_the_sites_that_changed_and_shows_what_they_got(ri
 
 
 def test_every_site_is_read_in_full_now_and_then_two_sites_a_renewal(rig, monkeypatch):
-    chunks = -(-PAGE // SITES_PER_QUERY)
     _page(rig)
     monkeypatch.setattr(health, "FULL_READ_SECONDS", 0.0)  # every site's turn has come
     for _renewal in range(2):
@@ -141,21 +167,27 @@ def test_every_site_is_read_in_full_now_and_then_two_sites_a_renewal(rig, monkey
         turn = health.FULL_READS_PER_RENEWAL
         assert _counts(rig.proxy) == {
             HEALTH: 1,
-            ROTATION: chunks,
-            RUNS: chunks + turn,
-            FAILOVER: chunks + turn,
-            DRILLS: chunks + turn,
+            ROTATION: 1,
+            RUNS: 1 + turn,
+            FAILOVER: 1 + turn,
+            DRILLS: 1 + turn,
         }
     full_at = _reports.get(rig.tables, rig.spec.sites[:PAGE], ttl=60).full_at
     assert len({at for at in full_at.values()}) >= 3  # the first read's, and one per renewal since
 
 
-def test_a_status_filter_over_every_site_reads_rotation_in_queries_of_14(rig):
+def test_a_status_filter_over_every_site_reads_rotation_in_one_range_query_else_queries_of_14(rig):
     _reports.invalidate()
     rig.proxy.requests.clear()
     report, _status = health_report(rig.settings, tables=rig.tables, page=Page(statuses=("healthy",), size=5))
     assert report["page"]["totalSites"] == SITES
-    assert _reads(rig.proxy, ROTATION) == -(-SITES // SITES_PER_QUERY)  # 3, was 40
+    assert _reads(rig.proxy, ROTATION) == 1  # every site: one range of names (was 40 point reads)
+    names = [s.name for s in rig.spec.sites]
+    states = load_states(rig.tables, names)  # without a span: 1 query per 14 sites
+    assert states == load_states(rig.tables, names, span=(min(names), max(names)))
+    rig.proxy.requests.clear()
+    load_states(rig.tables, names)
+    assert _reads(rig.proxy, ROTATION) == -(-SITES // SITES_PER_QUERY)  # 3
 
 
 def test_batched_rotation_states_equal_the_per_site_reads(rig):

@@ -25,6 +25,7 @@ winning check wrote.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
 import time
@@ -315,12 +316,15 @@ class _Reads:
     full_at: dict[str, float] = field(default_factory=dict)  # per site: its last full read (monotonic)
 
 
-def _rotations(tables: TableServiceClient, sites: list[Site]) -> dict[str, dict[str, Any]]:
-    """The report's view of the keys of `sites`: their rotation states in one query (up to 14 sites)."""
+def _rotations(
+    tables: TableServiceClient, sites: list[Site], span: tuple[str, str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The report's view of the keys of `sites`: their rotation states in one query (up to 14 sites, or
+    all of them in `span`)."""
     from shared.rotation.status import describe_rotation
 
     try:
-        states = load_states(tables, [s.name for s in sites])
+        states = load_states(tables, [s.name for s in sites], span=span)
     except Exception as exc:
         log.warning("sites %s..: rotation states unavailable: %s", sites[0].name, type(exc).__name__)
         return {s.name: {"state": "unknown", "detail": "the rotation state could not be read"} for s in sites}
@@ -348,7 +352,7 @@ def _latest_run(tables: TableServiceClient, site: str) -> dict[str, Any] | None:
 # probe (the rows' Timestamps are Table Storage's clock, the probe's moment this instance's), and a row
 # counts as new only when the previous probe did not return it (same RowKey and ETag).
 PROBED_TABLES = (RUNS, FAILOVER, DRILLS)
-PROBE_MARGIN = timedelta(minutes=10)
+PROBE_MARGIN = timedelta(minutes=2)
 # Deletions (event retention) do not show in a probe: a site's reads are redone in full when they are
 # older than FULL_READ_SECONDS, at most FULL_READS_PER_RENEWAL sites per read (no burst of them).
 FULL_READ_SECONDS = 60.0
@@ -356,9 +360,15 @@ FULL_READS_PER_RENEWAL = 2
 BASES_KEPT = 64  # pages whose latest reads are kept as the base of their next read
 
 
-def _probe(tables: TableServiceClient, table_name: str, names: list[str], since: datetime) -> Marks | None:
+def _probe(
+    tables: TableServiceClient,
+    table_name: str,
+    names: list[str],
+    since: datetime,
+    span: tuple[str, str] | None,
+) -> Marks | None:
     try:
-        return written_since(tables, table_name, names, since)
+        return written_since(tables, table_name, names, since, span=span)
     except Exception as exc:  # the table's reads are redone in full
         log.warning("health: change probe of %s failed: %s", table_name, type(exc).__name__)
         return None
@@ -382,8 +392,9 @@ class _ReportReads:
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="health-reads")
         self._generation = 0
         self._revalidating: set[Any] = set()
-        # Renewals in the background take their time: 2 at once leave the CPU to the requests.
-        self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="health-renew")
+        # Renewals in the background take their time: their reads one after the other leave the CPU (the
+        # GIL) to the requests.
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="health-renew")
 
     def invalidate(self) -> None:
         """What a poll or refresh does: the next request reads again (what changed since: the bases stay)."""
@@ -413,7 +424,16 @@ class _ReportReads:
                     bases.clear()
                 bases[key] = reads
 
-    def get(self, tables: TableServiceClient, sites: list[Site], ttl: float) -> _Reads:
+    def get(
+        self,
+        tables: TableServiceClient,
+        sites: list[Site],
+        ttl: float,
+        *,
+        span: tuple[str, str] | None = None,
+    ) -> _Reads:
+        """`span`: the lowest and highest of the sites' names when few other sites lie between (see
+        _span): their rotation states and change probes are then one range query per table."""
         key = (id(tables), tuple(s.name for s in sites))
         with self._lock:
             cached = self._cached.get(tables, {}).get(key)
@@ -423,18 +443,24 @@ class _ReportReads:
         if cached is not None and time.monotonic() - cached.at < max(SERVE_STALE_SECONDS, ttl):
             # Expired but recent: answer from it and read again in the background (one read per key):
             # at 1,000 sites a page's reads take longer than a request may.
-            self._revalidate(key, generation, tables, sites, ttl)
+            self._revalidate(key, generation, tables, sites, ttl, span)
             return cached
 
         def read() -> _Reads:
-            return self._read(tables, sites, previous=self._base(tables, key))
+            return self._read(tables, sites, previous=self._base(tables, key), span=span)
 
         reads, _shared = self._flight.do((key, generation), read)
         self._keep(tables, key, reads, generation, ttl)
         return reads
 
     def _revalidate(
-        self, key: Any, generation: int, tables: TableServiceClient, sites: list[Site], ttl: float
+        self,
+        key: Any,
+        generation: int,
+        tables: TableServiceClient,
+        sites: list[Site],
+        ttl: float,
+        span: tuple[str, str] | None,
     ) -> None:
         with self._lock:
             if key in self._revalidating:
@@ -445,7 +471,9 @@ class _ReportReads:
             try:
                 reads, _shared = self._flight.do(
                     (key, generation),
-                    lambda: self._read(tables, sites, self._background, previous=self._base(tables, key)),
+                    lambda: self._read(
+                        tables, sites, self._background, previous=self._base(tables, key), span=span
+                    ),
                 )
                 self._keep(tables, key, reads, generation, ttl)
             except Exception as exc:  # the next request reads again (or serves what it has)
@@ -463,17 +491,21 @@ class _ReportReads:
         pool: ThreadPoolExecutor | None = None,
         *,
         previous: _Reads | None = None,
+        span: tuple[str, str] | None = None,
     ) -> _Reads:
         pool = pool or self._pool
         names = [s.name for s in sites]
         probed_at = _now()
         since = ((previous.probed_at if previous is not None else None) or probed_at) - PROBE_MARGIN
         snapshot = pool.submit(read_snapshot, tables)
-        rotation = [
-            pool.submit(_rotations, tables, sites[i : i + SITES_PER_QUERY])
-            for i in range(0, len(sites), SITES_PER_QUERY)
-        ]
-        probes = {t: pool.submit(_probe, tables, t, names, since) for t in PROBED_TABLES}
+        if span is not None:
+            rotation = [pool.submit(_rotations, tables, sites, span)]
+        else:
+            rotation = [
+                pool.submit(_rotations, tables, sites[i : i + SITES_PER_QUERY])
+                for i in range(0, len(sites), SITES_PER_QUERY)
+            ]
+        probes = {t: pool.submit(_probe, tables, t, names, since, span) for t in PROBED_TABLES}
         # The rows are read after the probe that vouches for them: a write the reads miss shows in the
         # next probe as a row not seen.
         marks = {t: f.result() for t, f in probes.items()}
@@ -589,7 +621,34 @@ def health_report(
     tables = tables if tables is not None else table_service(settings)
     refresh_info = refresh(settings, sites, tables, now) if live else None
     page = page or Page()
-    return _paged_report(settings, page, sites, all_sites, tables, refresh_info, now)
+    return _paged_report(settings, page, sites, all_sites, tables, refresh_info, now, _sorted_names(spec))
+
+
+_names_by_spec: dict[int, tuple[Any, list[str]]] = {}  # id(spec) -> (spec, its site names sorted)
+
+
+def _sorted_names(spec: Any) -> list[str]:
+    known = _names_by_spec.get(id(spec))
+    if known is not None and known[0] is spec:
+        return known[1]
+    names = sorted(s.name for s in spec.sites)
+    if len(_names_by_spec) >= 4:
+        _names_by_spec.clear()
+    _names_by_spec[id(spec)] = (spec, names)  # holding the spec: its id() is not reused meanwhile
+    return names
+
+
+def _span(sites: list[Site], universe: list[str]) -> tuple[str, str] | None:
+    """The lowest and highest name of `sites` when at most as many other sites of `universe` (every
+    site name, sorted) lie between them as `sites` has (a page of the spec's sites in name order): their
+    rotation states and change probes are then read with one range query per table, whatever the page
+    size. None when they are scattered (a name or status filter): 1 query per 14 sites."""
+    if not sites:
+        return None
+    names = [s.name for s in sites]
+    low, high = min(names), max(names)
+    between = bisect.bisect_right(universe, high) - bisect.bisect_left(universe, low)
+    return (low, high) if between <= 2 * len(names) else None
 
 
 def _site_inputs(settings: Settings, sites: list[Site], reads: _Reads) -> list[SiteInputs]:
@@ -618,6 +677,7 @@ def _paged_report(
     tables: TableServiceClient,
     refresh_info: dict[str, Any] | None,
     now: Clock,
+    universe: list[str],
 ) -> tuple[dict[str, Any], int]:
     """The report of one page of `sites`. Without a status filter only the page's sites are read (3 Table
     queries each, cached per instance); a status filter reads every site matching the name filter first
@@ -629,7 +689,7 @@ def _paged_report(
     ttl = settings.health_cache_seconds
     start = (page.number - 1) * page.size
     if page.statuses:
-        reads = _reports.get(tables, candidates, ttl)
+        reads = _reports.get(tables, candidates, ttl, span=_span(candidates, universe))
         full = build_report(
             reads.snapshot, _site_inputs(settings, candidates, reads), now=now(), stale_after=stale_after
         )
@@ -641,7 +701,7 @@ def _paged_report(
     else:
         matching = len(candidates)
         shown = candidates[start : start + page.size]
-        reads = _reports.get(tables, shown, ttl)
+        reads = _reports.get(tables, shown, ttl, span=_span(shown, universe))
     moment = now()
     key = (id(reads), reads.at, page, tuple(s.name for s in shown), len(sites), matching, stale_after)
     key += (settings.health_503_on, int(moment.timestamp()))
