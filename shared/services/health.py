@@ -31,7 +31,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -360,6 +360,27 @@ FULL_READS_PER_RENEWAL = 2
 BASES_KEPT = 64  # pages whose latest reads are kept as the base of their next read
 
 
+# Each Table request costs a few ms of CPU in the SDK, under the GIL the requests being served need too: a
+# renewal's reads run one at a time with this pause before each, so a request in flight shares the CPU
+# with at most one of them.
+RENEW_PAUSE_SECONDS = 0.01
+
+
+class _PacedExecutor(ThreadPoolExecutor):
+    """One worker; each task starts `pause` seconds after it is taken up."""
+
+    def __init__(self, pause: float, *, thread_name_prefix: str) -> None:
+        super().__init__(max_workers=1, thread_name_prefix=thread_name_prefix)
+        self._pause = pause
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        def paced() -> Any:
+            time.sleep(self._pause)
+            return fn(*args, **kwargs)
+
+        return super().submit(paced)
+
+
 def _probe(
     tables: TableServiceClient,
     table_name: str,
@@ -392,9 +413,9 @@ class _ReportReads:
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="health-reads")
         self._generation = 0
         self._revalidating: set[Any] = set()
-        # Renewals in the background take their time: their reads one after the other leave the CPU (the
-        # GIL) to the requests.
-        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="health-renew")
+        # Renewals in the background take their time: their reads one after the other, a pause before
+        # each, leave the CPU (the GIL) to the requests.
+        self._background = _PacedExecutor(RENEW_PAUSE_SECONDS, thread_name_prefix="health-renew")
 
     def invalidate(self) -> None:
         """What a poll or refresh does: the next request reads again (what changed since: the bases stay)."""
