@@ -157,14 +157,14 @@ def test_a_renewal_reads_again_the_sites_that_changed_and_shows_what_they_got(ri
     assert (renewed.runs, renewed.events, renewed.drills) == (full.runs, full.events, full.drills)
 
 
-def test_every_site_is_read_in_full_now_and_then_two_sites_a_renewal(rig, monkeypatch):
+def test_every_site_is_read_in_full_now_and_then_one_site_per_25_a_renewal(rig, monkeypatch):
     _page(rig)
     monkeypatch.setattr(health, "FULL_READ_SECONDS", 0.0)  # every site's turn has come
     for _renewal in range(2):
         _reports.invalidate()
         rig.proxy.requests.clear()
         _page(rig)
-        turn = health.FULL_READS_PER_RENEWAL
+        turn = PAGE // health.SITES_PER_FULL_READ  # 1
         assert _counts(rig.proxy) == {
             HEALTH: 1,
             ROTATION: 1,
@@ -249,3 +249,30 @@ def test_requests_that_find_the_page_unbuilt_build_it_once_together(rig, monkeyp
         answers = list(pool.map(lambda _: request(), range(8)))
     assert len(calls) == 1  # was 8: every request in flight built the page
     assert all(report is answers[0][0] for report, _status in answers)
+
+
+def test_a_probe_that_fails_reads_its_table_for_every_site_again(rig, monkeypatch):
+    _page(rig)
+    real = health.written_since
+
+    def failing(tables: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+        if table_name == RUNS:
+            raise RuntimeError("Table Storage answered 500")
+        return real(tables, table_name, *args, **kwargs)
+
+    monkeypatch.setattr(health, "written_since", failing)
+    _reports.invalidate()
+    rig.proxy.requests.clear()
+    _page(rig)
+    counts = _counts(rig.proxy)
+    assert {t: counts[t] for t in (ROTATION, RUNS, FAILOVER, DRILLS)} == {
+        ROTATION: 1,
+        RUNS: PAGE,  # no probe request: every site's latest run
+        FAILOVER: 1,
+        DRILLS: 1,
+    }
+    monkeypatch.setattr(health, "written_since", real)
+    _reports.invalidate()
+    rig.proxy.requests.clear()
+    _page(rig)  # the probe works again: its rows are all new against the failed probe's none
+    assert _reads(rig.proxy, RUNS) >= 1

@@ -8,14 +8,19 @@ transaction for up to 99 sites). So a poll of N sites costs 2N ARM reads + 1 Gra
 and 1 Table write per 99 sites; the failover records themselves still get no write when nothing changed.
 At scale the timer polls a slice (poll_due_sites): at most POLL_READS_PER_MINUTE ARM reads a minute.
 
-Reading (GET /api/health): Table reads only, never ARM: the snapshot (1 point read of its index while
-it is unchanged, else 1 query) and per site of the page the
-latest reconcile run, the newest failover events and the rotation state (1 query each, in parallel).
+Reading (GET /api/health): Table reads only, never ARM. The first read of a page: the snapshot (1 point
+read of its index while it is unchanged, else 1 query), the rotation states and a change probe of runs,
+failover events and drills (1 query per table for a page that is a range of names, else 1 per 14 sites),
+then per site its latest reconcile run, newest failover events and drills (1 query each, in parallel).
+Every later read of the page starts from the previous one: the snapshot, the rotation states and the probe
+again, and per site only the tables the probe found a new row in (shared.azure.table_changes), plus at
+most 1 site per SITES_PER_FULL_READ a read whose full read is older than FULL_READ_SECONDS (deletions do
+not show in a probe): 5 Table requests for a page of 25 sites where nothing changed (was 78).
 An instance reuses those reads for HYBRIDNET_HEALTH_CACHE_SECONDS, and concurrent requests that find
 the cache empty share one set of reads (single flight); reads expired less than SERVE_STALE_SECONDS ago
-are served while one background read renews them (stale-while-revalidate: at 1,000 sites a page's reads
-take longer than a request should). A poll or refresh empties the cache. A page is built once a second
-per instance (ages are exact to the second).
+are served while one background read renews them (stale-while-revalidate), its Table requests one at a
+time. A poll or refresh empties the cache (the next request reads what changed). A page is built once a
+second per instance (ages are exact to the second).
 
 Refresh: concurrent `?refresh=true` requests in an instance coalesce into one live check (single
 flight); across instances a claim row in Table Storage allows one live check per
@@ -354,9 +359,11 @@ def _latest_run(tables: TableServiceClient, site: str) -> dict[str, Any] | None:
 PROBED_TABLES = (RUNS, FAILOVER, DRILLS)
 PROBE_MARGIN = timedelta(minutes=2)
 # Deletions (event retention) do not show in a probe: a site's reads are redone in full when they are
-# older than FULL_READ_SECONDS, at most FULL_READS_PER_RENEWAL sites per read (no burst of them).
-FULL_READ_SECONDS = 60.0
-FULL_READS_PER_RENEWAL = 2
+# older than FULL_READ_SECONDS (the only rows deleted are failover events past their retention, days old),
+# at most 1 site per SITES_PER_FULL_READ of the page per read (no burst of them); a site whose drills could
+# not be read is read again at the next read.
+FULL_READ_SECONDS = 300.0
+SITES_PER_FULL_READ = 25
 BASES_KEPT = 64  # pages whose latest reads are kept as the base of their next read
 
 
@@ -557,7 +564,8 @@ class _ReportReads:
     ) -> dict[str, list[str]]:
         """Per probed table, the sites whose rows are read again: every site on a first read or when the
         probe failed; else the sites with a row the previous probe did not return, and the (at most
-        FULL_READS_PER_RENEWAL) sites whose last full read is the oldest, older than FULL_READ_SECONDS."""
+        1 per SITES_PER_FULL_READ) sites whose last full read is the oldest, older than FULL_READ_SECONDS,
+        and the sites whose drills could not be read."""
         if previous is None:
             return {t: list(names) for t in PROBED_TABLES}
         known = set(previous.runs)
@@ -566,7 +574,8 @@ class _ReportReads:
             for n in names
             if n not in known or now - previous.full_at.get(n, 0.0) >= FULL_READ_SECONDS
         )
-        turn = {n for _, n in due[:FULL_READS_PER_RENEWAL]} | {n for n in names if n not in known}
+        turn = {n for _, n in due[: max(1, len(names) // SITES_PER_FULL_READ)]}
+        turn |= {n for n in names if n not in known or previous.drills.get(n) == {}}  # {}: _drill failed
         reread: dict[str, list[str]] = {}
         for t in PROBED_TABLES:
             found, seen = marks[t], previous.marks.get(t, {})
@@ -700,13 +709,13 @@ def _paged_report(
     now: Clock,
     universe: list[str],
 ) -> tuple[dict[str, Any], int]:
-    """The report of one page of `sites`. Without a status filter only the page's sites are read (3 Table
-    queries each, cached per instance); a status filter reads every site matching the name filter first
+    """The report of one page of `sites`. Without a status filter only the page's sites are read (see
+    _ReportReads, cached per instance); a status filter reads every site matching the name filter first
     (their status needs their run, events and rotation). The overall status and the 503 rule still look
     at every site's paths in the snapshot, so an outage on another page is not hidden."""
     slices = poll_slices(len(all_sites), interval_seconds=poll_interval_seconds(settings))
     stale_after = settings.health_stale_seconds * slices  # a site is observed every slices-th poll
-    candidates = [s for s in sites if page.name is None or page.name.lower() in s.name.lower()]
+    candidates = sites if page.name is None else [s for s in sites if page.name.lower() in s.name.lower()]
     ttl = settings.health_cache_seconds
     start = (page.number - 1) * page.size
     if page.statuses:
