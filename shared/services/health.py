@@ -56,7 +56,7 @@ from shared.report.snapshot import merge, site_entry
 from shared.services.coalesce import SingleFlight
 from shared.services.failover import CheckResult, ObservationFailed, check_site
 from shared.settings import Settings
-from shared.spec import Site, UnknownSite
+from shared.spec import NetworkSpec, Site, UnknownSite
 from shared.spec_source import current_spec
 
 if TYPE_CHECKING:
@@ -406,8 +406,8 @@ class _ReportReads:
     """The Table reads behind reports, reused for HYBRIDNET_HEALTH_CACHE_SECONDS per instance.
 
     A read of a page starts from the page's previous reads (kept across a poll's invalidation as the
-    `base`): the snapshot (1 point read of its index while unchanged), the rotation states (1 query per 14
-    sites) and the change probe (1 query per 14 sites for each of runs, failover events, drills); then the
+    `base`): the snapshot (1 point read of its index while unchanged), the rotation states and the change
+    probe of runs, failover events and drills (1 query each for a range of names, else 1 per 14 sites); then the
     latest run, newest events and drills only of the sites the probe found changed, plus the sites whose
     turn for a full read it is. The first read of a page reads every site."""
 
@@ -654,10 +654,10 @@ def health_report(
     return _paged_report(settings, page, sites, all_sites, tables, refresh_info, now, _sorted_names(spec))
 
 
-_names_by_spec: dict[int, tuple[Any, list[str]]] = {}  # id(spec) -> (spec, its site names sorted)
+_names_by_spec: dict[int, tuple[NetworkSpec, list[str]]] = {}  # id(spec) -> (spec, its site names sorted)
 
 
-def _sorted_names(spec: Any) -> list[str]:
+def _sorted_names(spec: NetworkSpec) -> list[str]:
     known = _names_by_spec.get(id(spec))
     if known is not None and known[0] is spec:
         return known[1]
