@@ -71,17 +71,21 @@ def load_all_states(service: TableServiceClient) -> dict[str, RotationState]:
 SITES_PER_QUERY = 14
 
 
-def load_states(service: TableServiceClient, sites: list[str]) -> dict[str, RotationState]:
+def load_states(
+    service: TableServiceClient, sites: list[str], *, span: tuple[str, str] | None = None
+) -> dict[str, RotationState]:
     """The rotation states of `sites` (a page of the health report): one query per 14 sites instead of
-    one read per site. A site without a state row gets the initial state, as load_state gives it."""
+    one read per site, or one query for all of them when the caller knows few other sites lie in `span`
+    (their lowest and highest name). A site without a state row gets the initial state, as load_state
+    gives it."""
+    from shared.azure.table_changes import partition_filters
+
     states: dict[str, RotationState] = {}
     client = table(service, ROTATION)
-    for start in range(0, len(sites), SITES_PER_QUERY):
-        chunk = sites[start : start + SITES_PER_QUERY]
-        parameters = {f"s{i}": name for i, name in enumerate(chunk)} | {"state": STATE_ROW}
-        # the SDK substitutes @names between spaces: "( ... )", not "(...)"
-        either = " or ".join(f"PartitionKey eq @s{i}" for i in range(len(chunk)))
-        rows = client.query_entities(f"( {either} ) and RowKey eq @state", parameters=parameters)
+    for clause, parameters in partition_filters(sites, span):
+        rows = client.query_entities(
+            f"{clause} and RowKey eq @state", parameters={**parameters, "state": STATE_ROW}
+        )
         states.update({row["PartitionKey"]: _from_entity(dict(row)) for row in rows})
     return {name: states.get(name, RotationState()) for name in sites}
 
