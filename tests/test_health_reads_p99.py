@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
@@ -26,6 +26,7 @@ from shared.azure import health_snapshot
 from shared.azure.drill_store import DRILLS
 from shared.azure.health_snapshot import HEALTH
 from shared.azure.rotation_store import SITES_PER_QUERY, load_state, load_states, save_state
+from shared.azure.run_log import newest_first_key
 from shared.azure.table_names import FAILOVER, ROTATION, RUNS
 from shared.rotation.machine import Phase, RotationState
 from shared.services import health
@@ -276,3 +277,29 @@ def test_a_probe_that_fails_reads_its_table_for_every_site_again(rig, monkeypatc
     rig.proxy.requests.clear()
     _page(rig)  # the probe works again: its rows are all new against the failed probe's none
     assert _reads(rig.proxy, RUNS) >= 1
+
+
+def test_the_run_probe_seeks_the_recent_rows_only_and_still_sees_a_long_run_finish(rig):
+    """Timestamp is not indexed: the run probe bounds its RowKeys (newest first) to runs started within
+    RUN_HORIZON of the probe, so Table Storage does not read a site's whole run history every renewal."""
+    from shared.azure.table_changes import written_since
+
+    name = rig.spec.sites[5].name
+    now = datetime.now(UTC)
+    long_run = write_run(rig.tables, name, now - timedelta(hours=2))  # started 2 h ago, written now
+    old_run = write_run(rig.tables, name, now - timedelta(hours=5))  # older than any run lasts
+    since = now - timedelta(minutes=1)
+    bound = newest_first_key(since - health.RUN_HORIZON)
+    seen = written_since(rig.tables, RUNS, [name], since, rows_below=bound)[name]
+    unbounded = written_since(rig.tables, RUNS, [name], since)[name]
+    assert {key for key, _etag in seen} == {key for key, _etag in unbounded} - {
+        key for key, _etag in unbounded if key.endswith(old_run[:12])
+    }
+    assert any(key.endswith(long_run[:12]) for key, _etag in seen)
+    # and the renewal's probe carries the bound
+    _page(rig)
+    _reports.invalidate()
+    rig.proxy.requests.clear()
+    _page(rig)
+    (probe,) = [q for q in _filters(rig.proxy, RUNS) if "Timestamp ge" in q]
+    assert "RowKey lt '" in probe, probe

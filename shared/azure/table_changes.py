@@ -48,16 +48,24 @@ def written_since(
     since: datetime,
     *,
     span: tuple[str, str] | None = None,
+    rows_below: str | None = None,
 ) -> Marks:
     """Per partition, the (RowKey, ETag) of its rows written at or after `since` (server time): one
     query per 14 partitions (or one for the `span`, see partition_filters), keys only. Every partition
-    asked for is in the answer, and no other."""
+    asked for is in the answer, and no other.
+
+    `rows_below`: only rows whose RowKey sorts before it. `Timestamp` is not indexed: Table Storage
+    finds the rows written since `since` by reading every row of the partitions, which grows with a
+    table that keeps its history (the run log). Where RowKeys are newest first, a bound on them keeps
+    that scan to the recent rows (a key range is a seek)."""
     client = table(service, table_name)
     found: dict[str, set[tuple[str, str]]] = {name: set() for name in partitions}
+    bound = " and RowKey lt @below" if rows_below is not None else ""
+    extra: dict[str, Any] = {"below": rows_below} if rows_below is not None else {}
     for clause, parameters in partition_filters(partitions, span):
         rows = client.query_entities(
-            f"{clause} and Timestamp ge @since",
-            parameters={**parameters, "since": since},
+            f"{clause}{bound} and Timestamp ge @since",
+            parameters={**parameters, **extra, "since": since},
             select=["PartitionKey", "RowKey"],
             results_per_page=1000,
         )

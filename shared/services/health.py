@@ -47,7 +47,7 @@ from shared.azure.failover_store import failover_events
 from shared.azure.health_snapshot import claim_refresh, read_snapshot, write_snapshot
 from shared.azure.network_reads import ResourceRead, read_gateways
 from shared.azure.rotation_store import SITES_PER_QUERY, load_states
-from shared.azure.run_log import latest_runs
+from shared.azure.run_log import latest_runs, newest_first_key
 from shared.azure.table_changes import Marks, written_since
 from shared.azure.table_names import FAILOVER, RUNS
 from shared.azure.tables import table_service
@@ -363,6 +363,10 @@ PROBE_MARGIN = timedelta(minutes=2)
 # at most 1 site per SITES_PER_FULL_READ of the page per read (no burst of them); a site whose drills could
 # not be read is read again at the next read.
 FULL_READ_SECONDS = 300.0
+# The longest a run row can be rewritten after its start: a run's writes end within
+# HYBRIDNET_APPLY_BUDGET_SECONDS (at most 2 h) and its invocation within host.json's functionTimeout
+# (30 min); 3 h bounds both.
+RUN_HORIZON = timedelta(hours=3)
 SITES_PER_FULL_READ = 25
 BASES_KEPT = 64  # pages whose latest reads are kept as the base of their next read
 
@@ -395,8 +399,11 @@ def _probe(
     since: datetime,
     span: tuple[str, str] | None,
 ) -> Marks | None:
+    # Run rows are newest first by their start (shared.azure.run_log.newest_first_key) and written
+    # again when their run ends: a run written since `since` started at most RUN_HORIZON before it.
+    below = newest_first_key(since - RUN_HORIZON) if table_name == RUNS else None
     try:
-        return written_since(tables, table_name, names, since, span=span)
+        return written_since(tables, table_name, names, since, span=span, rows_below=below)
     except Exception as exc:  # the table's reads are redone in full
         log.warning("health: change probe of %s failed: %s", table_name, type(exc).__name__)
         return None
