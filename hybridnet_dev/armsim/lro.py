@@ -65,6 +65,45 @@ def duration(resource: ResourceId, step: Step) -> float:
     return row.get(step, row.get("update", DEFAULT_SECONDS))
 
 
+# --- when to poll: Retry-After ---------------------------------------------------------------------------
+# ARM tells the client when to poll an asynchronous operation: the 201/202 (or 200 with
+# Azure-AsyncOperation) that starts it and each answer of its status or result URI while it runs carry
+# `Retry-After`, "the number of seconds to wait before checking the status of the asynchronous operation"
+# (learn.microsoft.com/azure/azure-resource-manager/management/async-operations). Microsoft.Network asks for
+# 10 s: a network interface PUT answered 200 + Azure-AsyncOperation + `Retry-After: 10` (Azure/azure-powershell
+# #14460, api-version 2020-08-01), public IP, VNet and load balancer PUTs 201 + `retry-after: 10` in Azure
+# xplat-cli test recordings (api-version 2014-12-01-preview); an InProgress status GET carries it too
+# (Azure/azure-powershell#20530, .../Microsoft.Network/locations/{region}/operations/{id}). azure-core's LRO
+# poller (LROBasePolling, ARMPolling) sleeps what the last answer asked (`_extract_delay` ->
+# `get_retry_after`), and the client's `polling_interval` only when an answer has none.
+# One row per resource type (and step) where Azure asks for something else; none is known for the types
+# simulated here. (Virtual WAN's point-to-site gateways were seen answering status polls with 100-160 s,
+# #20530: a different resource type, not simulated; no such observation exists for virtualNetworkGateways.)
+RETRY_AFTER: dict[str, dict[Step, float]] = {}
+DEFAULT_RETRY_AFTER = 10.0
+# The scaled interval never goes below this many milliseconds of real time. Why: ARM's read throttle
+# (throttle.READS: 250 + 25/s per principal) and the app's own read budget (shared/azure/budget.py:
+# 200 + 20/s) run on the real clock, not the scaled one. A 35-minute gateway update polled every 10 s is
+# 210 reads in Azure, spread over 35 minutes (0.1 reads/s, nothing against a 25/s refill); at the tests'
+# scale (0.0002: 10 s -> 2 ms) the same 210 reads would land within 0.42 s of real time, draining half of
+# ARM's bucket per operation: a throttling Azure never shows, caused only by compressing time. At 50 ms
+# (the polling interval the tests' SDK clients use without a Retry-After) one operation's polls take at most
+# 20 reads/s, the app budget's refill; the suite keeps today's read counts and run time.
+# The trade-off, in Azure's time: at a scale where 10 s scales below the floor (under 0.005: the tests')
+# a long operation gets fewer polls than Azure's duration / Retry-After (a gateway update at 0.0002: about
+# 9 instead of 210) and its end is seen up to FLOOR / scale of Azure's time late (250 s at 0.0002, not
+# 10 s). Both are less kind to the app than Azure, never more: it learns of an end later, and one
+# operation's polls still cost far more of the real-time read bucket than in Azure (20/s against 0.1/s).
+# `make run` (0.02: 200 ms) and the benches (1: 10 s) are above the floor and poll exactly as in Azure.
+RETRY_AFTER_FLOOR_MS = 50
+
+
+def retry_after(resource: ResourceId, step: Step) -> float:
+    """The ``Retry-After`` Azure sends, in seconds at time scale 1, with ``step`` on ``resource``."""
+    row = RETRY_AFTER.get(resource.child_type or resource.type, {})
+    return row.get(step, DEFAULT_RETRY_AFTER)
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
 
@@ -120,6 +159,26 @@ class Operations:
     def seconds(self, resource: ResourceId, step: Step) -> float:
         """How long ``step`` on ``resource`` takes at this simulator's time scale."""
         return duration(resource, step) * self.time_scale
+
+    def retry_after_ms(self, op: Operation) -> int:
+        """When to poll ``op`` next: Azure's Retry-After at this time scale, in whole milliseconds, never
+        below RETRY_AFTER_FLOOR_MS."""
+        scaled = retry_after(op.resource, op.step) * self.time_scale
+        return max(RETRY_AFTER_FLOOR_MS, round(scaled * 1000))
+
+    def retry_after_headers(self, op: Operation) -> dict[str, str]:
+        """The headers that ask the client to wait before polling ``op``: ``Retry-After`` is whole seconds
+        (RFC 9110 section 10.2.3), which cannot say a scaled 200 ms, so the simulator carries the scaled
+        value in ``retry-after-ms`` (which azure-core reads: azure/core/pipeline/policies/_utils.py
+        ``get_retry_after``). ``Retry-After`` goes along only when the value is whole seconds (time scale 1:
+        ``Retry-After: 10`` and ``retry-after-ms: 10000``): azure-core reads ``Retry-After`` first, and a
+        rounded ``Retry-After: 0`` would make it fall back to the client's polling_interval (a 0 delay is
+        "none" to ``_extract_delay``), a rounded-up ``1`` would poll 5 times slower than asked."""
+        ms = self.retry_after_ms(op)
+        headers = {"retry-after-ms": str(ms)}
+        if ms % 1000 == 0:
+            headers["Retry-After"] = str(ms // 1000)
+        return headers
 
     def start(
         self,
