@@ -81,21 +81,25 @@ def duration(resource: ResourceId, step: Step) -> float:
 # #20530: a different resource type, not simulated; no such observation exists for virtualNetworkGateways.)
 RETRY_AFTER: dict[str, dict[Step, float]] = {}
 DEFAULT_RETRY_AFTER = 10.0
-# The scaled interval never goes below this many milliseconds of real time. Why: ARM's read throttle
-# (throttle.READS: 250 + 25/s per principal) and the app's own read budget (shared/azure/budget.py:
-# 200 + 20/s) run on the real clock, not the scaled one. A 35-minute gateway update polled every 10 s is
-# 210 reads in Azure, spread over 35 minutes (0.1 reads/s, nothing against a 25/s refill); at the tests'
-# scale (0.0002: 10 s -> 2 ms) the same 210 reads would land within 0.42 s of real time, draining half of
-# ARM's bucket per operation: a throttling Azure never shows, caused only by compressing time. At 50 ms
-# (the polling interval the tests' SDK clients use without a Retry-After) one operation's polls take at most
-# 20 reads/s, the app budget's refill; the suite keeps today's read counts and run time.
-# The trade-off, in Azure's time: at a scale where 10 s scales below the floor (under 0.005: the tests')
-# a long operation gets fewer polls than Azure's duration / Retry-After (a gateway update at 0.0002: about
-# 9 instead of 210) and its end is seen up to FLOOR / scale of Azure's time late (250 s at 0.0002, not
-# 10 s). Both are less kind to the app than Azure, never more: it learns of an end later, and one
-# operation's polls still cost far more of the real-time read bucket than in Azure (20/s against 0.1/s).
-# `make run` (0.02: 200 ms) and the benches (1: 10 s) are above the floor and poll exactly as in Azure.
-RETRY_AFTER_FLOOR_MS = 50
+# The scaled interval never goes below this many milliseconds of real time. A floor is needed: azure-core
+# takes a delay of 0 for none and falls back to the client's polling_interval (`_extract_delay`), and at the
+# tests' scale (0.0002) 10 s is 2 ms, which would have the SDK's poller (in the tests' process, with the
+# simulator's thread under one GIL, on two cores) poll back to back. It stays at a few ms so that the polls
+# per operation come as close to Azure's as the machine allows (a poll's own round trip is ~8 ms here).
+# What polling that fast on a compressed clock costs: ARM's read throttle (throttle.READS: 250 + 25/s per
+# principal) and the app's read budget (shared/azure/budget.py: 200 + 20/s) run on the real clock, not the
+# scaled one. In Azure a 35-minute gateway update polled every 10 s is 210 reads over 35 minutes (0.1
+# reads/s); at 0.0002 it is over in 0.42 s, polled ~45 times (5 ms + the round trip): ~100 reads/s while it
+# runs, a far heavier real-time load on both buckets than Azure's (harsher, never kinder). Measured on the
+# whole suite (971 tests): no test draws a 429 it did not draw before (only the throttle tests do), the run
+# time is unchanged (343 s against 349 s with the tests' 50 ms polling_interval and no Retry-After) and so
+# is the time the app's read budget waits.
+# The trade-off, in Azure's time: where 10 s scales below the floor (a scale under 0.0005: the tests')
+# a long operation gets fewer polls than Azure's duration / Retry-After (a gateway update at 0.0002: ~45,
+# not 210) and its end is seen up to (floor + round trip) / scale late (~65 s of Azure's time at 0.0002,
+# not 10 s): less kind to the app than Azure (it learns of an end later), never kinder. `make run` (0.02:
+# 200 ms) and bench/scale_bench.py (1: 10 s) are above the floor: there the polls per operation are Azure's.
+RETRY_AFTER_FLOOR_MS = 5
 
 
 def retry_after(resource: ResourceId, step: Step) -> float:
@@ -168,9 +172,9 @@ class Operations:
 
     def retry_after_headers(self, op: Operation) -> dict[str, str]:
         """The headers that ask the client to wait before polling ``op``: ``Retry-After`` is whole seconds
-        (RFC 9110 section 10.2.3), which cannot say a scaled 200 ms, so the simulator carries the scaled
-        value in ``retry-after-ms`` (which azure-core reads: azure/core/pipeline/policies/_utils.py
-        ``get_retry_after``). ``Retry-After`` goes along only when the value is whole seconds (time scale 1:
+        (RFC 9110 section 10.2.3), which cannot say a scaled 200 ms. ARM sends ``Retry-After`` only;
+        ``retry-after-ms`` is the simulator's way to carry a scaled value (azure-core reads it:
+        azure/core/pipeline/policies/_utils.py ``get_retry_after``, milliseconds). ``Retry-After`` goes along only when the value is whole seconds (time scale 1:
         ``Retry-After: 10`` and ``retry-after-ms: 10000``): azure-core reads ``Retry-After`` first, and a
         rounded ``Retry-After: 0`` would make it fall back to the client's polling_interval (a 0 delay is
         "none" to ``_extract_delay``), a rounded-up ``1`` would poll 5 times slower than asked."""
