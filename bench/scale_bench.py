@@ -14,10 +14,8 @@ host in this process with host.json's queue batch settings):
 4. the route timer as its trigger runs it (`routes_check` fired in the host): the budgeted slice of
    sites due this run (shared.failover.route_cadence: all sites up to 135 at the default 5 minutes,
    1,000 sites: 125), 32 route checks at once (`routes_pass_s`, its ARM writes, reads and 429s in
-   "detail"). The simulator runs ARM's durations (a gateway action takes 10 s) and sends no
-   Retry-After with its 202s; ARM asks for Retry-After (10 s on Microsoft.Network's operations) and the
-   SDK follows it, so the bench polls operations every ROUTE_POLLING_SECONDS, not the local 0.2 s (a
-   10 s operation polled 50 times would count reads no deployment spends);
+   "detail"). The simulator runs ARM's durations (a gateway action takes 10 s) and asks, as ARM does,
+   for `Retry-After: 10` on each operation (armsim lro.RETRY_AFTER): the SDK polls at that pace;
 5. `GET /api/health` (first page) under load, concurrency 8, p99;
 6. the host's resident memory (this process: host, app and bench).
 
@@ -51,7 +49,6 @@ from bench.admin import Executed, fire_function
 
 ROOT = Path(__file__).resolve().parent.parent
 LATENCY_MS = 40
-ROUTE_POLLING_SECONDS = 5  # the LRO polling interval (see 4. above)
 # The per-site-read design costs 5 ARM reads per site: 1,000 sites would take ~250 s of read budget alone,
 # so it is measured (for the ratio) at N <= 200 only, which the N=100 run always covers.
 BASELINE_MAX_SITES = 200
@@ -203,7 +200,6 @@ def measure(sites: int, *, latency_ms: int, baseline: bool, health_seconds: floa
                     "HYBRIDNET_FAILOVER_SCHEDULE": "0 * * * * *",  # every minute (fired by hand here)
                     "HYBRIDNET_ROTATION_SCHEDULE": QUIET,
                     "HYBRIDNET_ROUTES_SCHEDULE": "0 */5 * * * *",  # the default (fired by hand here)
-                    "HYBRIDNET_ARM_POLLING_INTERVAL": str(ROUTE_POLLING_SECONDS),
                 }
             )
             control = SimControl(info["controlUrl"], timeout=120)

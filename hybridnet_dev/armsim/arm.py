@@ -253,6 +253,8 @@ class ArmApi:
         headers = {"Azure-AsyncOperation": f"{origin}{op.status_path()}?api-version={version}"}
         if location:
             headers["Location"] = f"{origin}{op.result_path()}?api-version={version}"
+        if op.status == "InProgress":  # when to poll (lro.RETRY_AFTER)
+            headers.update(self.sim.operations.retry_after_headers(op))
         return headers
 
     def _precondition(self, request: web.Request, etag: str | None) -> None:
@@ -594,7 +596,10 @@ class ArmApi:
         if op is None:
             raise operation_not_found(op_id)
         if not result:
-            return arm_json(op.status_body())
+            running = op.status == "InProgress"  # a running operation says when to poll again
+            return arm_json(
+                op.status_body(), headers=self.sim.operations.retry_after_headers(op) if running else None
+            )
         if op.status == "InProgress":
             return web.Response(status=202, headers=self._lro_headers(request, op, True))
         if op.status == "Failed":

@@ -65,6 +65,49 @@ def duration(resource: ResourceId, step: Step) -> float:
     return row.get(step, row.get("update", DEFAULT_SECONDS))
 
 
+# --- when to poll: Retry-After ---------------------------------------------------------------------------
+# ARM tells the client when to poll an asynchronous operation: the 201/202 (or 200 with
+# Azure-AsyncOperation) that starts it and each answer of its status or result URI while it runs carry
+# `Retry-After`, "the number of seconds to wait before checking the status of the asynchronous operation"
+# (learn.microsoft.com/azure/azure-resource-manager/management/async-operations). Microsoft.Network asks for
+# 10 s: a network interface PUT answered 200 + Azure-AsyncOperation + `Retry-After: 10` (Azure/azure-powershell
+# #14460, api-version 2020-08-01), public IP, VNet and load balancer PUTs 201 + `retry-after: 10` in Azure
+# xplat-cli test recordings (api-version 2014-12-01-preview); an InProgress status GET carries it too
+# (Azure/azure-powershell#20530, .../Microsoft.Network/locations/{region}/operations/{id}). azure-core's LRO
+# poller (LROBasePolling, ARMPolling) sleeps what the last answer asked (`_extract_delay` ->
+# `get_retry_after`), and the client's `polling_interval` only when an answer has none.
+# One row per resource type (and step) where Azure asks for something else; none is known for the types
+# simulated here. (Virtual WAN's point-to-site gateways were seen answering status polls with 100-160 s,
+# #20530: a different resource type, not simulated; no such observation exists for virtualNetworkGateways.)
+RETRY_AFTER: dict[str, dict[Step, float]] = {}
+DEFAULT_RETRY_AFTER = 10.0
+# The scaled interval never goes below this many milliseconds of real time. A floor is needed: azure-core
+# takes a delay of 0 for none and falls back to the client's polling_interval (`_extract_delay`), and at the
+# tests' scale (0.0002) 10 s is 2 ms, which would have the SDK's poller (in the tests' process, with the
+# simulator's thread under one GIL, on two cores) poll back to back. It stays at a few ms so that the polls
+# per operation come as close to Azure's as the machine allows (a poll's own round trip is ~8 ms here).
+# What polling that fast on a compressed clock costs: ARM's read throttle (throttle.READS: 250 + 25/s per
+# principal) and the app's read budget (shared/azure/budget.py: 200 + 20/s) run on the real clock, not the
+# scaled one. In Azure a 35-minute gateway update polled every 10 s is 210 reads over 35 minutes (0.1
+# reads/s); at 0.0002 it is over in 0.42 s, polled ~45 times (5 ms + the round trip): ~100 reads/s while it
+# runs, a far heavier real-time load on both buckets than Azure's (harsher, never kinder). Measured on the
+# whole suite (971 tests): no test draws a 429 it did not draw before (only the throttle tests do), the run
+# time is unchanged (343 s against 349 s with the tests' 50 ms polling_interval and no Retry-After) and so
+# is the time the app's read budget waits.
+# The trade-off, in Azure's time: where 10 s scales below the floor (a scale under 0.0005: the tests')
+# a long operation gets fewer polls than Azure's duration / Retry-After (a gateway update at 0.0002: ~45,
+# not 210) and its end is seen up to (floor + round trip) / scale late (~65 s of Azure's time at 0.0002,
+# not 10 s): less kind to the app than Azure (it learns of an end later), never kinder. `make run` (0.02:
+# 200 ms) and bench/scale_bench.py (1: 10 s) are above the floor: there the polls per operation are Azure's.
+RETRY_AFTER_FLOOR_MS = 5
+
+
+def retry_after(resource: ResourceId, step: Step) -> float:
+    """The ``Retry-After`` Azure sends, in seconds at time scale 1, with ``step`` on ``resource``."""
+    row = RETRY_AFTER.get(resource.child_type or resource.type, {})
+    return row.get(step, DEFAULT_RETRY_AFTER)
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
 
@@ -120,6 +163,26 @@ class Operations:
     def seconds(self, resource: ResourceId, step: Step) -> float:
         """How long ``step`` on ``resource`` takes at this simulator's time scale."""
         return duration(resource, step) * self.time_scale
+
+    def retry_after_ms(self, op: Operation) -> int:
+        """When to poll ``op`` next: Azure's Retry-After at this time scale, in whole milliseconds, never
+        below RETRY_AFTER_FLOOR_MS."""
+        scaled = retry_after(op.resource, op.step) * self.time_scale
+        return max(RETRY_AFTER_FLOOR_MS, round(scaled * 1000))
+
+    def retry_after_headers(self, op: Operation) -> dict[str, str]:
+        """The headers that ask the client to wait before polling ``op``: ``Retry-After`` is whole seconds
+        (RFC 9110 section 10.2.3), which cannot say a scaled 200 ms. ARM sends ``Retry-After`` only;
+        ``retry-after-ms`` is the simulator's way to carry a scaled value (azure-core reads it:
+        azure/core/pipeline/policies/_utils.py ``get_retry_after``, milliseconds). ``Retry-After`` goes along only when the value is whole seconds (time scale 1:
+        ``Retry-After: 10`` and ``retry-after-ms: 10000``): azure-core reads ``Retry-After`` first, and a
+        rounded ``Retry-After: 0`` would make it fall back to the client's polling_interval (a 0 delay is
+        "none" to ``_extract_delay``), a rounded-up ``1`` would poll 5 times slower than asked."""
+        ms = self.retry_after_ms(op)
+        headers = {"retry-after-ms": str(ms)}
+        if ms % 1000 == 0:
+            headers["Retry-After"] = str(ms // 1000)
+        return headers
 
     def start(
         self,
