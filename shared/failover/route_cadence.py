@@ -1,7 +1,7 @@
 """The route checks' budget: how many a route-timer run may do, and which sites it checks (pure).
 
 A route check is 3 POST long-running operations (2 x getLearnedRoutes, 1 x getBgpPeerStatus; + 1 with
-BGP over the VPN), which ARM counts as WRITES, + 12-15 reads (the connection and local network
+BGP over the VPN), which ARM counts as WRITES, + 9-15 reads (the connection and local network
 gateway GETs, the operations' status polls and results: 14.8 a check measured polling every 5 s,
 9 following ARM's Retry-After of 10 s; the budget counts 15). The app's client-side budget
 (shared.azure.budget) refills 8 writes/s (480/min) and 20 reads/s (1,200/min); the failover poll already
