@@ -18,16 +18,15 @@ import json
 import os
 import statistics
 import tempfile
-import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableServiceClient
 
+from bench.admin import http_load
 from bench.many_sites import write_many_sites
 from hybridnet_dev.armsim.control import SimControl
 from hybridnet_dev.armsim.runner import SimulatorInfo, SimulatorThread
@@ -68,35 +67,12 @@ def _env(sim: SimulatorInfo, storage: str, spec: Path) -> None:
     )
 
 
-async def _load(
-    url: str, total: int, concurrency: int, seconds: float
-) -> tuple[list[float], float, Counter[int]]:
-    latencies: list[float] = []
-    statuses: Counter[int] = Counter()
-    deadline = time.monotonic() + seconds
-    remaining = [total]
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
-
-        async def worker() -> None:
-            while remaining[0] > 0 and time.monotonic() < deadline:
-                remaining[0] -= 1
-                started = time.perf_counter()
-                async with session.get(url) as response:
-                    await response.read()
-                    statuses[response.status] += 1
-                latencies.append(time.perf_counter() - started)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return latencies, elapsed, statuses
-
-
 def _measure(label: str, url: str, control: SimControl, args: argparse.Namespace) -> None:
-    asyncio.run(_load(url, 100, args.concurrency, 10))  # warm up
+    asyncio.run(http_load(url, concurrency=args.concurrency, seconds=10, total=100))  # warm up
     control.clear_requests()
-    latencies, elapsed, statuses = asyncio.run(_load(url, args.requests, args.concurrency, args.seconds))
+    latencies, elapsed, statuses = asyncio.run(
+        http_load(url, concurrency=args.concurrency, seconds=args.seconds, total=args.requests)
+    )
     arm = [r for r in control.requests() if r["path"].startswith("/subscriptions/")]
     ms = sorted(v * 1000 for v in latencies)
     p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]

@@ -38,6 +38,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.admin import http_load, simulator_process
+
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS_PER_SITE = 4  # failover, failback, backup-lost, backup-restored (the last one: healthy again)
 
@@ -270,27 +272,6 @@ class TableCounter:
 # --- the load ------------------------------------------------------------------------------------------
 
 
-async def _load(url: str, concurrency: int, seconds: float) -> tuple[list[float], float, Counter[int]]:
-    import aiohttp
-
-    latencies: list[float] = []
-    statuses: Counter[int] = Counter()
-    deadline = time.monotonic() + seconds
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
-
-        async def worker() -> None:
-            while time.monotonic() < deadline:
-                started = time.perf_counter()
-                async with session.get(url) as response:
-                    await response.read()
-                    statuses[response.status] += 1
-                latencies.append(time.perf_counter() - started)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return latencies, time.perf_counter() - started, statuses
-
-
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU of a process and its children so far (Azurite runs node under npx or not)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -310,30 +291,18 @@ def measure(
     from bench.scale_sites import write_scale_sites
     from hybridnet_dev.azurite import Azurite
     from hybridnet_dev.funchost.server import LocalHost
-    from hybridnet_dev.local_stack import FOREIGN_CREDENTIALS, QUIET, app_settings
+    from hybridnet_dev.local_stack import QUIET
 
     logging.getLogger().setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp, Azurite() as azurite:
         spec = write_scale_sites(Path(tmp) / "sites.yaml", sites)
-        sim = subprocess.Popen(
-            [sys.executable, "-m", "hybridnet_dev.armsim", "--spec", str(spec), "--log-level", "WARNING"],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert sim.stdout is not None
-        info = json.loads(sim.stdout.readline())
-        try:
-            for name in FOREIGN_CREDENTIALS:
-                os.environ.pop(name, None)
-            os.environ.update(
-                {
-                    **app_settings(info, storage=azurite.connection_string, spec_path=spec),
-                    "HYBRIDNET_RECONCILE_SCHEDULE": QUIET,
-                    "HYBRIDNET_FAILOVER_SCHEDULE": QUIET,
-                    "HYBRIDNET_ROTATION_SCHEDULE": QUIET,
-                }
-            )
+        with simulator_process(
+            spec,
+            storage=azurite.connection_string,
+            HYBRIDNET_RECONCILE_SCHEDULE=QUIET,
+            HYBRIDNET_FAILOVER_SCHEDULE=QUIET,
+            HYBRIDNET_ROTATION_SCHEDULE=QUIET,
+        ):
             if cache_seconds is not None:
                 os.environ["HYBRIDNET_HEALTH_CACHE_SECONDS"] = str(cache_seconds)
             service = TableServiceClient.from_connection_string(azurite.connection_string)
@@ -344,7 +313,9 @@ def measure(
             counter.install()
             with LocalHost("function_app", app_dir=str(ROOT), port=0, enable_timers=False) as host:
                 url = f"{host.info.base_url}/api/health?code={host.info.function_key}"
-                asyncio.run(_load(url, concurrency, 3))  # warm up: tables, clients, the first reads
+                asyncio.run(
+                    http_load(url, concurrency=concurrency, seconds=3)
+                )  # warm up: tables, clients, the first reads
                 with urllib.request.urlopen(url, timeout=60) as response:
                     body_bytes = len(response.read())
                 counter.reset()
@@ -354,7 +325,9 @@ def measure(
                     f"{sites} sites: data written in {written_s:.0f} s; loading (pid {os.getpid()})",
                     file=sys.stderr,
                 )
-                latencies, elapsed, statuses = asyncio.run(_load(url, concurrency, seconds))
+                latencies, elapsed, statuses = asyncio.run(
+                    http_load(url, concurrency=concurrency, seconds=seconds)
+                )
                 requests = dict(counter.requests)
                 azurite_cpu = _cpu_seconds(azurite_pid) - cpu_before[0]
                 own_cpu = time.process_time() - cpu_before[1]
@@ -378,9 +351,6 @@ def measure(
                 "cpu_s": {"this_process": round(own_cpu, 1), "azurite": round(azurite_cpu, 1)},
                 "data_written_s": round(written_s, 1),
             }
-        finally:
-            sim.terminate()
-            sim.wait(timeout=10)
 
 
 def main(argv: list[str] | None = None) -> int:

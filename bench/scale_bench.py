@@ -36,7 +36,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import subprocess
 import sys
 import tempfile
@@ -45,7 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.admin import Executed, fire_function
+from bench.admin import Executed, fire_function, http_load, simulator_process
 
 ROOT = Path(__file__).resolve().parent.parent
 LATENCY_MS = 40
@@ -137,28 +136,11 @@ def _per_site_pass(settings: Any, service: Any, names: list[str]) -> float:
     return time.perf_counter() - started
 
 
-async def _load(url: str, concurrency: int, seconds: float) -> list[float]:
-    import aiohttp
-
-    latencies: list[float] = []
-    deadline = time.monotonic() + seconds
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
-
-        async def worker() -> None:
-            while time.monotonic() < deadline:
-                started = time.perf_counter()
-                async with session.get(url) as response:
-                    await response.read()
-                latencies.append(time.perf_counter() - started)
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies
-
-
 def _health_p99(host: Any, seconds: float) -> float:
     url = f"{host.info.base_url}/api/health?code={host.info.master_key}"
-    asyncio.run(_load(url, 8, 2))  # warm up
-    ms = sorted(v * 1000 for v in asyncio.run(_load(url, 8, seconds)))
+    asyncio.run(http_load(url, concurrency=8, seconds=2))  # warm up
+    latencies, _elapsed, _statuses = asyncio.run(http_load(url, concurrency=8, seconds=seconds))
+    ms = sorted(v * 1000 for v in latencies)
     print(
         f"health: {len(ms)} requests p50 {ms[len(ms) // 2]:.1f} ms p90 {ms[int(len(ms) * 0.9)]:.1f} ms "
         f"max {ms[-1]:.1f} ms",
@@ -174,34 +156,22 @@ def measure(sites: int, *, latency_ms: int, baseline: bool, health_seconds: floa
     from hybridnet_dev.armsim.control import SimControl
     from hybridnet_dev.azurite import Azurite
     from hybridnet_dev.funchost.server import LocalHost
-    from hybridnet_dev.local_stack import FOREIGN_CREDENTIALS, QUIET, app_settings
+    from hybridnet_dev.local_stack import QUIET
     from shared.settings import Settings
 
     logging.getLogger().setLevel(logging.WARNING)
     logging.getLogger("hybridnet_dev.funchost.invoke").setLevel(logging.INFO)
     with tempfile.TemporaryDirectory() as tmp, Azurite() as azurite:
         spec = write_scale_sites(Path(tmp) / "sites.yaml", sites)
-        sim = subprocess.Popen(
-            [sys.executable, "-m", "hybridnet_dev.armsim", "--spec", str(spec), "--log-level", "WARNING"],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert sim.stdout is not None
-        info = json.loads(sim.stdout.readline())
-        try:
-            for name in FOREIGN_CREDENTIALS:
-                os.environ.pop(name, None)
-            os.environ.update(
-                {
-                    **app_settings(info, storage=azurite.connection_string, spec_path=spec),
-                    "HYBRIDNET_DRIFT_MODE": "enforce",
-                    "HYBRIDNET_RECONCILE_SCHEDULE": QUIET,
-                    "HYBRIDNET_FAILOVER_SCHEDULE": "0 * * * * *",  # every minute (fired by hand here)
-                    "HYBRIDNET_ROTATION_SCHEDULE": QUIET,
-                    "HYBRIDNET_ROUTES_SCHEDULE": "0 */5 * * * *",  # the default (fired by hand here)
-                }
-            )
+        with simulator_process(
+            spec,
+            storage=azurite.connection_string,
+            HYBRIDNET_DRIFT_MODE="enforce",
+            HYBRIDNET_RECONCILE_SCHEDULE=QUIET,
+            HYBRIDNET_FAILOVER_SCHEDULE="0 * * * * *",  # every minute (fired by hand here)
+            HYBRIDNET_ROTATION_SCHEDULE=QUIET,
+            HYBRIDNET_ROUTES_SCHEDULE="0 */5 * * * *",  # the default (fired by hand here)
+        ) as info:
             control = SimControl(info["controlUrl"], timeout=120)
             settings = Settings.from_env()
             service = TableServiceClient.from_connection_string(azurite.connection_string)
@@ -254,9 +224,6 @@ def measure(sites: int, *, latency_ms: int, baseline: bool, health_seconds: floa
                         else None,
                     }
                 return result
-        finally:
-            sim.terminate()
-            sim.wait(timeout=10)
 
 
 def _route_posts(control: Any) -> int:

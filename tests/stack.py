@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
 from azure.mgmt.network import NetworkManagementClient
 
@@ -188,3 +189,27 @@ def fire_function(host: HostInfo, name: str) -> None:
     """Run a non-HTTP function now through the host's admin endpoint, as the portal's "Test/Run" does."""
     reply = post(f"{host.base_url}/admin/functions/{name}", {"input": ""}, key=host.master_key)
     assert reply.status == 202, reply
+
+
+def arm_call(
+    info: SimulatorInfo,
+    credential: Any,
+    method: str,
+    path: str = "",
+    body: Any = None,
+    *,
+    url: str | None = None,
+    api_version: str = "2025-05-01",
+) -> requests.Response:
+    """One plain ARM request to the simulator with `credential`'s token: `path` under its ARM URL (with
+    `api_version`), or a whole `url` as ARM handed it out (an operation's status URL)."""
+    token = credential.get_token("https://management.azure.com/.default").token
+    return requests.request(
+        method,
+        url or info.arm_url + path,
+        params=None if url else {"api-version": api_version},
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        verify=info.ca_file,
+        timeout=10,
+    )

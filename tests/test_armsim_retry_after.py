@@ -35,6 +35,7 @@ from tests.stack import (
     RG_ID,
     VPN_CONNECTION,
     VPN_GATEWAY,
+    arm_call,
     point_app_at,
     put_fidelity_nsg,
     sdk_client,
@@ -60,16 +61,7 @@ class Arm:
     def call(
         self, method: str, path: str = "", body: Any = None, *, url: str | None = None
     ) -> requests.Response:
-        token = self.credential.get_token("https://management.azure.com/.default").token
-        return requests.request(
-            method,
-            url or self.info.arm_url + path,
-            params=None if url else {"api-version": API},
-            json=body,
-            headers={"Authorization": f"Bearer {token}"},
-            verify=self.info.ca_file,
-            timeout=10,
-        )
+        return arm_call(self.info, self.credential, method, path, body, url=url, api_version=API)
 
     def writable(self, path: str) -> dict[str, Any]:
         body = dict(self.call("GET", path).json())

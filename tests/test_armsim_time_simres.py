@@ -23,7 +23,7 @@ from shared.drift.plan import Mode
 from shared.services.reconciler import reconcile
 from shared.settings import Settings
 from tests.helpers import wait_for
-from tests.stack import RG_ID, point_app_at, sdk_client, seed_spec, use_simulator_identity
+from tests.stack import RG_ID, arm_call, point_app_at, sdk_client, seed_spec, use_simulator_identity
 
 API = "2025-05-01"
 # 1 s of the tests' clock is 100 s of Azure's: a connection update (2 min) takes 1.2 s, a gateway
@@ -44,17 +44,10 @@ class Arm:
         self.sim = sim
         self.info = sim.info
 
-    def call(self, method: str, path: str, body: Any = None, *, url: str | None = None) -> requests.Response:
-        token = DefaultAzureCredential().get_token("https://management.azure.com/.default").token
-        return requests.request(
-            method,
-            url or self.info.arm_url + path,
-            params=None if url else {"api-version": API},
-            json=body,
-            headers={"Authorization": f"Bearer {token}"},
-            verify=self.info.ca_file,
-            timeout=10,
-        )
+    def call(
+        self, method: str, path: str = "", body: Any = None, *, url: str | None = None
+    ) -> requests.Response:
+        return arm_call(self.info, DefaultAzureCredential(), method, path, body, url=url, api_version=API)
 
     def get(self, path: str) -> dict[str, Any]:
         resp = self.call("GET", path)
