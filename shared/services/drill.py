@@ -320,13 +320,7 @@ def run_drill(
     site = current_spec(settings).site(site_name)
     tables = table_service(settings)
     reads = _Site(settings, site, client if client is not None else network_client(settings))
-    lease = Lease(
-        tables,
-        LEASE,
-        site.name,
-        f"{instance_id()}/{uuid.uuid4().hex[:12]}",
-        ttl=timedelta(seconds=settings.lease_seconds),
-    )
+    lease = _drill_lease(settings, tables, site.name)
     if not dry_run and not lease.acquire():
         return DrillRun(None, busy="another instance is running a drill on this site")
     try:
@@ -357,6 +351,17 @@ def run_drill(
             lease.release()
 
 
+def _drill_lease(settings: Settings, tables: TableServiceClient, site: str) -> Lease:
+    """The site's drill lease, held by this instance's run (one drill run of a site at a time)."""
+    return Lease(
+        tables,
+        LEASE,
+        site,
+        f"{instance_id()}/{uuid.uuid4().hex[:12]}",
+        ttl=timedelta(seconds=settings.lease_seconds),
+    )
+
+
 def recover_drills(
     settings: Settings,
     *,
@@ -375,13 +380,7 @@ def recover_drills(
         if step is None:
             continue
         site = spec.site(drill.site)
-        lease = Lease(
-            tables,
-            LEASE,
-            site.name,
-            f"{instance_id()}/{uuid.uuid4().hex[:12]}",
-            ttl=timedelta(seconds=settings.lease_seconds),
-        )
+        lease = _drill_lease(settings, tables, site.name)
         if not lease.acquire():
             continue  # a live run holds it
         try:

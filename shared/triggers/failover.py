@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
 import azure.functions as func
 
@@ -43,6 +44,17 @@ def cleanup_due(now: float | None = None) -> bool:
         return True
 
 
+def _log_checked(function: str, results: list[Any], timer: func.TimerRequest) -> None:
+    recorded = sum(1 for r in results if r.outcome == "recorded")
+    log.info(
+        "%s: %d site(s) checked, %d transition(s) recorded, past_due=%s",
+        function,
+        len(results),
+        recorded,
+        timer.past_due,
+    )
+
+
 @bp.timer_trigger(arg_name="timer", schedule="%HYBRIDNET_FAILOVER_SCHEDULE%", run_on_startup=False)
 def failover_poll(timer: func.TimerRequest) -> None:
     from shared.services.failover import cleanup_history
@@ -52,13 +64,7 @@ def failover_poll(timer: func.TimerRequest) -> None:
     # The failover check of every site due this poll (all of them up to 300 sites a minute), concurrently,
     # + the health snapshot (1 write).
     results = poll_due_sites(settings)
-    recorded = [r for r in results if r.outcome == "recorded"]
-    log.info(
-        "failover_poll: %d site(s) checked, %d transition(s) recorded, past_due=%s",
-        len(results),
-        len(recorded),
-        timer.past_due,
-    )
+    _log_checked("failover_poll", results, timer)
     if cleanup_due():
         try:
             cleanup_history(settings)
@@ -125,10 +131,4 @@ def routes_check(timer: func.TimerRequest) -> None:
     settings = Settings.from_env()
     # The route check of the sites due this run (budgeted slices), 32 at a time.
     results = check_routes_all(settings)
-    recorded = [r for r in results if r.outcome == "recorded"]
-    log.info(
-        "routes_check: %d site(s) checked, %d transition(s) recorded, past_due=%s",
-        len(results),
-        len(recorded),
-        timer.past_due,
-    )
+    _log_checked("routes_check", results, timer)
